@@ -1,0 +1,78 @@
+"""The manifest: one record per backed-up object, committed with the content it describes.
+
+Stored in the repository at :data:`MANIFEST_PATH` as JSON Lines, one object per line, sorted by
+``repo_path`` so that a day's diff of the manifest reads like the day's diff of the content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from airflow_gitsync.blob import check_blob_id
+
+MANIFEST_PATH = ".gitsync/manifest.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """What was backed up for one workspace object.
+
+    ``modified_at`` is the workspace's epoch-millisecond timestamp as listed before export; ``None``
+    when the workspace gave none (or 0), in which case change detection compares ``blob_id``.
+    """
+
+    repo_path: str
+    workspace_path: str
+    object_id: int
+    object_type: str
+    language: str | None
+    modified_at: int | None
+    blob_id: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ManifestEntry:
+        try:
+            entry = cls(
+                repo_path=data["repo_path"],
+                workspace_path=data["workspace_path"],
+                object_id=int(data["object_id"]),
+                object_type=data["object_type"],
+                language=data.get("language"),
+                modified_at=data.get("modified_at") or None,
+                blob_id=check_blob_id(data["blob_id"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad manifest record {data!r}: {exc}") from exc
+        return entry
+
+
+def dump_manifest(entries: Iterable[ManifestEntry]) -> bytes:
+    """Serialize entries sorted by repo path; the bytes are deterministic for a given set."""
+    lines = [e.to_json() for e in sorted(entries, key=lambda e: e.repo_path)]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
+    """Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number."""
+    for number, line in enumerate(data.decode().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield ManifestEntry.from_dict(json.loads(line))
+        except ValueError as exc:
+            raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
+
+
+def load_manifest(data: bytes) -> dict[str, ManifestEntry]:
+    """Manifest bytes as a dict keyed by repo path; a repeated path is an error."""
+    entries: dict[str, ManifestEntry] = {}
+    for entry in parse_manifest(data):
+        if entry.repo_path in entries:
+            raise ValueError(f"{MANIFEST_PATH}: duplicate repo path {entry.repo_path!r}")
+        entries[entry.repo_path] = entry
+    return entries

@@ -1,0 +1,67 @@
+"""Content-addressed staging store shared by the export tasks and the commit task.
+
+Objects are keyed by their git blob id, so a write is idempotent (a retry rewrites the same
+bytes under the same key) and a read is verified (the bytes must hash back to their key). The
+store works on any ``pathlib``-like root: Airflow's ``ObjectStoragePath`` (``file://``,
+``abfs://``, ...) in tasks, a plain ``pathlib.Path`` in unit tests.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from airflow_gitsync.blob import check_blob_id, git_blob_id
+
+
+class StoragePath(Protocol):
+    def __truediv__(self, other: str) -> StoragePath: ...
+    def exists(self) -> bool: ...
+    def stat(self): ...
+    def mkdir(self, parents: bool = ..., exist_ok: bool = ...) -> None: ...
+    def read_bytes(self) -> bytes: ...
+    def write_bytes(self, data: bytes) -> int: ...
+
+
+class StagingCorruptError(Exception):
+    """A staged object's bytes do not hash to its blob id."""
+
+
+class StagingMissingError(KeyError):
+    """A blob id was asked for that the store does not hold."""
+
+
+class StagingStore:
+    """Blobs under ``<root>/blobs/<id[:2]>/<id[2:]>``."""
+
+    def __init__(self, root: StoragePath) -> None:
+        self.root = root
+
+    def _path(self, blob_id: str) -> StoragePath:
+        check_blob_id(blob_id)
+        return self.root / "blobs" / blob_id[:2] / blob_id[2:]
+
+    def put(self, content: bytes) -> str:
+        """Store ``content`` and return its blob id; storing the same bytes again is a no-op.
+
+        An object left truncated by a killed writer has the wrong size and is written again.
+        """
+        blob_id = git_blob_id(content)
+        path = self._path(blob_id)
+        if not path.exists() or path.stat().st_size != len(content):
+            (self.root / "blobs" / blob_id[:2]).mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        return blob_id
+
+    def get(self, blob_id: str) -> bytes:
+        """The bytes stored under ``blob_id``, verified against it."""
+        path = self._path(blob_id)
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise StagingMissingError(f"staging store {self.root} has no blob {blob_id}") from None
+        if git_blob_id(content) != blob_id:
+            raise StagingCorruptError(f"staging store {self.root}: blob {blob_id} is corrupt")
+        return content
+
+    def __contains__(self, blob_id: str) -> bool:
+        return self._path(blob_id).exists()
