@@ -1,0 +1,16 @@
+"""Test session setup: an isolated AIRFLOW_HOME, and the service fixtures every suite shares."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Airflow reads its configuration at import time: point it at a throw-away home first.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="gitsync-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve().parents[1] / "dags"))
+
+pytest_plugins = ["tests.fixtures.emulator", "tests.fixtures.git_server"]
