@@ -1,0 +1,47 @@
+# The two commands a new user runs: `make demo` and `make test`. Everything else is what they need.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+CONSTRAINTS := constraints-3.11.txt
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format install constraints clean
+
+demo: $(STAMP)
+	$(BIN)/python -m airflow_gitsync.testing.demo
+
+test: $(STAMP) lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+install: $(STAMP)
+
+# A project venv, installed with the committed constraints so every machine gets the same set
+# (Airflow's own install practice). Re-runs whenever setup.cfg or the constraints change.
+$(STAMP):
+	@command -v git >/dev/null || { echo "error: git is required (apt-get install git)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' \
+		|| { echo "error: Python >= 3.11 is required, found $$($(PYTHON) --version)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --python $(BIN)/python -c $(CONSTRAINTS) -e '.[test,bench]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Re-resolve the pinned set after changing dependencies in setup.cfg.
+constraints: $(STAMP)
+	$(BIN)/uv pip compile setup.cfg --extra test --extra bench --python-version 3.11 \
+		--no-header --no-annotate -o $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) .demo .bench build *.egg-info
