@@ -1,0 +1,177 @@
+"""Change detection: one partition's listing diffed against its slice of the manifest.
+
+An object is exported when it is new, when its ``modified_at``, ``object_id`` or language differs
+from the manifest, when either side has no usable ``modified_at`` (then the export is compared by
+blob id), or always in ``full_scan`` mode. A manifest entry that was not listed is deleted, but only
+when the whole partition was listed successfully: a failed listing never turns into deletions.
+All records are XCom-safe (``to_dict`` / ``from_dict`` through JSON).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+from airflow_gitsync.layout import partition_of
+from airflow_gitsync.manifest import ManifestEntry
+
+Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """An object or folder that could not be handled, and why."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ItemFailure:
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """A listed workspace object; ``reason`` and ``previous_blob_id`` are set by :func:`diff_partition`."""
+
+    workspace_path: str
+    repo_path: str
+    object_id: int
+    object_type: str
+    language: str | None
+    modified_at: int | None
+    reason: Reason = ""
+    previous_blob_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ListedObject:
+        return cls(**data)
+
+    def manifest_entry(self, blob_id: str) -> ManifestEntry:
+        """The manifest record for this object exported as ``blob_id``."""
+        return ManifestEntry(
+            repo_path=self.repo_path,
+            workspace_path=self.workspace_path,
+            object_id=self.object_id,
+            object_type=self.object_type,
+            language=self.language,
+            modified_at=self.modified_at,
+            blob_id=blob_id,
+        )
+
+
+@dataclass(slots=True)
+class EngagementChanges:
+    """What one partition needs: objects to export, repo paths to delete, per-item failures."""
+
+    partition: str
+    to_export: list[ListedObject] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[ItemFailure] = field(default_factory=list)
+    in_layout: bool = True
+
+    @property
+    def has_work(self) -> bool:
+        """Whether an export task is worth mapping over this partition."""
+        return bool(self.to_export or self.deleted or self.failed)
+
+    def to_dict(self) -> dict:
+        return {
+            "partition": self.partition,
+            "to_export": [o.to_dict() for o in self.to_export],
+            "deleted": list(self.deleted),
+            "unchanged": self.unchanged,
+            "failed": [f.to_dict() for f in self.failed],
+            "in_layout": self.in_layout,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EngagementChanges:
+        return cls(
+            partition=data["partition"],
+            to_export=[ListedObject.from_dict(o) for o in data["to_export"]],
+            deleted=list(data["deleted"]),
+            unchanged=data["unchanged"],
+            failed=[ItemFailure.from_dict(f) for f in data["failed"]],
+            in_layout=data["in_layout"],
+        )
+
+
+def _export_reason(obj: ListedObject, previous: ManifestEntry | None, full_scan: bool) -> Reason | None:
+    if previous is None:
+        return "added"
+    if full_scan:
+        return "full-scan"
+    if not obj.modified_at or not previous.modified_at:
+        return "unknown-mtime"
+    if (obj.modified_at, obj.object_id, obj.language) != (
+        previous.modified_at,
+        previous.object_id,
+        previous.language,
+    ):
+        return "modified"
+    return None
+
+
+def _split_collisions(objects: Iterable[ListedObject]) -> tuple[list[ListedObject], list[ItemFailure]]:
+    """Objects whose repo path is unique, and a failure for each that shares it with another."""
+    by_path: dict[str, list[ListedObject]] = defaultdict(list)
+    for obj in objects:
+        by_path[obj.repo_path].append(obj)
+    unique, failed = [], []
+    for repo_path, group in by_path.items():
+        if len(group) == 1:
+            unique.append(group[0])
+            continue
+        others = ", ".join(f"{o.workspace_path} ({o.object_type})" for o in group)
+        reason = f"repo path {repo_path} is shared by {others}"
+        failed.extend(ItemFailure(o.workspace_path, reason) for o in group)
+    return unique, failed
+
+
+def diff_partition(
+    partition: str,
+    objects: Iterable[ListedObject],
+    manifest: Mapping[str, ManifestEntry],
+    *,
+    failures: Iterable[ItemFailure] = (),
+    listing_failed: bool = False,
+    full_scan: bool = False,
+    in_layout: bool = True,
+) -> EngagementChanges:
+    """Diff one partition's listed objects against its manifest slice.
+
+    ``failures`` are per-item problems found while listing (unsafe names), reported as they are.
+    With ``listing_failed`` the partition fails as a whole: nothing to export, nothing deleted.
+    Objects that share a repo path fail too, and the path is not deleted.
+    """
+    stray = sorted(p for p in manifest if partition_of(p.split("/")) != partition)
+    if stray:
+        raise ValueError(f"manifest slice for partition {partition!r} holds other paths: {stray[:3]}")
+    changes = EngagementChanges(partition, failed=list(failures), in_layout=in_layout)
+    if listing_failed:
+        return changes
+    objects = list(objects)
+    unique, collided = _split_collisions(objects)
+    changes.failed.extend(collided)
+    for obj in unique:
+        previous = manifest.get(obj.repo_path)
+        reason = _export_reason(obj, previous, full_scan)
+        if reason is None:
+            changes.unchanged += 1
+        else:
+            blob_id = previous.blob_id if previous else None
+            changes.to_export.append(replace(obj, reason=reason, previous_blob_id=blob_id))
+    listed = {obj.repo_path for obj in objects}
+    changes.deleted = sorted(p for p in manifest if p not in listed)
+    changes.to_export.sort(key=lambda o: o.repo_path)
+    return changes
