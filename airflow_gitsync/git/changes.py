@@ -1,0 +1,112 @@
+"""What a backup run asks to change, checked and planned into batches with readable messages."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from airflow_gitsync.blob import check_blob_id
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry
+
+_RESERVED_DIR = MANIFEST_PATH.split("/")[0]
+_MAX_PARTITION_LINES = 40
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Objects to write (content in the staging store under ``blob_id``) and repo paths to delete."""
+
+    upserts: list[ManifestEntry]
+    deletions: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """Where a backup came from; goes into its commit messages. ``capture_time`` is ISO 8601."""
+
+    run_id: str
+    logical_date: str
+    capture_time: str
+    summary_lines: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path's change: ``entry`` is None for a deletion."""
+
+    path: str
+    kind: str  # "added", "modified" or "deleted"
+    entry: ManifestEntry | None
+
+
+def check_repo_path(path: str) -> str:
+    """Return ``path`` if it is a safe relative repo path outside ``.gitsync/``, else raise ValueError."""
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"unsafe repo path {path!r}: empty")
+    if path.startswith("/"):
+        raise ValueError(f"unsafe repo path {path!r}: absolute")
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise ValueError(f"unsafe repo path {path!r}: NUL or control character")
+    parts = path.split("/")
+    if any(p in ("", ".", "..") or p.lower() == ".git" for p in parts):
+        raise ValueError(f"unsafe repo path {path!r}: empty, '.', '..' or '.git' component")
+    if parts[0] == _RESERVED_DIR:
+        raise ValueError(f"unsafe repo path {path!r}: {_RESERVED_DIR}/ is reserved for the manifest")
+    return path
+
+
+def plan_changes(
+    changes: ChangeSet, manifest: Mapping[str, ManifestEntry], tree: Mapping[str, str]
+) -> list[Change]:
+    """The changes that alter the tree or the manifest, sorted by path; no-ops are dropped.
+
+    ``tree`` maps each path at the base commit to its blob id, so a path whose content drifted
+    from its manifest record is rewritten too. A later upsert of a path wins over an earlier one.
+    """
+    upserts = {check_repo_path(e.repo_path): e for e in changes.upserts}
+    for entry in upserts.values():
+        check_blob_id(entry.blob_id)
+    planned = []
+    for path in {check_repo_path(p) for p in changes.deletions} - upserts.keys():
+        if path in manifest or path in tree:
+            planned.append(Change(path, "deleted", None))
+    for path, entry in upserts.items():
+        if manifest.get(path) != entry or tree.get(path) != entry.blob_id:
+            planned.append(Change(path, "modified" if path in manifest else "added", entry))
+    return sorted(planned, key=lambda c: c.path)
+
+
+def batches(changes: list[Change], size: int) -> Iterator[list[Change]]:
+    if size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {size}")
+    for start in range(0, len(changes), size):
+        yield changes[start : start + size]
+
+
+def _partition(path: str) -> str:
+    return "/".join(path.split("/")[:2]) if "/" in path else "(top level)"
+
+
+def _counts(kinds: Counter) -> str:
+    return ", ".join(f"{kinds[k]:,} {k}" for k in ("modified", "added", "deleted"))
+
+
+def commit_message(batch: Iterable[Change], info: CommitInfo, part: int = 1, parts: int = 1) -> str:
+    """``Backup <date>: 3,120 modified, 310 added, 198 deleted``, counts per partition, provenance."""
+    totals: Counter = Counter()
+    per_partition: dict[str, Counter] = {}
+    for change in batch:
+        totals[change.kind] += 1
+        per_partition.setdefault(_partition(change.path), Counter())[change.kind] += 1
+    title = f"Backup {info.logical_date[:10]}: {_counts(totals)}"
+    if parts > 1:
+        title += f" (part {part} of {parts})"
+    lines = [title, ""]
+    for name in sorted(per_partition)[:_MAX_PARTITION_LINES]:
+        lines.append(f"  {name}: {_counts(per_partition[name])}")
+    if len(per_partition) > _MAX_PARTITION_LINES:
+        lines.append(f"  ... and {len(per_partition) - _MAX_PARTITION_LINES:,} more partitions")
+    lines += ["", f"Run id: {info.run_id}", f"Logical date: {info.logical_date}"]
+    lines += [f"Capture time: {info.capture_time}", *info.summary_lines]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,150 @@
+"""The bare mirror of one remote, cached on the worker: fetch, read trees and blobs, push, size."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.runner import GitRunner, redact_url
+
+REMOTE = "origin"
+_WRITTEN = re.compile(r"Writing objects: 100% \([0-9/]+\), ([0-9.]+) (bytes|KiB|MiB|GiB)")
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+_PACKS_BEFORE_FULL_REPACK = 50
+
+
+def mirror_dir(cache_dir: Path, remote_url: str) -> Path:
+    """``<cache_dir>/<repo name>-<hash of the url>.git``: one mirror per remote."""
+    name = Path(urlsplit(remote_url).path.rstrip("/")).name.removesuffix(".git") or "repo"
+    digest = hashlib.sha256(remote_url.encode()).hexdigest()[:12]
+    return cache_dir / f"{re.sub(r'[^A-Za-z0-9._-]', '_', name)}-{digest}.git"
+
+
+def _pushed_bytes(progress: str) -> int:
+    """Pack bytes sent, from push's ``Writing objects`` progress line (0 when nothing was sent)."""
+    matches = _WRITTEN.findall(progress)
+    return int(float(matches[-1][0]) * _UNITS[matches[-1][1]]) if matches else 0
+
+
+def ls_remote(remote_url: str, auth: GitAuth, logger: logging.Logger) -> str:
+    """The remote's branches as ``git ls-remote --heads`` lists them; needs no mirror."""
+    return (
+        GitRunner(None, remote_url, auth, logger).remote("ls-remote", "--heads", remote_url).stdout.decode()
+    )
+
+
+class Mirror:
+    """A bare repository whose ``refs/remotes/origin/*`` and ``refs/tags/*`` follow the remote."""
+
+    def __init__(self, path: Path, remote_url: str, auth: GitAuth, logger: logging.Logger) -> None:
+        if urlsplit(remote_url).password is not None:
+            raise ValueError(
+                f"the remote URL {redact_url(remote_url)} holds a password: put it in the connection's "
+                "password field instead"
+            )
+        self.path = path
+        self.remote_url = remote_url
+        self.log = logger
+        self.git = GitRunner(path, remote_url, auth, logger)
+
+    def sync(self) -> None:
+        """Create the mirror if missing (gc.auto=0), then fetch branches and tags."""
+        if not (self.path / "HEAD").exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.git.run("init", "--quiet", "--bare")
+            for key, value in (
+                ("gc.auto", "0"),
+                ("core.logAllRefUpdates", "false"),
+                ("fetch.unpackLimit", "1"),
+            ):
+                self.git.run("config", key, value)
+            self.git.run("config", f"remote.{REMOTE}.url", self.remote_url)
+        self.git.remote(
+            "fetch", "--quiet", "--no-tags", REMOTE,
+            f"+refs/heads/*:refs/remotes/{REMOTE}/*", "refs/tags/*:refs/tags/*",
+        )  # fmt: skip
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit ``ref`` points at (peeling tags), or None."""
+        result = self.git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return result.stdout.decode().strip() or None
+
+    def tracking(self, branch: str) -> str | None:
+        return self.resolve(f"refs/remotes/{REMOTE}/{branch}")
+
+    def tree_of(self, commit: str) -> str:
+        return self.git.text("rev-parse", f"{commit}^{{tree}}")
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self.git.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self.git.run("merge-base", a, b, check=False).stdout.decode().strip() or None
+
+    def ls_tree(self, commit: str | None) -> dict[str, tuple[str, str]]:
+        """``{path: (mode, object id)}`` for every file at ``commit`` (empty for None)."""
+        if commit is None:
+            return {}
+        entries = {}
+        for record in self.git.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout.split(b"\0"):
+            if record:
+                meta, _, path = record.partition(b"\t")
+                mode, _, object_id = meta.decode().split(" ")
+                entries[path.decode()] = (mode, object_id)
+        return entries
+
+    def read_file(self, commit: str | None, path: str) -> bytes | None:
+        if commit is None:
+            return None
+        result = self.git.run("cat-file", "blob", f"{commit}:{path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def present(self, object_ids: set[str]) -> set[str]:
+        """The subset of ``object_ids`` the mirror already holds."""
+        if not object_ids:
+            return set()
+        query = "".join(f"{oid}\n" for oid in sorted(object_ids)).encode()
+        out = self.git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout
+        return {line.split()[0] for line in out.decode().splitlines() if not line.endswith(" missing")}
+
+    def push(self, new: str, ref: str, old: str | None) -> int:
+        """Push ``new`` to the remote's ``ref`` (no force) and log it; return the pack bytes sent."""
+        result = self.git.remote("push", "--porcelain", "--progress", REMOTE, f"{new}:{ref}")
+        sent = _pushed_bytes(result.stderr.decode(errors="replace"))
+        self.log.info(
+            "git push: %s %s %s -> %s, %d bytes sent",
+            redact_url(self.remote_url), ref, old or "(new)", new, sent,
+        )  # fmt: skip
+        local = ref.replace("refs/heads/", f"refs/remotes/{REMOTE}/", 1)
+        self.git.run("update-ref", local, new)
+        return sent
+
+    def make_tag(self, name: str, commit: str, tagger: str, when: str, message: str) -> str:
+        """An annotated tag object for ``commit`` (no ref yet); returns its id."""
+        body = f"object {commit}\ntype commit\ntag {name}\ntagger {tagger} {when}\n\n{message}"
+        return self.git.text("mktag", input=body.encode())
+
+    def size_bytes(self) -> int:
+        """Bytes of the mirror's packed and loose objects (``git count-objects -v``)."""
+        stats = self._count_objects()
+        return (stats["size-pack"] + stats["size"]) * 1024
+
+    def repack(self) -> None:
+        """Pack loose objects, and consolidate once imports and fetches have left many packs."""
+        stats = self._count_objects()
+        if stats["packs"] >= _PACKS_BEFORE_FULL_REPACK:
+            self.git.run("repack", "-a", "-d", "-q")
+        elif stats["count"]:
+            self.git.run("repack", "-d", "-q")
+
+    def _count_objects(self) -> dict[str, int]:
+        stats = {}
+        for line in self.git.text("count-objects", "-v").splitlines():
+            key, _, value = line.partition(": ")
+            if value.isdigit():
+                stats[key] = int(value)
+        return stats

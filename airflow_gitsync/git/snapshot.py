@@ -1,0 +1,292 @@
+"""The snapshot engine: turn a change set whose content sits in staging into pushed commits.
+
+Everything happens in a bare mirror, without a working tree: ``git fast-import`` streams the new
+blobs from the staging store and writes the commits (manifest included) as one pack, then the
+commits are pushed to the working branch one batch at a time, merged into ``main`` and tagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.changes import (
+    Change,
+    ChangeSet,
+    CommitInfo,
+    batches,
+    commit_message,
+    plan_changes,
+)
+from airflow_gitsync.git.fast_import import FastImport
+from airflow_gitsync.git.mirror import Mirror, mirror_dir
+from airflow_gitsync.git.runner import GitError, GitPushRejected
+from airflow_gitsync.git.sizes import size_warning
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
+from airflow_gitsync.staging import StagingStore
+
+__all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What :meth:`SnapshotEngine.apply` did. ``head`` is the working branch's commit."""
+
+    commits: list[str]
+    head: str
+    previous_head: str | None
+    tag: str | None
+    tag_created: bool
+    merged_main: str | None
+    pushed_bytes: int
+    repo_size_bytes: int
+    size_warning: str | None
+    changed: bool
+
+
+class _ManifestLines:
+    """The manifest being built, serialized incrementally to exactly ``dump_manifest``'s bytes."""
+
+    def __init__(self, entries: Mapping[str, ManifestEntry]) -> None:
+        self._lines = {path: entry.to_json() for path, entry in entries.items()}
+
+    def apply(self, change: Change) -> None:
+        if change.entry is None:
+            self._lines.pop(change.path, None)
+        else:
+            self._lines[change.path] = change.entry.to_json()
+
+    def dump(self) -> bytes:
+        lines = [self._lines[path] for path in sorted(self._lines)]
+        return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+def _git_time(iso_time: str) -> str:
+    """An ISO 8601 time as git's ``<epoch> +0000`` (naive times are UTC)."""
+    moment = datetime.fromisoformat(iso_time)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{int(moment.timestamp())} +0000"
+
+
+class SnapshotEngine:
+    """Back up change sets into ``remote_url``: commits on ``working_branch``, merged into ``branch``."""
+
+    def __init__(
+        self,
+        remote_url: str,
+        auth: GitAuth | None = None,
+        cache_dir: Path | str = Path(".gitsync-cache"),
+        branch: str = "main",
+        working_branch: str = "backup/daily",
+        author: tuple[str, str] = ("airflow-gitsync", "airflow-gitsync@localhost"),
+        logger: logging.Logger | None = None,
+        max_attempts: int = 5,
+    ) -> None:
+        self.log = logger or logging.getLogger(__name__)
+        self.remote_url = remote_url
+        self.branch = branch
+        self.working_branch = working_branch
+        self.ident = f"{author[0]} <{author[1]}>"
+        self.max_attempts = max_attempts
+        self.mirror = Mirror(
+            mirror_dir(Path(cache_dir), remote_url), remote_url, auth or GitAuth.none(), self.log
+        )
+
+    def sync(self) -> None:
+        """Clone the bare mirror if missing, else fetch; safe to call repeatedly."""
+        self.mirror.sync()
+
+    def _base(self) -> str | None:
+        return self.mirror.tracking(self.working_branch) or self.mirror.tracking(self.branch)
+
+    def _manifest_at(self, commit: str | None) -> dict[str, ManifestEntry]:
+        return load_manifest(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
+
+    def read_manifest(self) -> dict[str, ManifestEntry]:
+        """The manifest at the working branch tip, else at main's tip, else empty (after sync)."""
+        return self._manifest_at(self._base())
+
+    def repo_size_bytes(self) -> int:
+        return self.mirror.size_bytes()
+
+    def apply(
+        self,
+        changes: ChangeSet,
+        staging: StagingStore,
+        info: CommitInfo,
+        batch_size: int = 1000,
+        tag: str | None = None,
+        tag_message: str = "",
+        dry_run: bool = False,
+    ) -> SnapshotResult:
+        """Commit ``changes``, push them, merge into main and tag; see the module docstring.
+
+        A push the remote rejects (it moved) is answered by fetching and planning the same change
+        set again on the new tip; what was already pushed is then a no-op. ``dry_run`` builds the
+        commits in the mirror but moves no ref, pushes nothing, merges and tags nothing.
+        """
+        when = _git_time(info.capture_time)
+        self.sync()
+        previous_head = self.mirror.tracking(self.working_branch)
+        pushed: list[str] = []
+        pushed_bytes = 0
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                base = self._base()
+                commits = self._build(changes, staging, info, base, when, batch_size)
+                if dry_run:
+                    return self._result(commits, commits[-1] if commits else base, previous_head, 0, False)
+                head, sent = self._push_working_branch(commits, base)
+                pushed += commits
+                pushed_bytes += sent
+                merged_main, sent = self._merge_into_main(head, info, when)
+                pushed_bytes += sent
+                tag_name, tag_created, sent = self._tag(tag, head, tag_message, when)
+                pushed_bytes += sent
+                break
+            except GitPushRejected as exc:
+                if attempt == self.max_attempts:
+                    raise GitError(
+                        f"the remote kept moving; gave up after {attempt} attempts: {exc}"
+                    ) from exc
+                self.log.warning("push rejected, the remote moved: fetching and rebuilding (%s)", exc)
+                self.sync()
+        if pushed or merged_main or tag_created:
+            self.mirror.repack()
+        result = self._result(pushed, head, previous_head, pushed_bytes, bool(pushed))
+        return replace(result, tag=tag_name, tag_created=tag_created, merged_main=merged_main)
+
+    def _result(
+        self, commits: list[str], head: str | None, previous_head: str | None, sent: int, changed: bool
+    ) -> SnapshotResult:
+        size = self.mirror.size_bytes()
+        warning = size_warning(size)
+        if warning:
+            self.log.warning("%s", warning)
+        return SnapshotResult(
+            commits=commits, head=head or "", previous_head=previous_head, tag=None, tag_created=False,
+            merged_main=None, pushed_bytes=sent, repo_size_bytes=size, size_warning=warning, changed=changed,
+        )  # fmt: skip
+
+    def _build(
+        self,
+        changes: ChangeSet,
+        staging: StagingStore,
+        info: CommitInfo,
+        base: str | None,
+        when: str,
+        batch_size: int,
+    ) -> list[str]:
+        """Write the commits for ``changes`` on ``base`` (nothing when they change nothing)."""
+        tree = {path: object_id for path, (_, object_id) in self.mirror.ls_tree(base).items()}
+        manifest = self._manifest_at(base)
+        planned = plan_changes(changes, manifest, tree)
+        if not planned and base is not None:
+            return []
+        parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
+        written = self.mirror.present({c.entry.blob_id for c in planned if c.entry})
+        state = _ManifestLines(manifest)
+        with FastImport(self.mirror.git, "refs/gitsync/build") as stream:
+            marks = []
+            for number, part in enumerate(parts, start=1):
+                message = commit_message(part, info, number, len(parts))
+                marks.append(stream.begin_commit(ident=self.ident, when=when, message=message, parent=base))
+                base = None  # later parts follow the previous one
+                self._write_part(stream, part, staging, written, state)
+            ids = stream.finish()
+        commits = [ids[mark] for mark in marks]
+        self.log.info(
+            "built %d commit(s) for %d change(s): %s", len(commits), len(planned), " ".join(commits)
+        )
+        return commits
+
+    @staticmethod
+    def _write_part(
+        stream: FastImport,
+        part: Iterable[Change],
+        staging: StagingStore,
+        written: set[str],
+        state: _ManifestLines,
+    ) -> None:
+        for change in part:
+            if change.entry is None:
+                stream.delete(change.path)
+            elif change.entry.blob_id in written:
+                stream.put_object(change.path, change.entry.blob_id)
+            else:
+                stream.put(change.path, staging.get(change.entry.blob_id))
+                written.add(change.entry.blob_id)
+            state.apply(change)
+        stream.put(MANIFEST_PATH, state.dump())
+
+    def _push_working_branch(self, commits: list[str], base: str | None) -> tuple[str, int]:
+        """Push each commit in turn (one batch per push); returns the new head and bytes sent."""
+        ref = f"refs/heads/{self.working_branch}"
+        old = self.mirror.tracking(self.working_branch)
+        if not commits:
+            if old is None and base is not None:  # first run on an existing main: create the branch
+                return base, self.mirror.push(base, ref, None)
+            return base or "", 0
+        sent = 0
+        for commit in commits:
+            sent += self.mirror.push(commit, ref, old)
+            old = commit
+        return commits[-1], sent
+
+    def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, int]:
+        """Fast-forward main to ``head``, or merge it in when main moved; returns main and bytes sent."""
+        ref = f"refs/heads/{self.branch}"
+        main = self.mirror.tracking(self.branch)
+        if main == head or (main is not None and self.mirror.is_ancestor(head, main)):
+            return main, 0
+        if main is None or self.mirror.is_ancestor(main, head):
+            return head, self.mirror.push(head, ref, main)
+        merge = self._merge_commit(main, head, info, when)
+        self.log.info("%s moved since the last backup: merged %s into it as %s", self.branch, head, merge)
+        return merge, self.mirror.push(merge, ref, main)
+
+    def _merge_commit(self, main: str, head: str, info: CommitInfo, when: str) -> str:
+        """A merge of ``head`` into ``main`` in which every backed-up path takes the backup's content."""
+        main_tree, head_tree = self.mirror.ls_tree(main), self.mirror.ls_tree(head)
+        backed_up = set(self._manifest_at(head)) | {MANIFEST_PATH}
+        earlier = set(self._manifest_at(main)) | set(self._manifest_at(self.mirror.merge_base(main, head)))
+        message = (
+            f"Merge backup {info.logical_date[:10]} into {self.branch}\n\n"
+            f"Backed-up paths take the content of {self.working_branch} ({head}).\n\n"
+            f"Run id: {info.run_id}\n"
+        )
+        with FastImport(self.mirror.git, "refs/gitsync/merge") as stream:
+            mark = stream.begin_commit(ident=self.ident, when=when, message=message, parent=main, merge=head)
+            for path in sorted(earlier - backed_up):
+                if path in main_tree:
+                    stream.delete(path)
+            for path in sorted(backed_up):
+                if path in head_tree and main_tree.get(path) != head_tree[path]:
+                    mode, object_id = head_tree[path]
+                    stream.put_object(path, object_id, mode)
+            return stream.finish()[mark]
+
+    def _tag(self, tag: str | None, head: str, message: str, when: str) -> tuple[str | None, bool, int]:
+        """Tag ``head`` as ``tag``, or ``tag.2``, ``.3``... when the name is taken by another commit."""
+        if tag is None:
+            return None, False, 0
+        name, number = tag, 1
+        while (target := self.mirror.resolve(f"refs/tags/{name}")) not in (None, head):
+            number += 1
+            name = f"{tag}.{number}"
+        if target == head:
+            self.log.info("tag %s already points at %s", name, head)
+            return name, False, 0
+        if name != tag:
+            self.log.warning(
+                "tag %s exists at another commit and is never moved: tagging %s as %s", tag, head, name
+            )
+        text = (message or f"Backup {tag}").rstrip("\n") + "\n"
+        tag_id = self.mirror.make_tag(name, head, self.ident, when, text)
+        sent = self.mirror.push(tag_id, f"refs/tags/{name}", None)
+        return name, True, sent

@@ -1,0 +1,238 @@
+"""The snapshot engine against the authenticated local git server, checked through fresh clones."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.runner import GitAuthError
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
+from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.testing.git_server import GitServer
+from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
+
+DAY1 = CommitInfo("scheduled__2026-11-27", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")
+DAY2 = CommitInfo(
+    "scheduled__2026-11-28", "2026-11-28T00:00:00+00:00", "2026-11-28T02:00:00+00:00", ["2 failed"]
+)
+
+
+class Workspace:
+    """The notebooks a test backs up: content goes to staging, entries describe it."""
+
+    def __init__(self, staging: StagingStore, seed: int = 1) -> None:
+        self.staging = staging
+        self.rng = random.Random(seed)
+        self.entries: dict[str, ManifestEntry] = {}
+        self.content: dict[str, bytes] = {}
+        self.next_id = 1
+
+    def write(self, path: str, content: bytes | None = None, size: int = 600) -> ManifestEntry:
+        content = content if content is not None else self.rng.randbytes(size)
+        self.next_id += 1
+        entry = ManifestEntry(
+            repo_path=path,
+            workspace_path="/Clients/" + path.rsplit(".", 1)[0],
+            object_id=self.next_id,
+            object_type="NOTEBOOK",
+            language="PYTHON",
+            modified_at=1_700_000_000_000 + self.next_id,
+            blob_id=self.staging.put(content),
+        )
+        self.entries[path], self.content[path] = entry, content
+        return entry
+
+    def delete(self, path: str) -> str:
+        del self.entries[path], self.content[path]
+        return path
+
+    def expected_tree(self) -> dict[str, bytes]:
+        return {**self.content, MANIFEST_PATH: dump_manifest(self.entries.values())}
+
+
+def _paths(count: int) -> list[str]:
+    return [f"{2024 + i % 2}/ENG-{i % 4:03d}/NOTEBOOKS/nb_{i:04d}.py" for i in range(count)]
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Workspace:
+    return Workspace(StagingStore(tmp_path / "staging"))
+
+
+@pytest.fixture
+def engine(git_remote, tmp_path) -> SnapshotEngine:
+    return SnapshotEngine(git_remote, auth=GitAuth.basic(GIT_USER, GIT_TOKEN), cache_dir=tmp_path / "cache")
+
+
+def _git(url: str, *args: str, token: str = GIT_TOKEN) -> str:
+    env = auth_env(url, token)
+    return subprocess.run(["git", *args], env=env, capture_output=True, text=True, check=True).stdout
+
+
+def _initial(engine: SnapshotEngine, workspace: Workspace, count: int = 120, **kwargs):
+    upserts = [workspace.write(p) for p in _paths(count)]
+    return engine.apply(ChangeSet(upserts, []), workspace.staging, DAY1, **kwargs)
+
+
+def test_initial_snapshot_is_one_commit_with_manifest_and_tag(
+    engine, workspace, git_remote, git_server, tmp_path
+):
+    result = _initial(engine, workspace, tag="backup/2026-11-27", tag_message="Backup of /Clients")
+
+    assert len(result.commits) == 1 and result.head == result.commits[0] == result.merged_main
+    assert result.previous_head is None and result.changed and result.tag_created
+    assert result.tag == "backup/2026-11-27" and result.pushed_bytes > 0 and result.repo_size_bytes > 0
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
+    tag = _git(git_remote, "-C", str(tmp_path / "clone"), "cat-file", "-p", "backup/2026-11-27")
+    assert tag.startswith(f"object {result.head}\ntype commit\n") and "Backup of /Clients" in tag
+    message = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "-1", "--format=%B", "main")
+    assert message.startswith("Backup 2026-11-27: 0 modified, 120 added, 0 deleted\n")
+    assert "  2024/ENG-000: 0 modified, 30 added, 0 deleted" in message
+    assert "Run id: scheduled__2026-11-27" in message and "Capture time: 2026-11-27T02:00:00+00:00" in message
+    assert engine.read_manifest() == workspace.entries
+    pushed_refs = {ref for push in git_server.push_log for _, _, ref in push.refs}
+    assert pushed_refs == {"refs/heads/backup/daily", "refs/heads/main", "refs/tags/backup/2026-11-27"}
+
+
+def test_incremental_modify_add_delete_rename(engine, workspace, git_remote, tmp_path):
+    first = _initial(engine, workspace)
+    paths = _paths(120)
+    modified = [workspace.write(p) for p in paths[:3]]
+    added = [
+        workspace.write(f"2026/ENG-new/NOTEBOOKS/n{i}.sql", b"-- Databricks notebook source\n")
+        for i in range(2)
+    ]
+    deleted = [workspace.delete(p) for p in paths[3:5]]
+    renamed_content = workspace.content[paths[5]]
+    deleted.append(workspace.delete(paths[5]))
+    renamed = workspace.write("2025/ENG-001/NOTEBOOKS/renamed.py", renamed_content)
+    changes = ChangeSet([*modified, *added, renamed], [*deleted, "2024/never/existed.py"])
+
+    result = engine.apply(changes, workspace.staging, DAY2, tag="backup/2026-11-28")
+
+    assert result.previous_head == first.head and len(result.commits) == 1 and result.changed
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
+    log = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "--format=%s", "main")
+    assert log.splitlines()[0] == "Backup 2026-11-28: 3 modified, 3 added, 3 deleted"
+    body = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "-1", "--format=%B", "main")
+    assert "  2026/ENG-new: 0 modified, 2 added, 0 deleted" in body and body.rstrip().endswith("2 failed")
+
+
+def test_rerun_with_same_input_creates_nothing(engine, workspace, git_server, tmp_path):
+    first = _initial(engine, workspace, tag="backup/2026-11-27")
+    pushes = len(git_server.push_log)
+    again = engine.apply(
+        ChangeSet(list(workspace.entries.values()), ["gone/path.py"]),
+        workspace.staging,
+        DAY1,
+        tag="backup/2026-11-27",
+    )
+    assert again.commits == [] and not again.changed and not again.tag_created
+    assert again.head == first.head and again.tag == "backup/2026-11-27"
+    assert len(git_server.push_log) == pushes
+
+
+def test_tag_taken_by_another_commit_is_never_moved(engine, workspace, git_remote):
+    first = _initial(engine, workspace, tag="backup/2026-11-27")
+    second = engine.apply(ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), workspace.staging, DAY1,
+                          tag="backup/2026-11-27")  # fmt: skip
+    assert second.tag == "backup/2026-11-27.2" and second.tag_created
+    tags = _git(git_remote, "ls-remote", "--tags", git_remote)
+    assert f"{first.head}\trefs/tags/backup/2026-11-27^{{}}" in tags
+    assert f"{second.head}\trefs/tags/backup/2026-11-27.2^{{}}" in tags
+
+
+def test_merge_into_a_main_that_moved(engine, workspace, git_remote, tmp_path):
+    _initial(engine, workspace)
+    paths = _paths(120)
+    push_commit(git_remote, tmp_path / "colleague", "main",
+                {"README.md": b"hand-written\n", paths[0]: b"edited on main\n"}, "Docs")  # fmt: skip
+    changes = ChangeSet([workspace.write(paths[1])], [workspace.delete(paths[2])])
+
+    result = engine.apply(changes, workspace.staging, DAY2, tag="backup/2026-11-28")
+
+    parents = _git(git_remote, "ls-remote", git_remote, "refs/heads/main").split()[0]
+    assert parents == result.merged_main != result.head
+    files = clone(git_remote, tmp_path / "clone")
+    assert files == {**workspace.expected_tree(), "README.md": b"hand-written\n"}
+    merge_parents = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "-1", "--format=%P").split()
+    assert merge_parents[1] == result.head
+    backup = clone(git_remote, tmp_path / "backup", branch="backup/daily")
+    assert backup == workspace.expected_tree()
+
+
+def test_rejected_push_is_rebuilt_on_the_new_tip(engine, workspace, git_remote, tmp_path, monkeypatch):
+    _initial(engine, workspace)
+    push = engine.mirror.push
+    raced = []
+
+    def colleague_pushes_first(new, ref, old):
+        if not raced and ref == "refs/heads/backup/daily":
+            raced.append(
+                push_commit(git_remote, tmp_path / "colleague", "backup/daily", {"NOTE.md": b"hi\n"}, "x")
+            )
+        return push(new, ref, old)
+
+    monkeypatch.setattr(engine.mirror, "push", colleague_pushes_first)
+    result = engine.apply(ChangeSet([workspace.write("2026/E/NOTEBOOKS/a.py")]), workspace.staging, DAY2)
+
+    assert raced and len(result.commits) == 1
+    assert clone(git_remote, tmp_path / "clone") == {**workspace.expected_tree(), "NOTE.md": b"hi\n"}
+
+
+def test_chunked_commits_stay_under_the_push_limit(tmp_path, workspace):
+    with GitServer(tmp_path / "srv", token=GIT_TOKEN, max_push_bytes=200_000) as server:
+        server.create_repo("r.git")
+        url = server.url_for("r.git")
+        engine = SnapshotEngine(
+            url, auth=GitAuth.bearer(lambda: GIT_TOKEN, "test"), cache_dir=tmp_path / "cache"
+        )
+        upserts = [workspace.write(p, size=8000) for p in _paths(150)]  # 1.2 MB of incompressible content
+
+        result = engine.apply(ChangeSet(upserts), workspace.staging, DAY1, batch_size=20)
+
+        assert len(result.commits) == 8
+        assert len(server.push_log) == 9 and all(  # 8 parts, then main
+            p.status == 200 and p.bytes <= 200_000 for p in server.push_log
+        )
+        dest = tmp_path / "clone"
+        assert clone(url, dest) == workspace.expected_tree()
+        for commit in result.commits:  # every part's manifest describes exactly its own tree
+            listed = _git(url, "-C", str(dest), "ls-tree", "-r", "--name-only", commit).split()
+            manifest = load_manifest(_git(url, "-C", str(dest), "show", f"{commit}:{MANIFEST_PATH}").encode())
+            assert sorted(manifest) == [p for p in listed if p != MANIFEST_PATH]
+
+
+def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
+    engine = SnapshotEngine(git_remote, auth=GitAuth.basic("backup", "wrong-pat"), cache_dir=tmp_path / "c")
+    with pytest.raises(GitAuthError, match=f"authentication failed for {git_remote}") as error:
+        engine.sync()
+    assert "wrong-pat" not in str(error.value) and "PAT" in str(error.value)
+
+
+def test_empty_remote_without_changes_gets_a_root_commit(engine, workspace, git_remote, tmp_path):
+    result = engine.apply(ChangeSet([]), workspace.staging, DAY1, tag="backup/2026-11-27")
+    assert len(result.commits) == 1 and result.tag_created
+    assert clone(git_remote, tmp_path / "clone") == {MANIFEST_PATH: b""}
+
+
+def test_dry_run_pushes_nothing(engine, workspace, git_server):
+    result = _initial(engine, workspace, dry_run=True, tag="backup/2026-11-27")
+    assert len(result.commits) == 1 and not result.tag_created and git_server.push_log == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/abs.py", "a/../b.py", "a/.git/config", "a/.GIT/x", "a\0b", "a\nb", "a//b", ".gitsync/manifest.jsonl"],
+)
+def test_unsafe_repo_paths_are_refused(engine, workspace, path):
+    entry = workspace.write("ok.py")
+    bad = ManifestEntry(path, "/x", 1, "NOTEBOOK", None, None, entry.blob_id)
+    with pytest.raises(ValueError, match="unsafe repo path"):
+        engine.apply(ChangeSet([bad]), workspace.staging, DAY1)
+    with pytest.raises(ValueError, match="unsafe repo path"):
+        engine.apply(ChangeSet([], [path]), workspace.staging, DAY1)
