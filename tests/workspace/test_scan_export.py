@@ -1,0 +1,270 @@
+"""Scan and export against the Workspace API emulator, with and without faults.
+
+The invariant every test checks: each notebook and file under the root ends either backed up with
+exactly the emulator's bytes, or reported with a reason; nothing in the manifest is stale.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_gitsync import layout
+from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.workspace.client import AuthError, NotFoundError, WorkspaceClient
+from airflow_gitsync.workspace.export import ExportResult, export_engagement
+from airflow_gitsync.workspace.scan import ScanResult, list_scan_units, scan_unit
+
+ROOT = "/Clients"
+FAST = {"export": 2000, "list": 2000, "other": 2000}
+ENG = f"{ROOT}/2024/ENG-7/NOTEBOOKS"
+
+
+def client_for(emu, **kwargs):
+    kwargs = {"rates": FAST, "max_workers": 8, "backoff_base": 0.01, "max_retry_seconds": 30, **kwargs}
+    return WorkspaceClient(emu.url, lambda: "dapi-test", **kwargs)
+
+
+def backup(client, staging, manifest, *, full_scan=False):
+    """One run as the DAG does it, JSON round trips included; returns (new manifest, scans, exports)."""
+    scans, exports = [], []
+    units = set(list_scan_units(client, ROOT)) | {
+        layout.unit_of(layout.partition_of(p.split("/"))) for p in manifest
+    }
+    for unit in sorted(units):
+        unit_manifest = {
+            p: e for p, e in manifest.items() if layout.unit_of(layout.partition_of(p.split("/"))) == unit
+        }
+        scan = ScanResult.from_dict(
+            json.loads(
+                json.dumps(scan_unit(client, ROOT, unit, unit_manifest, full_scan=full_scan).to_dict())
+            )
+        )
+        scans.append(scan)
+        for changes in scan.engagements:
+            result = export_engagement(client, changes, staging)
+            exports.append(ExportResult.from_dict(json.loads(json.dumps(result.to_dict()))))
+    new = dict(manifest)
+    for result in exports:
+        for path in result.deletions:
+            del new[path]
+        new.update((e.repo_path, e) for e in result.upserts)
+    return new, scans, exports
+
+
+def failures_of(exports):
+    return {f.path: f.reason for r in exports for f in r.failed}
+
+
+def assert_accounted(emu, staging, manifest, exports):
+    """Every object is backed up with the right bytes or reported; nothing stale in the manifest."""
+    snapshot = emu.snapshot(ROOT)
+    failed = failures_of(exports)
+    by_workspace = {e.workspace_path: e for e in manifest.values()}
+    for path, content in snapshot.items():
+        if path in failed:
+            continue
+        assert path in by_workspace, f"{path} neither backed up nor reported"
+        assert staging.get(by_workspace[path].blob_id) == content, f"{path}: wrong bytes"
+    stale = set(by_workspace) - set(snapshot)
+    assert not stale, f"manifest holds objects that are gone: {sorted(stale)}"
+    return failed
+
+
+@pytest.fixture
+def staging(tmp_path):
+    return StagingStore(tmp_path / "staging")
+
+
+def test_initial_sync_of_the_generated_workspace(emulator, staging):
+    with client_for(emulator) as client:
+        manifest, scans, exports = backup(client, staging, {})
+    failed = assert_accounted(emulator, staging, manifest, exports)
+    (too_large,) = failed.values()
+    assert "MAX_NOTEBOOK_SIZE_EXCEEDED" in too_large
+    assert sum(s.skipped.get("LIBRARY", 0) + s.skipped.get("DASHBOARD", 0) for s in scans) == 2
+    warnings = [w for s in scans for w in s.warnings]
+    assert any("outside" in w for w in warnings) and any("case" in w for w in warnings)
+    for entry in manifest.values():
+        assert entry.repo_path == layout.to_repo_path(
+            ROOT, entry.workspace_path, entry.object_type, entry.language
+        )
+
+    with client_for(emulator) as client:  # nothing changed: only the too-large notebook is retried
+        again, scans, exports = backup(client, staging, manifest)
+    assert again == manifest
+    assert [o.workspace_path for s in scans for e in s.engagements for o in e.to_export] == list(failed)
+
+
+def test_faults_429_storm_5xx_drops_and_missing_modified_at(emulator_factory, staging):
+    emu = emulator_factory(
+        generate=120,
+        seed=3,
+        rates={"export": 40, "list": 40},
+        fault_rate=0.05,
+        drop_rate=0.03,
+        missing_modified_at_rate=0.3,
+    )
+    with client_for(emu, max_workers=16) as client:  # client limit far above the server's: 429 storms
+        manifest, _, exports = backup(client, staging, {})
+        stats = client.stats()
+    failed = assert_accounted(emu, staging, manifest, exports)
+    assert all("exceeded max size" in reason or "Size exceeds" in reason for reason in failed.values())
+    assert stats["export"]["http_429"] > 0 and stats["export"]["retries"] > stats["export"]["http_429"]
+    counters = emu.counters()
+    assert counters["export"]["5xx"] > 0 and counters["export"]["dropped"] + counters["list"]["dropped"] > 0
+    assert any(e.modified_at is None for e in manifest.values())
+
+    emu.set_faults(rates={})
+    with client_for(emu) as client:  # objects without modified_at are re-exported, equal by blob id
+        again, scans, exports = backup(client, staging, manifest)
+    assert again == manifest
+    unknown = [o for s in scans for e in s.engagements for o in e.to_export if o.reason == "unknown-mtime"]
+    assert unknown and sum(r.unchanged_after_export for r in exports) == len(unknown)
+
+
+def test_incremental_changes(emulator, staging):
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+        paths = sorted(e.workspace_path for e in manifest.values() if e.object_type == "NOTEBOOK")
+        emulator.modify_notebook(paths[0])
+        emulator.delete(paths[1])
+        emulator.rename(paths[2], paths[2] + " renamed")
+        emulator.put_notebook(f"{ENG}/brand new", b"-- Databricks notebook source\nselect 1\n", "SQL")
+        emulator.put_file(f"{ROOT}/loose.txt", b"raw file bytes\x00")
+        new, scans, exports = backup(client, staging, manifest)
+    assert_accounted(emulator, staging, new, exports)
+    reasons = {o.workspace_path: o.reason for s in scans for e in s.engagements for o in e.to_export}
+    assert reasons[paths[0]] == "modified"
+    assert (
+        reasons[paths[2] + " renamed"]
+        == reasons[f"{ENG}/brand new"]
+        == reasons[f"{ROOT}/loose.txt"]
+        == "added"
+    )
+    deleted = {p for r in exports for p in r.deletions}
+    assert {manifest_path(manifest, paths[1]), manifest_path(manifest, paths[2])} == deleted
+    assert (
+        new["loose.txt"].object_type == "FILE" and new["2024/ENG-7/NOTEBOOKS/brand new.sql"].language == "SQL"
+    )
+
+
+def manifest_path(manifest, workspace_path):
+    return next(p for p, e in manifest.items() if e.workspace_path == workspace_path)
+
+
+def test_deleted_or_modified_between_scan_and_export(emulator, staging):
+    for name in ("kept", "old", "changes"):
+        emulator.put_notebook(f"{ENG}/{name}", b"# Databricks notebook source\n" + name.encode())
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+        emulator.modify_notebook(f"{ENG}/old")
+        emulator.put_notebook(f"{ENG}/new", b"# Databricks notebook source\nnew\n")
+        emulator.set_modified_at(f"{ENG}/changes", None)
+        unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2024/")}
+        scan = scan_unit(client, ROOT, "2024", unit_manifest)
+        (changes,) = [e for e in scan.engagements if e.partition == "2024/ENG-7"]
+        assert {o.workspace_path.rsplit("/", 1)[1] for o in changes.to_export} == {"old", "new", "changes"}
+        emulator.delete(f"{ENG}/old")  # in the manifest: a deletion
+        emulator.delete(f"{ENG}/new")  # never backed up: vanished
+        emulator.modify_notebook(f"{ENG}/changes", b"# Databricks notebook source\nnewest\n")
+        result = export_engagement(client, changes, staging)
+    assert result.deletions == ["2024/ENG-7/NOTEBOOKS/old.py"]
+    assert result.vanished == [f"{ENG}/new"]
+    assert result.failed == []
+    (entry,) = result.upserts
+    assert staging.get(entry.blob_id) == b"# Databricks notebook source\nnewest\n"
+    assert entry.modified_at is None  # the listed value: the next run looks again
+
+
+def test_listing_failure_fails_one_engagement_and_deletes_nothing(emulator, staging):
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+    engagement = next(
+        e.workspace_path.rsplit("/NOTEBOOKS/", 1)[0]
+        for e in manifest.values()
+        if "/NOTEBOOKS/" in e.workspace_path
+    )
+    partition = engagement[len(ROOT) + 1 :]
+    emulator.inject_failure(f"{engagement}/NOTEBOOKS", endpoints=("list",), status=500)
+    for entry in list(manifest.values())[:3]:
+        emulator.delete(entry.workspace_path)  # would be deletions, if the listing were trusted
+    with client_for(emulator, max_retry_seconds=0.5) as client:
+        new, scans, exports = backup(client, staging, manifest)
+    (failed_engagement,) = [e for s in scans for e in s.engagements if e.partition == partition]
+    assert failed_engagement.to_export == [] and failed_engagement.deleted == []
+    assert (
+        "listing failed" in failed_engagement.failed[0].reason and "500" in failed_engagement.failed[0].reason
+    )
+    assert [f.path for s in scans for f in s.failed_listings] == [f"{engagement}/NOTEBOOKS"]
+    assert all(not p.startswith(partition + "/") for r in exports for p in r.deletions)
+
+    emulator.clear_failures()
+    with client_for(emulator) as client:
+        healed, _, exports = backup(client, staging, new)
+    assert_accounted(emulator, staging, healed, exports)
+
+
+def test_unsafe_names_and_collisions_are_reported_per_item(emulator_factory, staging):
+    emu = emulator_factory(generate=0)
+    emu.put_notebook(f"{ENG}/good", b"# Databricks notebook source\n")
+    emu.put_notebook(f"{ENG}/.git/hooks/post-checkout", b"# Databricks notebook source\n")
+    emu.put_notebook(f"{ENG}/back\\slash", b"# Databricks notebook source\n")
+    emu.put_notebook(f"{ENG}/etl", b"# Databricks notebook source\n")
+    emu.put_file(f"{ENG}/etl.py", b"print('a file')\n")
+    emu.put_notebook(f"{ROOT}/.gitsync/manifest.jsonl", b"# Databricks notebook source\n")
+    with client_for(emu) as client:
+        manifest, _, exports = backup(client, staging, {})
+    failed = failures_of(exports)
+    assert set(manifest) == {"2024/ENG-7/NOTEBOOKS/good.py"}
+    assert set(failed) == {
+        f"{ENG}/.git/hooks/post-checkout",
+        f"{ENG}/back\\slash",
+        f"{ENG}/etl",
+        f"{ENG}/etl.py",
+        f"{ROOT}/.gitsync/manifest.jsonl",
+    }
+    assert "shared by" in failed[f"{ENG}/etl"] and ".git" in failed[f"{ENG}/.git/hooks/post-checkout"]
+
+
+def test_full_scan_heals_drift(emulator, staging):
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+        victim = next(p for p, e in manifest.items() if e.object_type == "NOTEBOOK")
+        entry = manifest[victim]
+        manifest[victim] = ManifestEntry(
+            entry.repo_path,
+            entry.workspace_path,
+            entry.object_id,
+            entry.object_type,
+            entry.language,
+            entry.modified_at,
+            "0" * 40,
+        )
+        same, _, _ = backup(client, staging, manifest)
+        assert same[victim].blob_id == "0" * 40  # an incremental run trusts modified_at
+        healed, _, exports = backup(client, staging, manifest, full_scan=True)
+    assert healed[victim].blob_id == entry.blob_id
+    assert_accounted(emulator, staging, healed, exports)
+
+
+def test_a_removed_year_is_deleted_but_a_wrong_root_is_an_error(emulator, staging):
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+        emulator.delete(f"{ROOT}/2023", recursive=True)
+        new, _, exports = backup(client, staging, manifest)
+        assert not any(p.startswith("2023/") for p in new)
+        assert_accounted(emulator, staging, new, exports)
+        unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2023/")}
+        with pytest.raises(NotFoundError):
+            scan_unit(client, "/Clientz", "2023", unit_manifest)
+
+
+def test_auth_errors_fail_the_task(emulator, staging):
+    with client_for(emulator) as client:
+        changes = next(e for e in scan_unit(client, ROOT, "2023", {}).engagements if e.to_export)
+    bad = WorkspaceClient(emulator.url, lambda: "wrong-token", rates=FAST)
+    with bad, pytest.raises(AuthError, match=r"127\.0\.0\.1.*403"):
+        export_engagement(bad, changes, staging)
