@@ -30,7 +30,9 @@ _TRANSIENT = re.compile(
     r"|Empty reply from server|SSL",
     re.IGNORECASE,
 )
-_REJECTED = re.compile(r"\[(remote )?rejected\]|Updates were rejected|failed to update ref|stale info|fetch first")
+_REJECTED = re.compile(
+    r"\[(remote )?rejected\]|Updates were rejected|failed to update ref|stale info|fetch first"
+)
 
 
 class GitError(RuntimeError):
