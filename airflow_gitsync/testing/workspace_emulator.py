@@ -180,7 +180,7 @@ class WorkspaceEmulator:
             raise RuntimeError("emulator already started")
         self._server = _Server((host, port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="workspace-emulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="workspace-emulator", daemon=True
         )
         self._thread.start()
         return self

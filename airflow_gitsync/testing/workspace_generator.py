@@ -262,6 +262,8 @@ class _Plan:
         roll = self.rng.random()
         if roll < 0.90:
             return min(20_480, max(2_048, int(self.rng.lognormvariate(8.8, 0.6))))
-        if roll < 0.997:
-            return int(20_480 * 10 ** self.rng.uniform(0, 1.7))
+        if roll < 0.99:
+            return int(20_480 * 10 ** self.rng.uniform(0, 0.7))
+        if roll < 0.999:
+            return int(100_000 * 10 ** self.rng.uniform(0, 1))
         return self.rng.randint(1_000_000, 3_000_000)
