@@ -111,6 +111,7 @@ class WorkspaceClient:
     :param rates: requests per second per endpoint class, merged over :data:`DEFAULT_RATES`.
     :param max_workers: threads for :meth:`map_concurrent` and :meth:`walk`; also the pool size.
     :param max_retry_seconds: how long one call may keep retrying before it raises.
+    :param proxies: ``requests`` proxies (``{"https": "http://proxy:3128"}``).
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class WorkspaceClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         user_agent: str | None = None,
+        proxies: dict[str, str] | None = None,
     ) -> None:
         self.host = host.rstrip("/")
         self.max_workers = max_workers
@@ -146,6 +148,8 @@ class WorkspaceClient:
         self._session.mount("http://", adapter)
         if user_agent:
             self._session.headers["User-Agent"] = user_agent
+        if proxies:
+            self._session.proxies.update(proxies)
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix="workspace")
 
     def close(self) -> None:

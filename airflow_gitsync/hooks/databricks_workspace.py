@@ -1,0 +1,52 @@
+"""Hook for the Databricks Workspace API, on a ``databricks`` connection."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
+
+from airflow_gitsync import __version__
+from airflow_gitsync.workspace.client import WorkspaceClient
+
+
+class DatabricksWorkspaceHook(BaseDatabricksHook):
+    """Builds a :class:`~airflow_gitsync.workspace.client.WorkspaceClient` from a Databricks connection.
+
+    The connection's host and every auth method the Databricks provider supports (personal access
+    token, Azure AD service principal or managed identity, OAuth M2M service principal, federated
+    tokens) come from :class:`BaseDatabricksHook`; the client owns the transport, its rate limits and
+    retries, so no provider retry layer is stacked on top.
+
+    :param databricks_conn_id: the ``databricks`` connection to use.
+    """
+
+    hook_name = "Databricks Workspace"
+
+    def __init__(self, databricks_conn_id: str = BaseDatabricksHook.default_conn_name, **kwargs) -> None:
+        super().__init__(databricks_conn_id, caller="DatabricksWorkspaceHook", **kwargs)
+
+    def get_client(
+        self,
+        rates: dict[str, float] | None = None,
+        max_workers: int | None = None,
+        max_retry_seconds: float = 300.0,
+    ) -> WorkspaceClient:
+        """A client for this connection's workspace; close it (or use ``with``) when done.
+
+        :param rates: requests per second per endpoint class (``export``, ``list``, ``import``,
+            ``other``), over the published defaults.
+        :param max_workers: concurrent requests inside the task (default 16).
+        :param max_retry_seconds: how long one call may keep retrying before it raises.
+        """
+        return WorkspaceClient(
+            self._endpoint_url("").rstrip("/"),
+            partial(self._get_token, raise_error=True),
+            headers_provider=self._get_aad_headers,
+            rates=rates,
+            max_workers=max_workers or 16,
+            max_retry_seconds=max_retry_seconds,
+            timeout=(10.0, float(self.timeout_seconds)),
+            user_agent=f"{self.user_agent_value} airflow-gitsync/{__version__}",
+            proxies=self.proxies,
+        )
