@@ -1,0 +1,144 @@
+"""Hook for a Git repository on Azure DevOps (or any git remote): credentials in, engine out.
+
+The connection's host is the repository URL (``https://dev.azure.com/<org>/<project>/_git/<repo>``;
+any git URL works, including a local path). Authentication, first match wins:
+
+- extra ``ssh_private_key``: SSH;
+- extras ``tenant_id`` + ``client_id`` + ``client_secret``: a Microsoft Entra service principal;
+- extra ``use_managed_identity`` (optionally ``client_id`` for a user-assigned identity) or
+  ``use_default_azure_credential``: ``azure-identity``'s managed identity / default credential;
+- password: a personal access token (the login is optional; Azure DevOps ignores it);
+- nothing: anonymous.
+
+Keep the PAT or client secret in a secrets backend (e.g. the Azure Key Vault backend) rather than
+in the Airflow database. Every secret is registered with Airflow's secrets masker.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
+from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
+
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.mirror import ls_remote
+from airflow_gitsync.git.runner import GitError, redact_url
+from airflow_gitsync.git.snapshot import SnapshotEngine
+
+AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
+REFRESH_MARGIN_SECONDS = 300
+
+
+class EntraTokenProvider:
+    """Azure DevOps access tokens from an ``azure-identity`` credential, renewed before they expire."""
+
+    def __init__(self, credential: Any, scope: str = AZURE_DEVOPS_SCOPE) -> None:
+        self.credential = credential
+        self.scope = scope
+        self._token: str | None = None
+        self._expires_on = 0.0
+
+    def __call__(self) -> str:
+        if self._token is None or time.time() >= self._expires_on - REFRESH_MARGIN_SECONDS:
+            access = self.credential.get_token(self.scope)
+            mask_secret(access.token)
+            self._token, self._expires_on = access.token, float(access.expires_on)
+        return self._token
+
+
+class AzureDevOpsGitHook(BaseHook):
+    """Owns the ``azure_devops_git`` connection: builds the :class:`GitAuth` and the snapshot engine."""
+
+    conn_name_attr = "azure_devops_git_conn_id"
+    default_conn_name = "azure_devops_git_default"
+    conn_type = "azure_devops_git"
+    hook_name = "Azure DevOps Git"
+
+    def __init__(self, azure_devops_git_conn_id: str = default_conn_name, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.azure_devops_git_conn_id = azure_devops_git_conn_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel the standard fields: host is the repository URL, password the PAT."""
+        return {
+            "hidden_fields": ["schema", "port"],
+            "relabeling": {"host": "Repository URL", "login": "User name (optional)", "password": "PAT"},
+            "placeholders": {
+                "host": "https://dev.azure.com/<organization>/<project>/_git/<repository>",
+                "login": "any name; Azure DevOps ignores it",
+                "password": "personal access token with Code (Read & write)",
+                "extra": '{"tenant_id": "...", "client_id": "...", "client_secret": "..."}',
+            },
+        }
+
+    @cached_property
+    def connection(self):
+        return self.get_connection(self.azure_devops_git_conn_id)
+
+    @property
+    def remote_url(self) -> str:
+        url = (self.connection.host or "").strip()
+        if not url:
+            raise ValueError(f"connection {self.azure_devops_git_conn_id!r} has no repository URL (host)")
+        return url
+
+    def _extra(self, name: str) -> Any:
+        extras = self.connection.extra_dejson
+        return extras.get(name, extras.get(f"extra__{self.conn_type}__{name}"))
+
+    def _bearer(self, credential: Any, identity: str) -> GitAuth:
+        return GitAuth.bearer(EntraTokenProvider(credential), identity)
+
+    def _build_auth(self) -> GitAuth:
+        client_id = self._extra("client_id")
+        if key := self._extra("ssh_private_key"):
+            return GitAuth.ssh(key)
+        if self._extra("tenant_id") and client_id and self._extra("client_secret"):
+            mask_secret(self._extra("client_secret"))
+            credential = ClientSecretCredential(
+                self._extra("tenant_id"), client_id, self._extra("client_secret")
+            )
+            return self._bearer(credential, f"entra service principal {client_id}")
+        if self._extra("use_managed_identity"):
+            identity = f"managed identity {client_id or 'system-assigned'}"
+            return self._bearer(ManagedIdentityCredential(client_id=client_id or None), identity)
+        if self._extra("use_default_azure_credential"):
+            return self._bearer(DefaultAzureCredential(), "default azure credential")
+        if self.connection.password:
+            return GitAuth.basic(self.connection.login or "", self.connection.password)
+        return GitAuth.none()
+
+    def get_auth(self) -> GitAuth:
+        """The connection's credentials as a :class:`GitAuth`, its secrets registered with the masker."""
+        auth = self._build_auth()
+        for secret in auth.secrets():
+            mask_secret(secret)
+        self.log.info("git remote %s authenticates as %s", redact_url(self.remote_url), auth.describe())
+        return auth
+
+    def get_engine(
+        self, cache_dir: Path | str, branch: str = "main", working_branch: str = "backup/daily"
+    ) -> SnapshotEngine:
+        """A snapshot engine for the connection's repository, its mirror cached under ``cache_dir``."""
+        return SnapshotEngine(
+            self.remote_url,
+            auth=self.get_auth(),
+            cache_dir=Path(cache_dir),
+            branch=branch,
+            working_branch=working_branch,
+            logger=self.log,
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List the remote's branches (``git ls-remote``) with the connection's credentials."""
+        try:
+            heads = ls_remote(self.remote_url, self.get_auth(), self.log).splitlines()
+        except (GitError, ValueError) as exc:
+            return False, str(exc)
+        return True, f"Connected to {redact_url(self.remote_url)}: {len(heads)} branch(es)"

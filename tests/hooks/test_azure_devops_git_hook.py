@@ -1,0 +1,138 @@
+"""AzureDevOpsGitHook: connection to GitAuth and engine, against the authenticated local git server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from azure.core.credentials import AccessToken
+
+from airflow_gitsync.get_provider_info import get_provider_info
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo
+from airflow_gitsync.hooks import azure_devops_git
+from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook, EntraTokenProvider
+from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.staging import StagingStore
+from tests.fixtures.git_server import GIT_TOKEN
+
+INFO = CommitInfo("manual__1", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")
+
+
+class StubCredential:
+    """Stands in for an azure-identity credential; hands out the git server's token."""
+
+    def __init__(self, *args, lifetime: float = 3600, **kwargs) -> None:
+        self.args, self.kwargs, self.lifetime, self.scopes = args, kwargs, lifetime, []
+
+    def get_token(self, *scopes: str) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(GIT_TOKEN, int(time.time() + self.lifetime))
+
+
+@pytest.fixture
+def masked(monkeypatch) -> list:
+    values: list = []
+    monkeypatch.setattr(azure_devops_git, "mask_secret", values.append)
+    return values
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    def define(conn_id: str = "azure_devops_git_default", **fields) -> str:
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "azure_devops_git", **fields})
+        )
+        return conn_id
+
+    return define
+
+
+def _apply(hook: AzureDevOpsGitHook, tmp_path) -> None:
+    staging = StagingStore(tmp_path / "staging")
+    blob = staging.put(b"# Databricks notebook source\n")
+    entry = ManifestEntry(
+        "2026/E1/NOTEBOOKS/a.py", "/Clients/2026/E1/NOTEBOOKS/a", 1, "NOTEBOOK", "PYTHON", 1, blob
+    )
+    result = hook.get_engine(tmp_path / "cache").apply(
+        ChangeSet([entry]), staging, INFO, tag="backup/2026-11-27"
+    )
+    assert result.changed and result.tag_created
+
+
+def test_pat_connection_backs_up_and_masks(connection, git_remote, tmp_path, masked):
+    hook = AzureDevOpsGitHook(connection(host=git_remote, login="backup", password=GIT_TOKEN))
+    assert hook.test_connection() == (True, f"Connected to {git_remote}: 0 branch(es)")
+    _apply(hook, tmp_path)
+    assert hook.test_connection()[1].endswith("2 branch(es)")
+    assert GIT_TOKEN in masked and hook.get_auth().describe() == "pat backup"
+
+
+def test_wrong_pat_fails_the_connection_test(connection, git_remote):
+    ok, message = AzureDevOpsGitHook(connection(host=git_remote, password="nope")).test_connection()
+    assert not ok and message.startswith(f"authentication failed for {git_remote}") and "nope" not in message
+
+
+def test_service_principal_gets_a_bearer_token_once(connection, git_remote, tmp_path, masked, monkeypatch):
+    credentials: list[StubCredential] = []
+
+    def client_secret_credential(*args) -> StubCredential:
+        credentials.append(StubCredential(*args))
+        return credentials[-1]
+
+    monkeypatch.setattr(azure_devops_git, "ClientSecretCredential", client_secret_credential)
+    conn_id = connection(
+        host=git_remote, extra={"tenant_id": "t-1", "client_id": "c-1", "client_secret": "cs-9"}
+    )
+    hook = AzureDevOpsGitHook(conn_id)
+    _apply(hook, tmp_path)
+    [credential] = credentials
+    assert credential.args == ("t-1", "c-1", "cs-9")
+    assert credential.scopes == [("499b84ac-1321-427f-aa17-267ca6975798/.default",)]  # cached across commands
+    assert {"cs-9", GIT_TOKEN} <= set(masked)
+    assert hook.get_auth().describe() == "bearer entra service principal c-1"
+
+
+def test_token_is_refreshed_before_expiry():
+    credential = StubCredential(lifetime=60)  # inside the refresh margin: every call renews
+    provider = EntraTokenProvider(credential)
+    provider(), provider()
+    assert len(credential.scopes) == 2
+    fresh = StubCredential()
+    provider = EntraTokenProvider(fresh)
+    provider(), provider()
+    assert len(fresh.scopes) == 1
+
+
+def test_managed_identity_and_default_credential(connection, git_remote, monkeypatch, masked):
+    monkeypatch.setattr(azure_devops_git, "ManagedIdentityCredential", StubCredential)
+    monkeypatch.setattr(azure_devops_git, "DefaultAzureCredential", StubCredential)
+    managed = AzureDevOpsGitHook(
+        connection(host=git_remote, extra={"use_managed_identity": True, "client_id": "mi"})
+    )
+    assert managed.test_connection()[0] and managed.get_auth().describe() == "bearer managed identity mi"
+    default = AzureDevOpsGitHook(
+        connection("d", host=git_remote, extra={"use_default_azure_credential": True})
+    )
+    assert default.test_connection()[0] and default.get_auth().describe() == "bearer default azure credential"
+
+
+def test_ssh_key_extra_wins(connection, masked):
+    hook = AzureDevOpsGitHook(connection(host="ssh://git@ssh.dev.azure.com/v3/o/p/r", password="pat",
+                                         extra={"ssh_private_key": "KEY"}))  # fmt: skip
+    assert hook.get_auth().describe() == "ssh" and "KEY\n" in masked
+
+
+def test_missing_host_is_a_clear_error(connection):
+    ok, message = AzureDevOpsGitHook(connection(password="x")).test_connection()
+    assert not ok and "has no repository URL" in message
+
+
+def test_registered_as_connection_type():
+    [conn_type] = get_provider_info()["connection-types"]
+    assert conn_type == {
+        "hook-class-name": "airflow_gitsync.hooks.azure_devops_git.AzureDevOpsGitHook",
+        "connection-type": "azure_devops_git",
+    }
+    behaviour = AzureDevOpsGitHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"]["host"] == "Repository URL" and "port" in behaviour["hidden_fields"]
