@@ -241,12 +241,13 @@ class WorkspaceClient:
                     ) from error
                 raise error
             attempt += 1
-            if retry_after is None:
-                self._count(endpoint, retries=1, backoff_seconds=delay)
-                time.sleep(delay)
-            else:  # the whole endpoint class waits; the next acquire sleeps it off
+            if error.status == 429 and retry_after is not None:
+                # The limit is the workspace's: the whole endpoint class waits, the next acquire sleeps.
                 self._count(endpoint, retries=1)
                 bucket.pause(delay)
+            else:
+                self._count(endpoint, retries=1, backoff_seconds=delay)
+                time.sleep(delay)
 
     # -- API -----------------------------------------------------------------------------------
 

@@ -263,3 +263,19 @@ def test_token_and_extra_headers_per_request(server):
         client.list("/a")
     assert [r["Authorization"] for r in server.requests] == ["Bearer t1", "Bearer t2"]
     assert server.requests[0]["X-Databricks-Azure-SP-Management-Token"] == "m"
+
+
+def test_retry_after_on_503_holds_only_that_call(server):
+    server.replies[("export", "/a/slow")].append(
+        (503, {"Retry-After": "1"}, {"error_code": "TEMPORARILY_UNAVAILABLE"})
+    )
+    server.default[("export", "/a/slow")] = (200, {}, b"slow")
+    server.default[("export", "/a/fast")] = (200, {}, b"fast")
+    with make_client(server) as client:
+        slow = client._executor.submit(client.export, "/a/slow")
+        time.sleep(0.1)
+        start = time.monotonic()
+        assert client.export("/a/fast") == b"fast"
+        assert time.monotonic() - start < 0.5
+        assert slow.result() == b"slow"
+        assert client.stats()["export"]["backoff_seconds"] == 1
