@@ -419,7 +419,7 @@ def _api_get_status(emu: WorkspaceEmulator, query: dict[str, str], _: dict[str, 
 
 def _api_export(emu: WorkspaceEmulator, query: dict[str, str], _: dict[str, Any]) -> Any:
     node = emu.workspace.get(_required(query, "path"))
-    content, file_type = _export(node, emu.workspace.nodes_under(node.path), query.get("format") or "SOURCE")
+    content, file_type = _export(emu.workspace, node, query.get("format") or "SOURCE")
     if query.get("direct_download", "").lower() == "true":
         raise _Reply(200, content, "application/octet-stream")
     return {"content": base64.b64encode(content).decode(), "file_type": file_type}
@@ -486,7 +486,7 @@ def _check_language(language: Any) -> str:
     return language
 
 
-def _export(node: Node, subtree: list[Node], fmt: str) -> tuple[bytes, str]:
+def _export(workspace: Workspace, node: Node, fmt: str) -> tuple[bytes, str]:
     """(content, file_type) of ``node`` in ``fmt``, with the 10 MB limit and the real API's refusals."""
     if node.object_type == "DIRECTORY":
         if fmt not in ("SOURCE", "AUTO"):
@@ -495,7 +495,7 @@ def _export(node: Node, subtree: list[Node], fmt: str) -> tuple[bytes, str]:
                 "INVALID_PARAMETER_VALUE",
                 f"Export format {fmt} is not supported for directories by the emulator.",
             )
-        return _zip_directory(node.path, subtree), "zip"
+        return _zip_directory(node.path, workspace.nodes_under(node.path)), "zip"
     if node.object_type not in CONTENT_TYPES:
         raise WorkspaceError(400, "BAD_REQUEST", f"Export of {node.object_type} objects is not supported.")
     if node.size > MAX_EXPORT_BYTES:
