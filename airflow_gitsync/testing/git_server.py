@@ -283,7 +283,9 @@ class GitServer:
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise ValueError(f"repository {name!r} is outside {self.root}")
         subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(path)], check=True)
-        subprocess.run(["git", "-C", str(path), "config", "http.receivepack", "true"], check=True)
+        # Pushes are accepted over HTTP; like a hosted service, no gc runs inside a push.
+        for key, value in (("http.receivepack", "true"), ("receive.autogc", "false"), ("gc.auto", "0")):
+            subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
         return path
 
     def record_push(self, record: PushRecord) -> None:
