@@ -14,7 +14,8 @@ Errors are ``{"error_code": ..., "message": ...}``: 404 RESOURCE_DOES_NOT_EXIST,
 400 DIRECTORY_NOT_EMPTY, 400 MAX_NOTEBOOK_SIZE_EXCEEDED (notebook export or import over 10485760 bytes;
 a FILE over the limit gives 400 BAD_REQUEST with the same message), 400 INVALID_PARAMETER_VALUE,
 429 REQUEST_LIMIT_EXCEEDED (integer ``Retry-After``), 500 INTERNAL_ERROR, 503 TEMPORARILY_UNAVAILABLE.
-A directory exports (SOURCE/AUTO) as a zip of its notebooks' sources and files.
+A directory exports (SOURCE/AUTO) as a zip of its notebooks' sources and files; listing a notebook or
+file path returns that one object. Paths are case-sensitive; request bodies may be chunked.
 
 Knobs (``EmulatorConfig``; all random choices come from one RNG seeded with ``seed``): ``latency_ms`` per
 request, ``rates`` per endpoint class ("list", "export", "import", "other"; None/0 = unlimited) as token
@@ -242,8 +243,9 @@ class WorkspaceEmulator:
             if item.is_dir():
                 self.workspace.mkdirs(target)
             else:
-                path_, object_type, language = _classify_upload(target, item.read_bytes()[:64])
-                self.workspace.write(path_, object_type, item.read_bytes(), language, create_parents=True)
+                data = item.read_bytes()
+                path_, object_type, language = _classify_upload(target, data)
+                self.workspace.write(path_, object_type, data, language, create_parents=True)
             count += 1
         return count
 
@@ -338,12 +340,13 @@ class WorkspaceEmulator:
             counters[key] += 1
 
     def _check_token(self, header: str | None) -> None:
-        if not header or not header.startswith("Bearer "):
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
             raise _error_reply(
                 401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API."
             )
         with self._lock:
-            known = header[len("Bearer ") :] in self._tokens
+            known = token.strip() in self._tokens
         if not known:
             raise _error_reply(403, "PERMISSION_DENIED", "Invalid access token.")
 
@@ -747,7 +750,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         emu = self.server.emulator
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = self._read_body()
         route = API_ROUTES.get((method, url.path))
         try:
             if route is not None:
@@ -792,6 +795,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             reply = exc
         emu._count(endpoint, _counter_key(reply.status))
         self._send(reply)
+
+    def _read_body(self) -> bytes:
+        """The request body, with ``Content-Length`` or ``Transfer-Encoding: chunked``."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(chunks)
 
     def _body(self, raw: bytes) -> dict[str, Any]:
         content_type = self.headers.get("Content-Type", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import io
+import json
 import threading
 import time
 import zipfile
@@ -171,6 +172,18 @@ def test_import_json_multipart_overwrite_and_parent(emulator: WorkspaceEmulator)
         emulator, "import", body | {"path": "/I/big", "content": base64.b64encode(b"x" * 10_485_761).decode()}
     )
     assert too_big.status_code == 400 and too_big.json()["error_code"] == "MAX_NOTEBOOK_SIZE_EXCEEDED"
+
+
+def test_chunked_request_body_and_lower_case_bearer(emulator: WorkspaceEmulator):
+    body = json.dumps(
+        {"path": "/chunked", "content": base64.b64encode(b"x = 3").decode(), "language": "PYTHON"}
+    )
+    s = requests.Session()
+    s.headers["Authorization"] = "bearer dapi-test"
+    pieces = (part.encode() for part in (body[:10], body[10:]))
+    answer = s.post(f"{emulator.url}/api/2.0/workspace/import", data=pieces, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert api(emulator, "get-status", s, path="/chunked").json()["language"] == "PYTHON"  # same connection
 
 
 def test_delete_and_mkdirs_errors(emulator: WorkspaceEmulator):
