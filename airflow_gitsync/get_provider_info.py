@@ -33,6 +33,7 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_gitsync.hooks.databricks_workspace"],
             },
         ],
+        "plugins": [{"name": "airflow_gitsync", "plugin-class": "airflow_gitsync.plugins.GitsyncPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_gitsync.hooks.azure_devops_git.AzureDevOpsGitHook",

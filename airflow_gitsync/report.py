@@ -86,8 +86,7 @@ def build_summary(
         for failure in scan.get("failed_listings", []):
             summary.failures.append((failure["path"], failure["reason"]))
             year["failed"] += 1
-        for engagement in scan.get("engagements", []):
-            year["unchanged"] += engagement.get("unchanged", 0)
+        year["unchanged"] += scan.get("unchanged", 0)
         summary.durations["scan"] = summary.durations.get("scan", 0.0) + scan.get("seconds", 0.0)
         _add_stats(summary, scan.get("stats"))
     for unit in prepared.get("units", []):
@@ -164,7 +163,7 @@ def render_markdown(summary: Summary, title: str) -> str:
     if summary.api:
         lines += ["", "## Databricks API", "", "| endpoint | calls | 429s | retries |", "|---|---|---|---|"]
         for endpoint, c in sorted(summary.api.items()):
-            lines.append(f"| {endpoint} | {c['calls']:,} | {c['429']:,} | {c['retries']:,} |")
+            lines.append(f"| {endpoint} | {c['calls']:,.0f} | {c['http_429']:,.0f} | {c['retries']:,.0f} |")
     commit = summary.commit
     if commit:
         size = commit.get("repo_size_bytes", 0)
@@ -189,7 +188,7 @@ def metrics(summary: Summary) -> dict[str, float]:
     values.update({f"phase_seconds.{k}": v for k, v in summary.durations.items()})
     for endpoint, c in summary.api.items():
         values[f"api.{endpoint}.calls"] = c["calls"]
-        values[f"api.{endpoint}.throttled"] = c["429"]
+        values[f"api.{endpoint}.throttled"] = c["http_429"]
     if summary.commit:
         values["git.pushed_bytes"] = summary.commit.get("pushed_bytes", 0)
         values["git.repo_size_bytes"] = summary.commit.get("repo_size_bytes", 0)

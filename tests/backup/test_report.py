@@ -25,11 +25,12 @@ PREPARED = {"units": [{"unit": "2024"}, {"unit": "2025"}], "seconds": 1.5}
 SCANS = [
     {
         "unit": "2024",
-        "engagements": [{"partition": "2024/A", "unchanged": 10}, {"partition": "2024/B", "unchanged": 5}],
+        "engagements": [],
+        "unchanged": 15,
         "skipped": {"LIBRARY": 2},
         "warnings": ["2024/loose.py is outside the layout"],
         "failed_listings": [],
-        "stats": {"list": {"calls": 4, "429": 1, "retries": 1}},
+        "stats": {"list": {"calls": 4, "http_429": 1, "retries": 1}},
         "seconds": 2.0,
     },
     {"unit": "2025", "engagements": [], "skipped": {}, "warnings": [], "failed_listings": [], "seconds": 1.0},
@@ -45,7 +46,7 @@ EXPORT_A = {
     "unchanged_after_export": 0,
     "failed": [{"path": "/Clients/2024/A/NOTEBOOKS/huge", "reason": "MAX_NOTEBOOK_SIZE_EXCEEDED"}],
     "vanished": [],
-    "stats": {"export": {"calls": 3, "429": 2, "retries": 2}},
+    "stats": {"export": {"calls": 3, "http_429": 2, "retries": 2}},
     "seconds": 3.0,
 }
 COMMITTED = {"commits": ["c1"], "head": "c1", "tag": None, "pushed_bytes": 2048, "repo_size_bytes": 10**6}
@@ -60,7 +61,7 @@ def test_counts_per_year_and_failures():
     assert year["failed"] == 2
     assert ("2024/B", "export task did not finish") in summary.failures
     assert not summary.complete
-    assert summary.api["export"]["429"] == 2
+    assert summary.api["export"]["http_429"] == 2
     assert summary.durations == {"prepare": 1.5, "scan": 3.0, "export": 3.0, "commit": 0.0}
 
 

@@ -1,0 +1,241 @@
+"""The backup DAG's task callables: thin glue between Airflow and the plain modules.
+
+Each function takes the run's params (and what upstream tasks returned), builds its hook and
+client, calls the module that holds the logic, and returns a JSON-safe dict for XCom. Notebook
+content never travels in XCom: it goes through the staging store, keyed by git blob id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from airflow.sdk import ObjectStoragePath, conf
+
+from airflow_gitsync.changes import EngagementChanges
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo
+from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
+from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
+from airflow_gitsync.layout import partition_of, unit_of
+from airflow_gitsync.manifest import ManifestEntry, dump_manifest, load_manifest
+from airflow_gitsync.settings import BackupSettings, SettingsError
+from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.workspace.client import WorkspaceError
+from airflow_gitsync.workspace.export import export_engagement
+from airflow_gitsync.workspace.scan import list_scan_units, scan_unit
+
+log = logging.getLogger(__name__)
+
+SECTION = "gitsync"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Deployment settings from the ``[gitsync]`` section of the Airflow configuration."""
+
+    staging_url: str
+    staging_conn_id: str | None
+    cache_dir: Path
+    parallel_tasks: int
+    rates: dict[str, float]
+    max_workers: int
+    max_retry_seconds: float
+
+    @classmethod
+    def load(cls) -> WorkerConfig:
+        home = Path(conf.get("core", "airflow_home", fallback="") or "~/airflow").expanduser()
+        parallel = conf.getint(SECTION, "parallel_tasks", fallback=4)
+        if parallel < 1:
+            raise SettingsError(f"[{SECTION}] parallel_tasks = {parallel}: must be at least 1")
+        return cls(
+            staging_url=conf.get(SECTION, "staging_url", fallback=f"file://{home}/gitsync/staging"),
+            staging_conn_id=conf.get(SECTION, "staging_conn_id", fallback=None) or None,
+            cache_dir=Path(conf.get(SECTION, "cache_dir", fallback=f"{home}/gitsync/mirrors")),
+            parallel_tasks=parallel,
+            rates={
+                endpoint: conf.getfloat(SECTION, f"{endpoint}_rps", fallback=default)
+                for endpoint, default in (("export", 60.0), ("list", 50.0), ("import", 30.0), ("other", 30.0))
+            },
+            max_workers=conf.getint(SECTION, "max_workers", fallback=16),
+            max_retry_seconds=conf.getfloat(SECTION, "max_retry_seconds", fallback=300.0),
+        )
+
+    def task_rates(self) -> dict[str, float]:
+        """Each concurrent task's share of the workspace rate limits, so that together they stay under."""
+        return {endpoint: rate / self.parallel_tasks for endpoint, rate in self.rates.items()}
+
+    def staging(self) -> StagingStore:
+        return StagingStore(ObjectStoragePath(self.staging_url, conn_id=self.staging_conn_id))
+
+
+def _workspace_client(settings: BackupSettings, config: WorkerConfig):
+    hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
+    return hook.get_client(
+        rates=config.task_rates(), max_workers=config.max_workers, max_retry_seconds=config.max_retry_seconds
+    )
+
+
+def _engine(settings: BackupSettings, config: WorkerConfig):
+    hook = AzureDevOpsGitHook(azure_devops_git_conn_id=settings.git_conn_id)
+    return hook.get_engine(
+        cache_dir=config.cache_dir, branch=settings.branch, working_branch=settings.working_branch
+    )
+
+
+def _partition(entry: ManifestEntry) -> str:
+    return partition_of(entry.repo_path.split("/"))
+
+
+def prepare(params: Mapping) -> dict:
+    """Validate params, refresh the git mirror, read the manifest and hand each scan unit its slice."""
+    started = time.monotonic()
+    settings = BackupSettings.from_params(params)
+    config = WorkerConfig.load()
+    engine = _engine(settings, config)
+    engine.sync()
+    manifest = engine.read_manifest()
+    with _workspace_client(settings, config) as client:
+        listed = list_scan_units(client, settings.workspace_root)
+    slices: dict[str, list[ManifestEntry]] = defaultdict(list)
+    for entry in manifest.values():
+        slices[unit_of(_partition(entry))].append(entry)
+    # A unit only in the manifest is a folder deleted from the workspace: it is scanned too (it
+    # lists as empty once the root is confirmed), so that its deletion is committed.
+    units = sorted(set(listed) | set(slices))
+    if settings.years:
+        unknown = sorted(set(settings.years) - set(units))
+        if unknown:
+            raise SettingsError(f"years: {', '.join(unknown)} not found under {settings.workspace_root}")
+        units = [u for u in units if u in settings.years]
+    staging = config.staging()
+    return {
+        "capture_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_manifest_count": len(manifest),
+        "units": [
+            {
+                "unit": unit,
+                "manifest_blob": staging.put(dump_manifest(slices[unit])) if slices.get(unit) else None,
+            }
+            for unit in units
+        ],
+        "seconds": time.monotonic() - started,
+    }
+
+
+def scan(unit: Mapping, params: Mapping) -> dict:
+    """List one scan unit (a year folder) and diff it against its manifest slice."""
+    started = time.monotonic()
+    settings = BackupSettings.from_params(params)
+    config = WorkerConfig.load()
+    staging = config.staging()
+    manifest = load_manifest(staging.get(unit["manifest_blob"])) if unit["manifest_blob"] else {}
+    with _workspace_client(settings, config) as client:
+        result = scan_unit(
+            client, settings.workspace_root, unit["unit"], manifest, full_scan=settings.full_scan
+        )
+        stats = client.stats()
+    return result.to_dict() | {"stats": stats, "seconds": time.monotonic() - started}
+
+
+def plan(units: Sequence[Mapping], scans: Sequence[Mapping], max_map_length: int) -> dict:
+    """Pick the engagements that need an export task; name the scan units that did not finish."""
+    scanned = {s["unit"] for s in scans}
+    engagements = [e for s in scans for e in s["engagements"] if EngagementChanges.from_dict(e).has_work]
+    if len(engagements) > max_map_length:
+        raise SettingsError(
+            f"{len(engagements):,} engagements to export exceed [core] max_map_length = {max_map_length:,}; "
+            "raise it (e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096), see the README"
+        )
+    return {
+        "engagements": engagements,
+        "missing_units": sorted(u["unit"] for u in units if u["unit"] not in scanned),
+    }
+
+
+def export(changes: Mapping, params: Mapping) -> dict:
+    """Export one engagement's changed notebooks into the staging store."""
+    started = time.monotonic()
+    settings = BackupSettings.from_params(params)
+    config = WorkerConfig.load()
+    if settings.dry_run:
+        return {
+            "partition": changes["partition"],
+            "upserts": [],
+            "deletions": [],
+            "unchanged_after_export": 0,
+            "failed": [],
+            "vanished": [],
+            "dry_run": True,
+            "seconds": 0.0,
+        }
+    engagement = EngagementChanges.from_dict(changes)
+    listing_failures = [f for f in engagement.failed if f.reason.startswith("listing failed")]
+    if listing_failures:
+        first = listing_failures[0]
+        raise WorkspaceError(
+            f"engagement {engagement.partition!r} was not listed completely ({first.path}: {first.reason}); "
+            f"nothing of it is changed. Clear scan[{unit_of(engagement.partition)}] with downstream to list "
+            "it again."
+        )
+    with _workspace_client(settings, config) as client:
+        result = export_engagement(client, engagement, config.staging())
+        stats = client.stats()
+    return result.to_dict() | {"stats": stats, "seconds": time.monotonic() - started}
+
+
+def commit(
+    prepared: Mapping,
+    planned: Mapping,
+    exports: Sequence[Mapping],
+    params: Mapping,
+    run_id: str,
+    logical_date: datetime,
+) -> dict:
+    """Commit what the exports produced, push, merge into the main branch; tag a complete run."""
+    started = time.monotonic()
+    settings = BackupSettings.from_params(params)
+    config = WorkerConfig.load()
+    exported = {e["partition"] for e in exports}
+    missing = [e["partition"] for e in planned["engagements"] if e["partition"] not in exported]
+    complete = not missing and not planned["missing_units"]
+    upserts = [ManifestEntry.from_dict(u) for e in exports for u in e["upserts"]]
+    deletions = [path for e in exports for path in e["deletions"]]
+    day = logical_date.date().isoformat()
+    counts = f"{len(upserts):,} added or modified, {len(deletions):,} deleted"
+    info = CommitInfo(
+        run_id=run_id,
+        logical_date=logical_date.isoformat(),
+        capture_time=prepared["capture_time"],
+        summary_lines=[f"Incomplete: {len(missing)} engagements not exported: {', '.join(missing[:20])}"]
+        if missing
+        else [],
+    )
+    tag = settings.tag_for(logical_date) if complete else None
+    engine = _engine(settings, config)
+    engine.sync()
+    result = engine.apply(
+        ChangeSet(upserts=upserts, deletions=deletions),
+        config.staging(),
+        info=info,
+        batch_size=settings.commit_batch_size,
+        tag=tag,
+        tag_message=(
+            f"Databricks backup for {day} ({counts})\n\nlogical date: {info.logical_date}\n"
+            f"captured at: {info.capture_time}\nrun: {run_id}\n"
+        ),
+        dry_run=settings.dry_run,
+    )
+    if not complete:
+        log.warning(
+            "Run incomplete, not tagging: engagements %s, units %s", missing, planned["missing_units"]
+        )
+    return asdict(result) | {
+        "complete": complete,
+        "missing_partitions": missing,
+        "seconds": time.monotonic() - started,
+    }

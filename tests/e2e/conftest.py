@@ -1,0 +1,132 @@
+"""End-to-end fixtures: a migrated Airflow database and one backup setup (emulator + git server)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from airflow_gitsync.layout import to_repo_path
+from airflow_gitsync.testing.git_server import GitServer
+from airflow_gitsync.testing.workspace_emulator import WorkspaceEmulator
+from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env
+
+ROOT = "/Clients"
+EXPORT_LIMIT = 10 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """``airflow db migrate`` once per session into the test AIRFLOW_HOME (SQLite)."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+
+
+@dataclass
+class Backup:
+    """One emulated workspace, one git remote, and the DAG wired to both."""
+
+    emulator: WorkspaceEmulator
+    server: GitServer
+    remote: str
+    workdir: Path
+
+    def run(self, day: str, **params):
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.get_dag("databricks_git_backup")
+        logical_date = datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
+        return dag.test(logical_date=logical_date, run_conf=params or None)
+
+    def git(self, *args: str) -> str:
+        """Run git against a fresh fetch of the remote (all refs, tags included)."""
+        mirror = self.workdir / "check.git"
+        if not mirror.exists():
+            subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(mirror),
+                "fetch",
+                "-q",
+                "--prune",
+                "--prune-tags",
+                "--force",
+                self.remote,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            ],
+            env=auth_env(self.remote),
+            check=True,
+        )
+        return subprocess.run(
+            ["git", "-C", str(mirror), *args], check=True, capture_output=True, text=True
+        ).stdout
+
+    def tree(self, ref: str) -> dict[str, bytes]:
+        """``{path: bytes}`` of every file at ``ref`` on the remote, except the manifest."""
+        mirror = self.workdir / "check.git"
+        self.git("fsck", "--strict", "--no-dangling")
+        names = self.git("ls-tree", "-r", "-z", "--name-only", ref).split("\0")
+        return {
+            name: subprocess.run(
+                ["git", "-C", str(mirror), "cat-file", "blob", f"{ref}:{name}"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            for name in names
+            if name and not name.startswith(".gitsync/")
+        }
+
+    def expected(self) -> dict[str, bytes]:
+        """What the backup must hold: every exportable notebook and file of the workspace, as repo paths."""
+        snapshot = self.emulator.snapshot(ROOT)
+        return {
+            to_repo_path(ROOT, o["path"], o["object_type"], o.get("language")): snapshot[o["path"]]
+            for o in self.emulator.objects()
+            if o["object_type"] in ("NOTEBOOK", "FILE")
+            and o["path"] in snapshot
+            and len(snapshot[o["path"]]) <= EXPORT_LIMIT
+        }
+
+
+@pytest.fixture
+def backup(emulator_factory, git_server, tmp_path, monkeypatch, airflow_db) -> Backup:
+    """A ~150-notebook workspace (its over-size notebooks removed) and an empty remote, wired up."""
+    emulator = emulator_factory(generate=150, seed=3)
+    for obj in emulator.objects():
+        if obj["object_type"] == "NOTEBOOK" and obj.get("size", 0) > EXPORT_LIMIT:
+            emulator.delete(obj["path"])
+    git_server.create_repo("backup.git")
+    remote = git_server.url_for("backup.git")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DATABRICKS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "databricks",
+                "host": "127.0.0.1",
+                "port": emulator.port,
+                "schema": "http",
+                "password": "dapi-test",
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT",
+        json.dumps(
+            {"conn_type": "azure_devops_git", "host": remote, "login": GIT_USER, "password": GIT_TOKEN}
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW__GITSYNC__STAGING_URL", f"file://{tmp_path}/staging")
+    monkeypatch.setenv("AIRFLOW__GITSYNC__CACHE_DIR", str(tmp_path / "mirrors"))
+    monkeypatch.setenv("AIRFLOW__GITSYNC__PARALLEL_TASKS", "1")
+    monkeypatch.setenv("AIRFLOW__GITSYNC__TASK_RETRIES", "0")
+    monkeypatch.setenv("AIRFLOW__GITSYNC__MAX_RETRY_SECONDS", "2")
+    return Backup(emulator=emulator, server=git_server, remote=remote, workdir=tmp_path)

@@ -1,0 +1,66 @@
+"""The backup DAG end to end with ``dag.test()``: real HTTP to the emulator, real git over HTTP."""
+
+from __future__ import annotations
+
+from airflow.sdk import DagRunState
+
+NOTEBOOK = "NOTEBOOK"
+
+
+def _notebooks(emulator):
+    return sorted(
+        (o for o in emulator.objects() if o["object_type"] == NOTEBOOK and "/NOTEBOOKS/" in o["path"]),
+        key=lambda o: o["path"],
+    )
+
+
+def test_full_incremental_and_idempotent_runs(backup):
+    run = backup.run("2026-11-01")
+    assert run.state == DagRunState.SUCCESS
+    assert backup.tree("backup/2026-11-01") == backup.expected()
+    assert backup.tree("main") == backup.expected()
+
+    notebooks = _notebooks(backup.emulator)
+    for obj in notebooks[:3]:
+        backup.emulator.modify_notebook(obj["path"])
+    backup.emulator.delete(notebooks[3]["path"])
+    backup.emulator.rename(notebooks[4]["path"], notebooks[4]["path"] + "_v2")
+    folder = notebooks[0]["path"].rsplit("/", 1)[0]
+    backup.emulator.put_notebook(f"{folder}/brand new", b"# Databricks notebook source\nprint(1)\n")
+    backup.emulator.put_notebook(f"{folder}/report", b"-- Databricks notebook source\nSELECT 1\n", "SQL")
+
+    run = backup.run("2026-11-02")
+    assert run.state == DagRunState.SUCCESS
+    expected = backup.expected()
+    assert backup.tree("backup/2026-11-02") == expected
+    assert backup.tree("backup/2026-11-01") != expected
+    head = backup.git("rev-parse", "main").strip()
+    log = backup.git("log", "--format=%s", "main")
+    assert len(log.splitlines()) == 2
+
+    run = backup.run("2026-11-02")
+    assert run.state == DagRunState.SUCCESS
+    assert backup.git("rev-parse", "main").strip() == head, "an unchanged workspace made a new commit"
+    assert backup.tree("backup/2026-11-02") == expected
+
+
+def test_failed_engagement_commits_the_others_then_completes(backup):
+    notebooks = _notebooks(backup.emulator)
+    failing = "/".join(notebooks[0]["path"].split("/")[:4])  # /Clients/<year>/<engagement>
+    backup.emulator.inject_failure(failing, endpoints=("export",), status=500)
+
+    run = backup.run("2026-11-05")
+    assert run.state == DagRunState.FAILED
+    tis = {(ti.task_id, ti.rendered_map_index): ti.state for ti in run.get_task_instances()}
+    partition = failing.removeprefix("/Clients/")
+    assert tis[("export", partition)] == "failed"
+    assert tis[("commit", None)] == "success"
+    committed = backup.tree("backup/daily")
+    expected = backup.expected()
+    assert committed == {p: c for p, c in expected.items() if not p.startswith(partition + "/")}
+    assert "backup/2026-11-05" not in backup.git("tag", "--list")
+
+    backup.emulator.clear_failures()
+    run = backup.run("2026-11-05")
+    assert run.state == DagRunState.SUCCESS
+    assert backup.tree("backup/2026-11-05") == expected
