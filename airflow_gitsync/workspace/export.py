@@ -8,7 +8,13 @@ from functools import partial
 from airflow_gitsync.changes import EngagementChanges, ItemFailure, ListedObject
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import (
+    FATAL_ERRORS,
+    NotFoundError,
+    TransientError,
+    WorkspaceClient,
+    WorkspaceError,
+)
 
 
 @dataclass(slots=True)
@@ -67,11 +73,14 @@ def _export_one(
 def export_engagement(
     client: WorkspaceClient, changes: EngagementChanges, staging: StagingStore
 ) -> ExportResult:
-    """Export ``changes.to_export`` concurrently; per-object errors are recorded, never raised.
+    """Export ``changes.to_export`` concurrently; per-object errors that retrying cannot fix are recorded.
 
-    Auth errors and rate limiting beyond the retry budget raise: the task fails and Airflow retries it.
+    Auth errors and rate limiting beyond the retry budget raise at once; objects that still failed
+    transiently (5xx, dropped connections) after their retry budget raise once the rest is staged,
+    so the engagement's task fails and its retry (or a clear in the UI) exports it again as a whole.
     """
     result = ExportResult(changes.partition, deletions=list(changes.deleted), failed=list(changes.failed))
+    transient: list[tuple[str, TransientError]] = []
     for obj, outcome in client.map_concurrent(partial(_export_one, client, staging), changes.to_export):
         if isinstance(outcome, str):
             result.upserts.append(obj.manifest_entry(outcome))
@@ -80,8 +89,16 @@ def export_engagement(
             result.deletions.append(obj.repo_path)
         elif isinstance(outcome, NotFoundError):
             result.vanished.append(obj.workspace_path)
+        elif isinstance(outcome, TransientError):
+            transient.append((obj.workspace_path, outcome))
         else:
             result.failed.append(ItemFailure(obj.workspace_path, str(outcome)))
+    if transient:
+        path, error = min(transient, key=lambda t: t[0])
+        raise TransientError(
+            f"{len(transient)} of {len(changes.to_export)} objects of {changes.partition!r} could not be "
+            f"exported after retries, e.g. {path}: {error}"
+        )
     result.upserts.sort(key=lambda e: e.repo_path)
     result.deletions.sort()
     result.failed.sort(key=lambda f: f.path)

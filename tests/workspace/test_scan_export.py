@@ -11,9 +11,10 @@ import json
 import pytest
 
 from airflow_gitsync import layout
+from airflow_gitsync.blob import git_blob_id as layout_blob
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.workspace.client import AuthError, NotFoundError, WorkspaceClient
+from airflow_gitsync.workspace.client import AuthError, NotFoundError, TransientError, WorkspaceClient
 from airflow_gitsync.workspace.export import ExportResult, export_engagement
 from airflow_gitsync.workspace.scan import ScanResult, list_scan_units, scan_unit
 
@@ -268,3 +269,17 @@ def test_auth_errors_fail_the_task(emulator, staging):
     bad = WorkspaceClient(emulator.url, lambda: "wrong-token", rates=FAST)
     with bad, pytest.raises(AuthError, match=r"127\.0\.0\.1.*403"):
         export_engagement(bad, changes, staging)
+
+
+def test_persistent_server_errors_fail_the_engagement_after_staging_the_rest(emulator, staging):
+    with client_for(emulator, max_retry_seconds=0.5) as client:
+        scans = [scan_unit(client, ROOT, unit, {}) for unit in list_scan_units(client, ROOT)]
+        changes = max((e for s in scans for e in s.engagements), key=lambda e: len(e.to_export))
+        broken = changes.to_export[0].workspace_path
+        emulator.inject_failure(broken, endpoints=("export",), status=503)
+        with pytest.raises(TransientError, match=f"1 of {len(changes.to_export)} objects") as raised:
+            export_engagement(client, changes, staging)
+    assert broken in str(raised.value)
+    snapshot = emulator.snapshot(ROOT)
+    staged = [o for o in changes.to_export[1:] if len(snapshot[o.workspace_path]) <= 10 * 1024 * 1024]
+    assert all(layout_blob(snapshot[o.workspace_path]) in staging for o in staged)
