@@ -9,8 +9,6 @@ from typing import BinaryIO
 
 from airflow_gitsync.git.runner import GitError, GitRunner
 
-ZERO_ID = "0" * 40
-
 
 def _quote(path: str) -> bytes:
     """A path as fast-import reads it; only a leading double quote needs C-style quoting."""

@@ -15,6 +15,7 @@ REMOTE = "origin"
 _WRITTEN = re.compile(r"Writing objects: 100% \([0-9/]+\), ([0-9.]+) (bytes|KiB|MiB|GiB)")
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 _PACKS_BEFORE_FULL_REPACK = 50
+ZERO_ID = "0" * 40
 
 
 def mirror_dir(cache_dir: Path, remote_url: str) -> Path:
@@ -111,6 +112,31 @@ class Mirror:
         out = self.git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout
         return {line.split()[0] for line in out.decode().splitlines() if not line.endswith(" missing")}
 
+    def commit_sizes(self, commits: list[str]) -> list[int]:
+        """Per commit, the on-disk bytes of it, its root tree and every tree and blob it changes.
+
+        An upper bound of what pushing it on top of its parent sends: objects the remote already
+        holds, or that two commits share, are counted anyway.
+        """
+        if not commits:
+            return []
+        diff = self.git.run(
+            "diff-tree", "--stdin", "-r", "-t", "--root", "--no-abbrev",
+            input="".join(f"{commit}\n" for commit in commits).encode(),
+        ).stdout  # fmt: skip
+        objects: dict[str, list[str]] = {commit: [commit, f"{commit}^{{tree}}"] for commit in commits}
+        current: list[str] = []
+        for line in diff.decode(errors="replace").splitlines():
+            if not line.startswith(":"):
+                current = objects[line.strip()]
+            elif (new := line.split("\t", 1)[0].split()[3]) != ZERO_ID:
+                current.append(new)
+        names = [name for names in objects.values() for name in names]
+        query = "".join(f"{name}\n" for name in names).encode()
+        sizes = self.git.run("cat-file", "--batch-check=%(objectsize:disk)", input=query).stdout.split()
+        disk = dict(zip(names, map(int, sizes), strict=True))
+        return [sum(disk[name] for name in objects[commit]) for commit in commits]
+
     def push(self, new: str, ref: str, old: str | None) -> int:
         """Push ``new`` to the remote's ``ref`` (no force) and log it; return the pack bytes sent."""
         result = self.git.remote("push", "--porcelain", "--progress", REMOTE, f"{new}:{ref}")
@@ -133,10 +159,11 @@ class Mirror:
         stats = self._count_objects()
         return (stats["size-pack"] + stats["size"]) * 1024
 
-    def repack(self) -> None:
-        """Pack loose objects, and consolidate once imports and fetches have left many packs."""
+    def repack(self, full: bool = False) -> None:
+        """Pack loose objects; consolidate all packs when ``full`` (after a large import: fast-import's
+        packs are not optimal) or once imports and fetches have left many packs."""
         stats = self._count_objects()
-        if stats["packs"] >= _PACKS_BEFORE_FULL_REPACK:
+        if full or stats["packs"] >= _PACKS_BEFORE_FULL_REPACK:
             self.git.run("repack", "-a", "-d", "-q")
         elif stats["count"]:
             self.git.run("repack", "-d", "-q")

@@ -1,4 +1,4 @@
-"""Azure DevOps repository size guidance, and the warning we give as a repository approaches it."""
+"""Azure DevOps size limits: repository size guidance and its warning, and how pushes are grouped."""
 
 from __future__ import annotations
 
@@ -16,3 +16,30 @@ def size_warning(size_bytes: int, limit: int = RECOMMENDED_MAX_BYTES) -> str | N
         f"recommended maximum of {limit / 1024**3:.0f} GiB (hard limit {HARD_LIMIT_BYTES // 1024**3} GiB): "
         "plan to split the backup (e.g. one repository per year) before it slows down"
     )
+
+
+AZURE_PUSH_LIMIT_BYTES = 5 * 1024**3  # a single push larger than this is refused
+DEFAULT_PUSH_BYTES = 256 * 1024**2
+MAX_PUSH_BYTES = AZURE_PUSH_LIMIT_BYTES // 5  # a push budget stays far below the limit
+
+
+def check_push_bytes(budget: int) -> int:
+    """``budget`` if it is a usable push budget (1 byte to 1 GiB), else raise ValueError."""
+    if not 0 < budget <= MAX_PUSH_BYTES:
+        raise ValueError(f"push_bytes must be between 1 and {MAX_PUSH_BYTES:,}, not {budget:,}")
+    return budget
+
+
+def push_points(sizes: list[int], budget: int) -> list[int]:
+    """Indices of the commits to push so each push carries at most ``budget`` bytes of ``sizes``.
+
+    Consecutive commits share a push while their sizes fit; a commit larger than the budget on its
+    own is pushed alone. The last commit is always pushed.
+    """
+    points, pending = [], 0
+    for index, size in enumerate(sizes):
+        if pending and pending + size > budget:
+            points.append(index - 1)
+            pending = 0
+        pending += size
+    return [*points, len(sizes) - 1] if sizes else []

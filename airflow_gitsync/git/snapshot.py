@@ -2,14 +2,17 @@
 
 Everything happens in a bare mirror, without a working tree: ``git fast-import`` streams the new
 blobs from the staging store and writes the commits (manifest included) as one pack, then the
-commits are pushed to the working branch one batch at a time, merged into ``main`` and tagged.
+commits are pushed to the working branch, several per push while their new objects fit in the push
+budget, merged into ``main`` and tagged. A large import is repacked once everything is pushed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,11 +28,13 @@ from airflow_gitsync.git.changes import (
 from airflow_gitsync.git.fast_import import FastImport
 from airflow_gitsync.git.mirror import Mirror, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
-from airflow_gitsync.git.sizes import size_warning
+from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.staging import StagingStore
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
+
+LARGE_IMPORT_BLOBS = 10_000  # an import this large is followed by a full repack of the mirror
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,25 @@ class SnapshotResult:
     repo_size_bytes: int
     size_warning: str | None
     changed: bool
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase: build, push, repack
+
+
+@dataclass
+class _Tally:
+    """What one :meth:`SnapshotEngine.apply` has done so far, across its attempts."""
+
+    pushed: list[str] = field(default_factory=list)
+    sent: int = 0
+    imported: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
 
 class _ManifestLines:
@@ -123,31 +147,36 @@ class SnapshotEngine:
         tag: str | None = None,
         tag_message: str = "",
         dry_run: bool = False,
+        push_bytes: int = DEFAULT_PUSH_BYTES,
     ) -> SnapshotResult:
         """Commit ``changes``, push them, merge into main and tag; see the module docstring.
+
+        Each commit holds at most ``batch_size`` changes and its own manifest. Consecutive commits
+        share one push while the on-disk bytes of the objects they add stay within ``push_bytes``
+        (at most 1 GiB, far below Azure DevOps' 5 GB push limit); a commit larger than that is
+        pushed alone. The remote thus always holds a prefix of the commits, each consistent.
 
         A push the remote rejects (it moved) is answered by fetching and planning the same change
         set again on the new tip; what was already pushed is then a no-op. ``dry_run`` builds the
         commits in the mirror but moves no ref, pushes nothing, merges and tags nothing.
         """
+        check_push_bytes(push_bytes)
         when = _git_time(info.capture_time)
         self.sync()
         previous_head = self.mirror.tracking(self.working_branch)
-        pushed: list[str] = []
-        pushed_bytes = 0
+        tally = _Tally()
         for attempt in range(1, self.max_attempts + 1):
             try:
                 base = self._base()
-                commits = self._build(changes, staging, info, base, when, batch_size)
+                with tally.timed("build"):
+                    commits, sizes = self._build(changes, staging, info, base, when, batch_size, tally)
                 if dry_run:
-                    return self._result(commits, commits[-1] if commits else base, previous_head, 0, False)
-                head, sent = self._push_working_branch(commits, base)
-                pushed += commits
-                pushed_bytes += sent
-                merged_main, sent = self._merge_into_main(head, info, when)
-                pushed_bytes += sent
-                tag_name, tag_created, sent = self._tag(tag, head, tag_message, when)
-                pushed_bytes += sent
+                    return self._result(commits, commits[-1] if commits else base, previous_head, tally)
+                with tally.timed("push"):
+                    head = self._push_working_branch(commits, sizes, base, push_bytes, tally)
+                    merged_main, sent = self._merge_into_main(head, info, when)
+                    tag_name, tag_created, more = self._tag(tag, head, tag_message, when)
+                    tally.sent += sent + more
                 break
             except GitPushRejected as exc:
                 if attempt == self.max_attempts:
@@ -156,21 +185,29 @@ class SnapshotEngine:
                     ) from exc
                 self.log.warning("push rejected, the remote moved: fetching and rebuilding (%s)", exc)
                 self.sync()
-        if pushed or merged_main or tag_created:
-            self.mirror.repack()
-        result = self._result(pushed, head, previous_head, pushed_bytes, bool(pushed))
-        return replace(result, tag=tag_name, tag_created=tag_created, merged_main=merged_main)
+        if tally.pushed or merged_main or tag_created:
+            with tally.timed("repack"):
+                self.mirror.repack(full=tally.imported >= LARGE_IMPORT_BLOBS)
+        return self._result(tally.pushed, head, previous_head, tally, tag_name, tag_created, merged_main)
 
     def _result(
-        self, commits: list[str], head: str | None, previous_head: str | None, sent: int, changed: bool
+        self,
+        commits: list[str],
+        head: str | None,
+        previous_head: str | None,
+        tally: _Tally,
+        tag: str | None = None,
+        tag_created: bool = False,
+        merged_main: str | None = None,
     ) -> SnapshotResult:
         size = self.mirror.size_bytes()
         warning = size_warning(size)
         if warning:
             self.log.warning("%s", warning)
         return SnapshotResult(
-            commits=commits, head=head or "", previous_head=previous_head, tag=None, tag_created=False,
-            merged_main=None, pushed_bytes=sent, repo_size_bytes=size, size_warning=warning, changed=changed,
+            commits=commits, head=head or "", previous_head=previous_head, tag=tag, tag_created=tag_created,
+            merged_main=merged_main, pushed_bytes=tally.sent, repo_size_bytes=size, size_warning=warning,
+            changed=bool(tally.pushed), seconds=tally.seconds,
         )  # fmt: skip
 
     def _build(
@@ -181,15 +218,18 @@ class SnapshotEngine:
         base: str | None,
         when: str,
         batch_size: int,
-    ) -> list[str]:
-        """Write the commits for ``changes`` on ``base`` (nothing when they change nothing)."""
+        tally: _Tally,
+    ) -> tuple[list[str], list[int]]:
+        """Write the commits for ``changes`` on ``base`` (none when they change nothing); returns them
+        and the bytes each adds (:meth:`Mirror.commit_sizes`)."""
         tree = {path: object_id for path, (_, object_id) in self.mirror.ls_tree(base).items()}
         manifest = self._manifest_at(base)
         planned = plan_changes(changes, manifest, tree)
         if not planned and base is not None:
-            return []
+            return [], []
         parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
         written = self.mirror.present({c.entry.blob_id for c in planned if c.entry})
+        present = len(written)
         state = _ManifestLines(manifest)
         with FastImport(self.mirror.git, "refs/gitsync/build") as stream:
             marks = []
@@ -200,10 +240,13 @@ class SnapshotEngine:
                 self._write_part(stream, part, staging, written, state)
             ids = stream.finish()
         commits = [ids[mark] for mark in marks]
+        sizes = self.mirror.commit_sizes(commits)
+        tally.imported += len(written) - present
         self.log.info(
-            "built %d commit(s) for %d change(s): %s", len(commits), len(planned), " ".join(commits)
-        )
-        return commits
+            "built %d commit(s) for %d change(s), %.1f MiB of new objects: %s",
+            len(commits), len(planned), sum(sizes) / 2**20, " ".join(commits),
+        )  # fmt: skip
+        return commits, sizes
 
     @staticmethod
     def _write_part(
@@ -224,19 +267,31 @@ class SnapshotEngine:
             state.apply(change)
         stream.put(MANIFEST_PATH, state.dump())
 
-    def _push_working_branch(self, commits: list[str], base: str | None) -> tuple[str, int]:
-        """Push each commit in turn (one batch per push); returns the new head and bytes sent."""
+    def _push_working_branch(
+        self, commits: list[str], sizes: list[int], base: str | None, budget: int, tally: _Tally
+    ) -> str:
+        """Push ``commits`` in order, as few at a time as ``budget`` allows; returns the new head.
+
+        Every pushed commit is recorded in ``tally`` at once, so a later rejection loses no count.
+        """
         ref = f"refs/heads/{self.working_branch}"
         old = self.mirror.tracking(self.working_branch)
         if not commits:
             if old is None and base is not None:  # first run on an existing main: create the branch
-                return base, self.mirror.push(base, ref, None)
-            return base or "", 0
-        sent = 0
-        for commit in commits:
-            sent += self.mirror.push(commit, ref, old)
-            old = commit
-        return commits[-1], sent
+                tally.sent += self.mirror.push(base, ref, None)
+                return base
+            return base or ""
+        points = push_points(sizes, budget)
+        self.log.info(
+            "pushing %d commit(s) (%.1f MiB) in %d push(es) of at most %.0f MiB",
+            len(commits), sum(sizes) / 2**20, len(points), budget / 2**20,
+        )  # fmt: skip
+        done = 0
+        for point in points:
+            tally.sent += self.mirror.push(commits[point], ref, old)
+            tally.pushed += commits[done : point + 1]
+            old, done = commits[point], point + 1
+        return old
 
     def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, int]:
         """Fast-forward main to ``head``, or merge it in when main moved; returns main and bytes sent."""

@@ -184,27 +184,98 @@ def test_rejected_push_is_rebuilt_on_the_new_tip(engine, workspace, git_remote, 
     assert clone(git_remote, tmp_path / "clone") == {**workspace.expected_tree(), "NOTE.md": b"hi\n"}
 
 
-def test_chunked_commits_stay_under_the_push_limit(tmp_path, workspace):
+@pytest.fixture
+def limited_remote(tmp_path):
+    """A server refusing pushes above 200,000 bytes, and the URL of an empty repository on it."""
     with GitServer(tmp_path / "srv", token=GIT_TOKEN, max_push_bytes=200_000) as server:
         server.create_repo("r.git")
-        url = server.url_for("r.git")
-        engine = SnapshotEngine(
-            url, auth=GitAuth.bearer(lambda: GIT_TOKEN, "test"), cache_dir=tmp_path / "cache"
-        )
-        upserts = [workspace.write(p, size=8000) for p in _paths(150)]  # 1.2 MB of incompressible content
+        yield server, server.url_for("r.git")
 
-        result = engine.apply(ChangeSet(upserts), workspace.staging, DAY1, batch_size=20)
 
-        assert len(result.commits) == 8
-        assert len(server.push_log) == 9 and all(  # 8 parts, then main
-            p.status == 200 and p.bytes <= 200_000 for p in server.push_log
-        )
-        dest = tmp_path / "clone"
-        assert clone(url, dest) == workspace.expected_tree()
-        for commit in result.commits:  # every part's manifest describes exactly its own tree
-            listed = _git(url, "-C", str(dest), "ls-tree", "-r", "--name-only", commit).split()
-            manifest = load_manifest(_git(url, "-C", str(dest), "show", f"{commit}:{MANIFEST_PATH}").encode())
-            assert sorted(manifest) == [p for p in listed if p != MANIFEST_PATH]
+def _limited_engine(url: str, tmp_path) -> SnapshotEngine:
+    return SnapshotEngine(url, auth=GitAuth.bearer(lambda: GIT_TOKEN, "test"), cache_dir=tmp_path / "cache")
+
+
+def _assert_consistent(url: str, clone_dir, commits: list[str]) -> None:
+    """Every commit's manifest describes exactly its own tree."""
+    for commit in commits:
+        listed = _git(url, "-C", str(clone_dir), "ls-tree", "-r", "--name-only", commit).split()
+        shown = _git(url, "-C", str(clone_dir), "show", f"{commit}:{MANIFEST_PATH}")
+        manifest = load_manifest(shown.encode())
+        assert sorted(manifest) == [p for p in listed if p != MANIFEST_PATH]
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "commits", "branch_pushes"),
+    [(20, 8, 8), (5, 30, 10)],  # 8 commits each above the budget: one push each; 30 small: ~3 a push
+)
+def test_commits_are_grouped_into_pushes_under_the_push_limit(
+    limited_remote, tmp_path, workspace, batch_size, commits, branch_pushes
+):
+    server, url = limited_remote
+    engine = _limited_engine(url, tmp_path)
+    upserts = [workspace.write(p, size=8000) for p in _paths(150)]  # 1.2 MB of incompressible content
+
+    result = engine.apply(
+        ChangeSet(upserts), workspace.staging, DAY1, batch_size=batch_size, push_bytes=150_000
+    )
+
+    assert len(result.commits) == commits
+    assert all(p.status == 200 and p.bytes <= 200_000 for p in server.push_log)
+    assert len(server.push_log) == branch_pushes + 1  # then main
+    assert set(result.seconds) == {"build", "push", "repack"}
+    dest = tmp_path / "clone"
+    assert clone(url, dest) == workspace.expected_tree()
+    _assert_consistent(url, dest, result.commits)
+
+
+def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_completes_it(
+    limited_remote, tmp_path, workspace, monkeypatch
+):
+    server, url = limited_remote
+    engine = _limited_engine(url, tmp_path)
+    changes = ChangeSet([workspace.write(p, size=8000) for p in _paths(150)])
+    push = engine.mirror.push
+
+    def dies_on_the_third_push(new, ref, old):
+        if len(server.push_log) == 2:
+            raise KeyboardInterrupt("worker killed")
+        return push(new, ref, old)
+
+    monkeypatch.setattr(engine.mirror, "push", dies_on_the_third_push)
+    with pytest.raises(KeyboardInterrupt):
+        engine.apply(changes, workspace.staging, DAY1, batch_size=5, push_bytes=150_000)
+    prefix = _git(url, "ls-remote", url, "refs/heads/backup/daily").split()[0]
+    dest = tmp_path / "prefix"
+    subprocess.run(["git", "clone", "-q", "--bare", url, str(dest)], env=auth_env(url), check=True)
+    pushed = _git(url, "-C", str(dest), "rev-list", "--reverse", prefix).split()
+    assert 0 < len(pushed) < 30 and _git(url, "ls-remote", url, "refs/heads/main") == ""
+    _assert_consistent(url, dest, pushed)
+
+    again = _limited_engine(url, tmp_path).apply(  # the same cache: the mirror holds the unpushed objects
+        changes, workspace.staging, DAY1, batch_size=5, push_bytes=150_000
+    )
+
+    assert again.previous_head == prefix and len(pushed) + len(again.commits) == 30
+    assert all(p.status == 200 and p.bytes <= 200_000 for p in server.push_log)
+    dest = tmp_path / "clone"
+    assert clone(url, dest) == workspace.expected_tree()
+    history = _git(url, "-C", str(dest), "log", "--format=", "--name-status", "main").split("\n")
+    added = [line.split("\t")[1] for line in history if line.startswith("A\t")]
+    assert sorted(added) == sorted([*workspace.content, MANIFEST_PATH])  # each added exactly once
+    _assert_consistent(url, dest, [*pushed, *again.commits])
+
+
+def test_an_import_is_one_pack_without_auto_gc_and_a_large_one_is_repacked(engine, workspace, monkeypatch):
+    repacks = []
+    monkeypatch.setattr(engine.mirror, "repack", lambda full=False: repacks.append(full))
+    monkeypatch.setattr("airflow_gitsync.git.snapshot.LARGE_IMPORT_BLOBS", 100)
+    _initial(engine, workspace)
+    stats = dict(line.split(": ") for line in engine.mirror.git.text("count-objects", "-v").splitlines())
+    assert stats["count"] == "0" and stats["packs"] == "1"  # pushed from the import's own pack
+    assert engine.mirror.git.text("config", "gc.auto") == "0"
+    engine.apply(ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), workspace.staging, DAY2)
+    assert repacks == [True, False]  # 120 blobs, then 1
 
 
 def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
