@@ -20,7 +20,8 @@ def _quote(path: str) -> bytes:
 class FastImport:
     """A running ``git fast-import`` writing commits on a scratch ref; use as a context manager.
 
-    ``commit()`` returns a mark; :meth:`finish` ends the stream and maps marks to commit ids.
+    :meth:`begin_commit` and :meth:`blob` return marks; :meth:`finish` ends the stream and maps
+    marks to object ids.
     """
 
     def __init__(self, runner: GitRunner, ref: str) -> None:
@@ -69,11 +70,19 @@ class FastImport:
             self._out.write(b"merge %s\n" % merge.encode())
         return self._next_mark
 
+    def blob(self, content: bytes) -> int:
+        """Store ``content`` (deltified against the previous blob when that pays); returns its mark."""
+        self._next_mark += 1
+        self._out.write(b"blob\nmark :%d\n" % self._next_mark)
+        self._data(content)
+        return self._next_mark
+
     def put(self, path: str, content: bytes) -> None:
         self._out.write(b"M 100644 inline %s\n" % _quote(path))
         self._data(content)
 
     def put_object(self, path: str, object_id: str, mode: str = "100644") -> None:
+        """Point ``path`` at an existing object, by id or by ``:mark``."""
         self._out.write(b"M %s %s %s\n" % (mode.encode(), object_id.encode(), _quote(path)))
 
     def delete(self, path: str) -> None:

@@ -230,14 +230,15 @@ class SnapshotEngine:
         parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
         written = self.mirror.present({c.entry.blob_id for c in planned if c.entry})
         present = len(written)
-        state = _ManifestLines(manifest)
         with FastImport(self.mirror.git, "refs/gitsync/build") as stream:
+            manifests = self._write_manifests(stream, parts, manifest)
             marks = []
             for number, part in enumerate(parts, start=1):
                 message = commit_message(part, info, number, len(parts))
                 marks.append(stream.begin_commit(ident=self.ident, when=when, message=message, parent=base))
                 base = None  # later parts follow the previous one
-                self._write_part(stream, part, staging, written, state)
+                self._write_part(stream, part, staging, written)
+                stream.put_object(MANIFEST_PATH, f":{manifests[number - 1]}")
             ids = stream.finish()
         commits = [ids[mark] for mark in marks]
         sizes = self.mirror.commit_sizes(commits)
@@ -249,12 +250,22 @@ class SnapshotEngine:
         return commits, sizes
 
     @staticmethod
+    def _write_manifests(
+        stream: FastImport, parts: list[list[Change]], manifest: Mapping[str, ManifestEntry]
+    ) -> list[int]:
+        """Each part's manifest as a blob, one after the other, so fast-import stores each but the
+        first as a small delta against the previous one; returns their marks."""
+        state = _ManifestLines(manifest)
+        marks = []
+        for part in parts:
+            for change in part:
+                state.apply(change)
+            marks.append(stream.blob(state.dump()))
+        return marks
+
+    @staticmethod
     def _write_part(
-        stream: FastImport,
-        part: Iterable[Change],
-        staging: StagingStore,
-        written: set[str],
-        state: _ManifestLines,
+        stream: FastImport, part: Iterable[Change], staging: StagingStore, written: set[str]
     ) -> None:
         for change in part:
             if change.entry is None:
@@ -264,8 +275,6 @@ class SnapshotEngine:
             else:
                 stream.put(change.path, staging.get(change.entry.blob_id))
                 written.add(change.entry.blob_id)
-            state.apply(change)
-        stream.put(MANIFEST_PATH, state.dump())
 
     def _push_working_branch(
         self, commits: list[str], sizes: list[int], base: str | None, budget: int, tally: _Tally

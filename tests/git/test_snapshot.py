@@ -278,6 +278,13 @@ def test_an_import_is_one_pack_without_auto_gc_and_a_large_one_is_repacked(engin
     assert repacks == [True, False]  # 120 blobs, then 1
 
 
+def test_each_manifest_after_the_first_is_stored_as_a_delta(engine, workspace):
+    built = _initial(engine, workspace, batch_size=10, dry_run=True)
+    query = "".join(f"{commit}:{MANIFEST_PATH}\n" for commit in built.commits).encode()
+    bases = engine.mirror.git.text("cat-file", "--batch-check=%(deltabase)", input=query).split()
+    assert len(bases) == 12 and bases[0] == "0" * 40 and "0" * 40 not in bases[1:]
+
+
 def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
     engine = SnapshotEngine(git_remote, auth=GitAuth.basic("backup", "wrong-pat"), cache_dir=tmp_path / "c")
     with pytest.raises(GitAuthError, match=f"authentication failed for {git_remote}") as error:
