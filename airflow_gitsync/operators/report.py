@@ -18,7 +18,8 @@ def _results(ti: Any, task_id: str) -> list:
 
 
 class BackupReportOperator(BaseOperator):
-    """Summarise a backup run in the task log, XCom, the UI and metrics; fail when it is incomplete.
+    """Summarise a backup run in the task log, XCom (key ``summary``), the UI and metrics; fail when
+    it is incomplete.
 
     The markdown summary is shown in the UI as this task's rendered ``report_md`` field. Counters and
     per-phase durations go to Airflow's ``Stats`` under ``gitsync.``. The task fails (without retry)
@@ -44,7 +45,7 @@ class BackupReportOperator(BaseOperator):
         } | (task_ids or {})
         self.report_md = "(the summary appears here once the run has finished)"
 
-    def execute(self, context: Any) -> dict:
+    def execute(self, context: Any) -> None:
         ti = context["ti"]
         ids = self.task_ids
         run = ti.xcom_pull(task_ids=ids["prepare"], key="run")
@@ -65,9 +66,9 @@ class BackupReportOperator(BaseOperator):
         self.log.info("Backup summary:\n%s", self.report_md)
         for name, value in metrics(summary).items():
             Stats.gauge(f"gitsync.{name}", value, tags={"dag_id": self.dag_id})
+        ti.xcom_push(key="summary", value=summary.to_dict())
         if not summary.complete or summary.failures:
             raise AirflowFailException(
                 f"backup incomplete: {len(summary.failures)} failures, first: "
                 + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
             )
-        return summary.to_dict()

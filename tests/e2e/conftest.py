@@ -44,6 +44,18 @@ class Backup:
         logical_date = datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
         return dag.test(logical_date=logical_date, run_conf=params or None)
 
+    @staticmethod
+    def summary(run) -> dict:
+        """The report task's summary XCom of a finished run."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            query = XComModel.get_many(
+                run_id=run.run_id, dag_ids=run.dag_id, task_ids="report", key="summary"
+            )
+            return XComModel.deserialize_value(session.scalars(query).one())
+
     def git(self, *args: str) -> str:
         """Run git against a fresh fetch of the remote (all refs, tags included)."""
         mirror = self.workdir / "check.git"

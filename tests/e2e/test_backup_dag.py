@@ -27,10 +27,13 @@ def test_full_incremental_and_idempotent_runs(backup):
     backup.emulator.rename(notebooks[4]["path"], notebooks[4]["path"] + "_v2")
     folder = notebooks[0]["path"].rsplit("/", 1)[0]
     backup.emulator.put_notebook(f"{folder}/brand new", b"# Databricks notebook source\nprint(1)\n")
-    backup.emulator.put_notebook(f"{folder}/report", b"-- Databricks notebook source\nSELECT 1\n", "SQL")
+    backup.emulator.put_notebook(f"{folder}/daily kpis", b"-- Databricks notebook source\nSELECT 1\n", "SQL")
 
     run = backup.run("2026-11-02")
     assert run.state == DagRunState.SUCCESS
+    totals = backup.summary(run)["totals"]
+    # a rename is a deletion plus an addition
+    assert (totals["added"], totals["modified"], totals["deleted"], totals["failed"]) == (3, 3, 2, 0), backup.summary(run)
     expected = backup.expected()
     assert backup.tree("backup/2026-11-02") == expected
     assert backup.tree("backup/2026-11-01") != expected
