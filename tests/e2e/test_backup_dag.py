@@ -33,7 +33,7 @@ def test_full_incremental_and_idempotent_runs(backup):
     assert run.state == DagRunState.SUCCESS
     totals = backup.summary(run)["totals"]
     # a rename is a deletion plus an addition
-    assert (totals["added"], totals["modified"], totals["deleted"], totals["failed"]) == (3, 3, 2, 0), backup.summary(run)
+    assert (totals["added"], totals["modified"], totals["deleted"], totals["failed"]) == (3, 3, 2, 0)
     expected = backup.expected()
     assert backup.tree("backup/2026-11-02") == expected
     assert backup.tree("backup/2026-11-01") != expected
