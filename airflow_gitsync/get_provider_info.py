@@ -37,7 +37,49 @@ def get_provider_info() -> dict:
         "connection-types": [
             {
                 "hook-class-name": "airflow_gitsync.hooks.azure_devops_git.AzureDevOpsGitHook",
+                "hook-name": "Azure DevOps Git",
                 "connection-type": "azure_devops_git",
+                "conn-fields": {
+                    "tenant_id": {
+                        "label": "Tenant ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Microsoft Entra tenant of the service principal",
+                    },
+                    "client_id": {
+                        "label": "Client ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Service principal or user-assigned managed identity client id",
+                    },
+                    "client_secret": {
+                        "label": "Client secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "use_managed_identity": {
+                        "label": "Use managed identity",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "use_default_azure_credential": {
+                        "label": "Use DefaultAzureCredential",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                    "ssh_private_key": {
+                        "label": "SSH private key",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": "For an ssh:// or git@ repository URL",
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "Repository URL",
+                        "login": "User name (optional)",
+                        "password": "PAT",
+                    },
+                    "placeholders": {
+                        "host": "https://dev.azure.com/<organization>/<project>/_git/<repository>",
+                        "password": "personal access token with Code (Read & write)",
+                    },
+                },
             },
         ],
     }

@@ -1,0 +1,51 @@
+"""The package is an Airflow provider: entry point, provider info, hooks, connection form, plugin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+from airflow_gitsync import __version__
+from airflow_gitsync.get_provider_info import get_provider_info
+
+
+def test_entry_point_returns_the_provider_info():
+    (entry,) = [
+        e for e in entry_points(group="apache_airflow_provider") if e.value.startswith("airflow_gitsync")
+    ]
+    info = entry.load()()
+    assert info["package-name"] == "airflow-gitsync"
+    assert info["versions"] == [__version__]
+
+
+def test_registered_classes_import():
+    from airflow.sdk.module_loading import import_string
+
+    info = get_provider_info()
+    for conn in info["connection-types"]:
+        assert import_string(conn["hook-class-name"]).conn_type == conn["connection-type"]
+    for hook in info["hooks"]:
+        for module in hook["python-modules"]:
+            __import__(module)
+    for plugin in info["plugins"]:
+        assert import_string(plugin["plugin-class"]).timetables
+
+
+def test_connection_form_marks_secrets_sensitive():
+    (conn,) = get_provider_info()["connection-types"]
+    fields = conn["conn-fields"]
+    assert fields["client_secret"]["schema"]["format"] == "password"
+    assert fields["ssh_private_key"]["schema"]["format"] == "password"
+    assert conn["ui-field-behaviour"]["relabeling"]["password"] == "PAT"
+
+
+def test_airflow_lists_the_provider_and_its_plugin():
+    providers = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert any(line.startswith("airflow-gitsync") and __version__ in line for line in providers.splitlines())
+    plugins = subprocess.run(
+        [sys.executable, "-m", "airflow", "plugins"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "DailyBackupTimetable" in plugins
