@@ -76,17 +76,17 @@ class _ManifestLines:
     """The manifest being built, serialized incrementally to exactly ``dump_manifest``'s bytes."""
 
     def __init__(self, entries: Mapping[str, ManifestEntry]) -> None:
-        self._lines = {path: entry.to_json() for path, entry in entries.items()}
+        self._lines = {path: entry.to_json().encode() for path, entry in entries.items()}
 
     def apply(self, change: Change) -> None:
         if change.entry is None:
             self._lines.pop(change.path, None)
         else:
-            self._lines[change.path] = change.entry.to_json()
+            self._lines[change.path] = change.entry.to_json().encode()
 
     def dump(self) -> bytes:
         lines = [self._lines[path] for path in sorted(self._lines)]
-        return ("\n".join(lines) + "\n").encode() if lines else b""
+        return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def _git_time(iso_time: str) -> str:
