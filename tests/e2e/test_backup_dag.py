@@ -67,3 +67,14 @@ def test_failed_engagement_commits_the_others_then_completes(backup):
     run = backup.run("2026-11-05")
     assert run.state == DagRunState.SUCCESS
     assert backup.tree("backup/2026-11-05") == expected
+
+
+def test_dry_run_pushes_nothing_and_years_limits_the_scan(backup):
+    run = backup.run("2026-11-07", dry_run=True)
+    assert run.state == DagRunState.SUCCESS
+    assert backup.git("for-each-ref", "--format=%(refname)") == ""
+
+    run = backup.run("2026-11-08", years=["2024"])
+    assert run.state == DagRunState.SUCCESS
+    expected = {p: c for p, c in backup.expected().items() if p.startswith("2024/")}
+    assert expected and backup.tree("backup/2026-11-08") == expected

@@ -178,6 +178,16 @@ def test_clear_failed_engagement_through_the_api_then_backfill(backup: Backup, a
     assert airflow.wait("the cleared run to finish", lambda: airflow.run_state(run_id)) == "success"
     assert backup.tree("backup/2026-11-10") == backup.expected()
 
+    # A commit task run again (as after a crash) creates no second commit and moves no tag.
+    head = backup.git("rev-parse", "backup/daily", "backup/2026-11-10^{}")
+    airflow.api(
+        "POST",
+        f"/dags/{DAG_ID}/clearTaskInstances",
+        json={"dry_run": False, "dag_run_id": run_id, "task_ids": ["commit"], "include_downstream": True},
+    )
+    assert airflow.wait("the re-run commit", lambda: airflow.run_state(run_id)) == "success"
+    assert backup.git("rev-parse", "backup/daily", "backup/2026-11-10^{}") == head
+
     airflow.cli(
         "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2026-11-08", "--to-date", "2026-11-08"
     )
