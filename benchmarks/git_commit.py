@@ -1,7 +1,9 @@
 """Benchmark: committing 70,000 notebooks, then 3,500 changes, three ways, on the same data.
 
 - ``engine``: :class:`SnapshotEngine` (fast-import in a bare mirror, streaming from staging), commit
-  *and* push to the local authenticated git server, in batches of 1,000 files (the default);
+  *and* push to the local authenticated git server: commits of 1,000 files (the default batch),
+  grouped into pushes of at most 256 MiB of new objects (the default ``push_bytes``); its build,
+  push and repack phases are reported separately;
 - ``worktree``: the files in a working tree, ``git add -A && git commit``, then ``git push``;
 - ``gitpython``: GitPython's ``repo.index.add`` + ``index.commit`` (initial: a subset, extrapolated).
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import resource
@@ -102,12 +105,20 @@ def run_engine(day: str, args: argparse.Namespace) -> dict:
             deletions.append(path)
         else:
             upserts.append(_entry(path, staging.put(content)))
-    engine = SnapshotEngine(args.remote, auth=GitAuth.basic("bench", TOKEN), cache_dir=args.workdir / "cache")
+    args.log = args.workdir / f"engine-{day}.log"
+    logger = logging.getLogger("bench.engine")
+    logger.addHandler(logging.FileHandler(args.log, mode="w"))
+    logger.setLevel(logging.INFO)
+    engine = SnapshotEngine(
+        args.remote, auth=GitAuth.basic("bench", TOKEN), cache_dir=args.workdir / "cache", logger=logger
+    )
     start = time.perf_counter()
     result = engine.apply(ChangeSet(upserts, deletions), staging, DAYS[day], tag=f"backup/{day}")
     return {
         "seconds": time.perf_counter() - start,
+        "phases": result.seconds,
         "commits": len(result.commits),
+        "pushes": sum(1 for line in args.log.read_text().splitlines() if "git push:" in line),
         "pushed": result.pushed_bytes,
     }
 
@@ -204,8 +215,10 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
         if r.get("extrapolated"):
             notes.append(f"measured {r['measured_files']:,} files, extrapolated linearly")
         if "commits" in r:
+            phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r["phases"].items())
             notes.append(
-                f"{r['commits']} commit(s) + merge/tag, pushed {r['pushed'] / 2**20:.0f} MiB over HTTP"
+                f"{r['commits']} commit(s) in {r['pushes']} push(es) incl. main/tag, "
+                f"pushed {r['pushed'] / 2**20:.0f} MiB over HTTP; {phases}"
             )
         ratio = r["seconds"] / engine[day]
         lines.append(f"| {day} | {variant} | {r['seconds']:.1f} | {ratio:.2f}x | {r['peak_rss_mb']:.0f} | "
