@@ -1,0 +1,141 @@
+"""The stand-in servers a benchmark runs against, as child processes, and small helpers around them."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+TOKEN = "dapi-bench"
+USER, PAT = "backup", "bench-pat-secret"
+SEED = 7
+
+
+def start(stack: ExitStack, name: str, module: str, args: list[str], workdir: Path) -> str:
+    """Start ``python -m airflow_gitsync.testing.<module>`` and return the URL it reports once listening."""
+    ready = workdir / f"{name}.url"
+    ready.unlink(missing_ok=True)
+    with (workdir / f"{name}.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"airflow_gitsync.testing.{module}", *args, "--ready-file", str(ready)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    stack.callback(proc.wait, 30)
+    stack.callback(proc.terminate)
+    deadline = time.monotonic() + 600
+    while not (ready.exists() and ready.read_text().strip()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"error: {name} did not start: see {workdir / (name + '.log')}")
+        time.sleep(0.2)
+    return ready.read_text().strip().rstrip("/")
+
+
+@dataclass
+class Emulator:
+    """A running Workspace API emulator and its control API."""
+
+    url: str
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {TOKEN}"
+
+    def control(self, action: str, payload: dict | None = None) -> dict:
+        if payload is None:
+            response = self.session.get(f"{self.url}/_emulator/{action}", timeout=300)
+        else:
+            response = self.session.post(f"{self.url}/_emulator/{action}", json=payload, timeout=300)
+        response.raise_for_status()
+        return response.json() if response.content else {}
+
+    def counters(self) -> dict[str, dict[str, int]]:
+        return self.control("counters")
+
+    def reset_counters(self) -> None:
+        self.control("reset-counters", {})
+
+    def delete_too_large(self) -> int:
+        """Delete the notebooks over 10 MB: the legacy CLI's export_dir aborts at the first one."""
+        too_large = [
+            o["path"]
+            for o in self.control("objects")["objects"]
+            if o["object_type"] == "NOTEBOOK" and o.get("size", 0) > 10 * 1024 * 1024
+        ]
+        for path in too_large:
+            self.control("delete", {"path": path, "recursive": False})
+        return len(too_large)
+
+    def mutate(self, modified: int, added: int, deleted: int) -> None:
+        """A day of change: modify, add and delete notebooks spread evenly over the workspace."""
+        notebooks = sorted(
+            o["path"]
+            for o in self.control("objects")["objects"]
+            if o["object_type"] == "NOTEBOOK" and o.get("size", 0) < 1_000_000
+        )
+        step = max(1, len(notebooks) // (modified + deleted))
+        picked = notebooks[::step][: modified + deleted]
+        for path in picked[:modified]:
+            self.control("modify", {"path": path})
+        for path in picked[modified:]:
+            self.control("delete", {"path": path, "recursive": False})
+        folders = sorted({p.rsplit("/", 1)[0] for p in notebooks})
+        for i in range(added):
+            source = f"# Databricks notebook source\nprint('added by the benchmark, {i}')\n".encode()
+            folder = folders[i * len(folders) // added]
+            self.control(
+                "notebooks",
+                {
+                    "path": f"{folder}/bench_new_{i}",
+                    "content": base64.b64encode(source).decode(),
+                    "language": "PYTHON",
+                },
+            )
+
+
+def emulator_args(scale: int, rates: dict[str, float], latency_ms: float, host: str, port: int) -> list[str]:
+    return [
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--generate",
+        str(scale),
+        "--token",
+        TOKEN,
+        "--seed",
+        str(SEED),
+        "--export-rps",
+        str(rates["export"]),
+        "--list-rps",
+        str(rates["list"]),
+        "--latency-ms",
+        str(latency_ms),
+    ]
+
+
+def git_auth_env(remote: str) -> dict[str, str]:
+    """The environment that lets one git command push to ``remote`` with the PAT (never on a command line)."""
+    basic = base64.b64encode(f"{USER}:{PAT}".encode()).decode()
+    return os.environ | {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.{remote}.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def run_measured(command: list[str], **kwargs) -> tuple[float, int, int]:
+    """Run ``command`` to completion: (wall seconds, peak RSS bytes of it and its children, exit code)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(command, **kwargs)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.monotonic() - started, usage.ru_maxrss * 1024, proc.returncode

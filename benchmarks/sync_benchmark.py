@@ -1,0 +1,287 @@
+"""The backup DAG end to end at scale, against the rate-limit floor and the baselines (``benchmarks/run``).
+
+Generates a workspace in the emulator (its own process, published rate limits and latency), a local git
+smart-HTTP server as the remote, and measures, with ``airflow dags test`` (and with ``--scheduler`` a real
+scheduler + LocalExecutor): a full sync, a daily incremental after (3,000 modified, 300 added, 200 deleted)
+x scale/70,000, and a no-change run. Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a
+``databricks-sdk`` loop back up the same data (see ``baselines.py``).
+
+Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded). The
+DAG lists everything before it exports anything (``plan`` waits for every scan), so the two add up.
+
+Everything lives under ``.bench/scale-N/``; the results go to ``results.json`` and ``results.md`` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from airflow_runs import Scheduler, airflow_env, dags_test, migrate
+from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured, start
+
+ROOT = Path(__file__).resolve().parents[1]
+DAYS = {"full": "2026-11-26", "incremental": "2026-11-27", "no-change": "2026-11-28"}
+DAILY_CHANGES = {"modified": 3000, "added": 300, "deleted": 200}
+PHASES = ("prepare", "scan", "export", "commit")
+
+
+def connections(emulator: str, remote: str) -> dict[str, str]:
+    address = urlsplit(emulator)
+    databricks = {"conn_type": "databricks", "host": address.hostname, "port": address.port}
+    git = {"conn_type": "azure_devops_git", "host": remote, "login": USER, "password": PAT}
+    return {
+        "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(databricks | {"schema": "http", "password": TOKEN}),
+        "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT": json.dumps(git),
+    }
+
+
+def measure(emulator: Emulator, rates: dict[str, float], run) -> dict:
+    """One DAG run (``run()``) with the emulator's counters around it, and the figures derived from both."""
+    emulator.reset_counters()
+    result = run()
+    counters = emulator.counters()
+    served = {e: c["requests"] - c["429"] for e, c in counters.items() if c["requests"]}
+    floor = served.get("export", 0) / rates["export"] + served.get("list", 0) / rates["list"]
+    summary = result["summary"] or {}
+    durations = summary.get("durations_seconds", {})
+    instances = sum(t["count"] for t in result["task_instances"].values())
+    per_instance = (result["tasks_span_seconds"] - sum(durations.values())) / instances if instances else None
+    return result | {
+        "calls": served,
+        "http_429": sum(c["429"] for c in counters.values()),
+        "floor_seconds": floor,
+        "ratio_to_floor": result["wall_seconds"] / floor if floor else None,
+        "airflow_overhead_seconds": result["wall_seconds"] - sum(durations.values()),
+        "airflow_startup_seconds": result["wall_seconds"] - result["tasks_span_seconds"],
+        "overhead_per_task_instance": per_instance,
+        "task_instance_count": instances,
+    }
+
+
+def run_baselines(args, stack: ExitStack, workdir: Path, git_url: str) -> dict:
+    """Both baselines at once, each on its own emulator (port 80 of 127.0.0.2 and .3): they are sequential
+    clients bound by latency, not CPU, so running them side by side keeps ``--scale 7000`` under 15 min."""
+    rates = {"export": args.export_rps, "list": args.list_rps}
+    emulators = {}
+    for kind, host in (("cli", "127.0.0.2"), ("sdk", "127.0.0.3")):
+        url = start(
+            stack,
+            f"emulator-{kind}",
+            "workspace_emulator",
+            emulator_args(args.scale, rates, args.latency_ms, host, 80),
+            workdir,
+        )
+        emulators[kind] = Emulator(url)
+        emulators[kind].delete_too_large()
+
+    def one(kind: str) -> dict:
+        out = workdir / f"baseline-{kind}.json"
+        with out.open("w") as stdout, (workdir / f"baseline-{kind}.log").open("w") as stderr:
+            wall, rss, code = run_measured(
+                [
+                    sys.executable,
+                    str(ROOT / "benchmarks" / "baselines.py"),
+                    kind,
+                    emulators[kind].url.removesuffix(":80"),
+                    str(workdir / f"baseline-{kind}"),
+                    f"{git_url}/{kind}.git",
+                ],
+                stdout=stdout,
+                stderr=stderr,
+            )
+        if code:
+            raise SystemExit(f"error: the {kind} baseline failed: see {workdir / f'baseline-{kind}.log'}")
+        counters = emulators[kind].counters()
+        served = {e: c["requests"] - c["429"] for e, c in counters.items() if c["requests"]}
+        return json.loads(out.read_text()) | {
+            "wall_seconds": wall,
+            "process_peak_rss_bytes": rss,
+            "calls": served,
+            "http_429": sum(c["429"] for c in counters.values()),
+        }
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(emulators, pool.map(one, emulators), strict=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=7000, help="notebooks in the workspace (7000 or 70000)")
+    parser.add_argument("--export-rps", type=float, default=60.0)
+    parser.add_argument("--list-rps", type=float, default=50.0)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--scheduler", action="store_true", help="also run with a scheduler + LocalExecutor")
+    args = parser.parse_args(argv)
+
+    rates = {"export": args.export_rps, "list": args.list_rps}
+    changes = {k: max(1, round(v * args.scale / 70_000)) for k, v in DAILY_CHANGES.items()}
+    workdir = ROOT / ".bench" / f"scale-{args.scale}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    results: dict = {
+        "args": vars(args),
+        "daily_changes": changes,
+        "machine": machine(),
+        "runs": {},
+    }
+    with ExitStack() as stack:
+        started = time.monotonic()
+        git_url = start(
+            stack,
+            "git-server",
+            "git_server",
+            ["--root", str(workdir / "git"), "--port", "0", "--user", USER, "--token", PAT]
+            + [arg for repo in ("dags", "scheduler", "cli", "sdk") for arg in ("--create", f"{repo}.git")],
+            workdir,
+        )
+        emulator = Emulator(
+            start(
+                stack,
+                "emulator",
+                "workspace_emulator",
+                emulator_args(args.scale, rates, args.latency_ms, "127.0.0.1", 0),
+                workdir,
+            )
+        )
+        results["deleted_too_large"] = emulator.delete_too_large()
+        print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
+        if not args.skip_baselines:
+            print("baselines (legacy CLI and SDK loop, side by side) ...", flush=True)
+            results["baselines"] = run_baselines(args, stack, workdir, git_url)
+            for kind, b in results["baselines"].items():
+                print(f"  {kind}: {b['wall_seconds']:.0f} s", flush=True)
+
+        modes = {"dags test": ("dags", 1)} | ({"scheduler": ("scheduler", 2)} if args.scheduler else {})
+        for mode, (name, parallel) in modes.items():
+            home = workdir / name
+            home.mkdir()
+            env = airflow_env(home, dict(os.environ), parallel, rates) | connections(
+                emulator.url, f"{git_url}/{name}.git"
+            )
+            with ExitStack() as runner:
+                if mode == "scheduler":
+                    scheduler = runner.enter_context(Scheduler(env))
+                    run_day = scheduler.run
+                else:
+                    migrate(env)
+
+                    def run_day(day: str, env=env, home=home) -> dict:
+                        return dags_test(env, day, home / f"dags-test-{day}.log")
+
+                for scenario, day in DAYS.items():
+                    if scenario == "incremental":
+                        emulator.mutate(**changes)
+                    run = measure(emulator, rates, lambda d=day, go=run_day: go(d))
+                    results["runs"][f"{mode}: {scenario}"] = run
+                    ratio = run["ratio_to_floor"] or 0
+                    print(f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor", flush=True)
+        results["total_seconds"] = time.monotonic() - started
+
+    (workdir / "results.json").write_text(json.dumps(results, indent=1))
+    table = render(results)
+    (workdir / "results.md").write_text(table)
+    print(table)
+    return 0
+
+
+def machine() -> dict:
+    def out(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+
+    import airflow
+
+    memory = next(
+        line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "memory": memory.split(":")[1].strip(),
+        "cpu": next(
+            line.split(":")[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "python": sys.version.split()[0],
+        "git": out("git", "--version"),
+        "airflow": airflow.__version__,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def mib(value: float | None) -> str:
+    return f"{value / 2**20:,.0f} MiB" if value else "-"
+
+
+def render(results: dict) -> str:
+    """The results as markdown tables."""
+    lines = [
+        f"Scale {results['args']['scale']:,}: export {results['args']['export_rps']:g}/s, list "
+        f"{results['args']['list_rps']:g}/s, {results['args']['latency_ms']:g} ms; daily change "
+        + ", ".join(f"{v:,} {k}" for k, v in results["daily_changes"].items()),
+        "",
+        "| run | wall | floor | x floor | list / export / get-status calls | 429s | task instances "
+        "| Airflow: all / start-up / per TI | peak RSS: process / largest task | pushed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["runs"].items():
+        calls = r["calls"]
+        task_rss = max((r["summary"] or {}).get("peak_rss_bytes", {}).values(), default=None)
+        pushed = ((r["summary"] or {}).get("commit") or {}).get("pushed_bytes")
+        lines.append(
+            f"| {name} | {r['wall_seconds']:,.0f} s | {r['floor_seconds']:,.0f} s "
+            f"| {r['ratio_to_floor'] or 0:.2f} "
+            f"| {calls.get('list', 0):,} / {calls.get('export', 0):,} / {calls.get('get-status', 0):,} "
+            f"| {r['http_429']:,} | {r['task_instance_count']:,} "
+            f"| {r['airflow_overhead_seconds']:,.0f} s / {r['airflow_startup_seconds']:,.0f} s "
+            f"/ {r['overhead_per_task_instance'] or 0:.2f} s "
+            f"| {mib(r['process_peak_rss_bytes'])} / {mib(task_rss)} | {mib(pushed) if pushed else '0'} |"
+        )
+    lines += ["", "Task seconds per phase (inside the task callables):", ""]
+    lines += ["| run | " + " | ".join(PHASES) + " | sum | wall - sum |", "|---" * (len(PHASES) + 3) + "|"]
+    for name, r in results["runs"].items():
+        durations = (r["summary"] or {}).get("durations_seconds", {})
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{durations.get(p, 0):,.1f}" for p in PHASES)
+            + f" | {sum(durations.values()):,.1f} | {r['airflow_overhead_seconds']:,.1f} |"
+        )
+    if "baselines" in results:
+        lines += [
+            "",
+            "Baselines, run side by side (same data minus the notebooks over 10 MB, which the legacy CLI "
+            "cannot skip):",
+            "",
+            "| baseline | export | git add/commit/push | wall | peak RSS | list / export calls "
+            "| ours/theirs: full | incremental | no-change |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for kind, b in results["baselines"].items():
+            ratios = [
+                f"{r['wall_seconds'] / b['wall_seconds']:.2f}"
+                for s in DAYS
+                if (r := results["runs"].get(f"dags test: {s}"))
+            ]
+            lines.append(
+                f"| {kind} | {b['export_seconds']:,.0f} s | {b['git_seconds']:,.0f} s "
+                f"| {b['wall_seconds']:,.0f} s | {mib(b['process_peak_rss_bytes'])} "
+                f"| {b['calls'].get('list', 0):,} / {b['calls'].get('export', 0):,} "
+                f"| " + " | ".join(ratios) + " |"
+            )
+        lines.append("")
+        lines.append("(A baseline re-exports everything every day, so its daily time is its full time.)")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
