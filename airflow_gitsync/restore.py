@@ -1,0 +1,272 @@
+"""Restore: write a backup (a tag, branch or commit) back into the workspace. No Airflow import.
+
+The manifest committed at the ref is the authority: it gives each file's workspace path, object
+type, notebook language and blob id, so nothing is guessed from a file's extension. A file in the
+selected part of the tree that the manifest does not describe makes the whole restore fail before
+anything is written. Each object's bytes are checked against the manifest's blob id, its folder is
+created, and it is imported (notebooks as ``SOURCE`` in their language, files as ``RAW``) under the
+client's rate limits. Every object that is not restored is reported with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+
+from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.changes import ItemFailure
+from airflow_gitsync.git.mirror import Mirror
+from airflow_gitsync.layout import FILE, NOTEBOOK, to_workspace_path
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
+from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
+
+IMPORT_FORMATS = {NOTEBOOK: "SOURCE", FILE: "RAW"}
+ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
+_STATE_DIR = MANIFEST_PATH.split("/")[0] + "/"
+_LISTED = 20  # names shown in an error message
+
+
+class RestoreError(ValueError):
+    """The restore cannot be planned: unknown ref, no manifest, or a manifest that disagrees with the tree."""
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """The restore DAG's params, validated."""
+
+    ref: str
+    paths: tuple[str, ...] = ()
+    target_root: str | None = None
+    overwrite: bool = False
+    dry_run: bool = False
+    databricks_conn_id: str = "databricks_default"
+    git_conn_id: str = "azure_devops_git_default"
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> RestoreSettings:
+        """Validate the params dict (unknown keys ignored); raises :class:`SettingsError` naming the param."""
+        values = {key: params[key] for key in cls.__dataclass_fields__ if params.get(key) is not None}
+        ref = str(values.get("ref", "")).strip()
+        if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+            raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
+        paths = tuple(p for p in (str(p).strip().strip("/") for p in values.get("paths", ())) if p)
+        target_root = values.get("target_root") or None
+        if target_root is not None and (
+            not target_root.startswith("/") or target_root.endswith("/") or "//" in target_root
+        ):
+            raise SettingsError(f"target_root {target_root!r}: must be an absolute path like /Restored")
+        for name in ("databricks_conn_id", "git_conn_id"):
+            if name in values and not values[name]:
+                raise SettingsError(f"{name}: must not be empty")
+        return cls(**values | {"ref": ref, "paths": paths, "target_root": target_root})
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreItem:
+    """One object to write: its manifest entry and the workspace path it goes to."""
+
+    entry: ManifestEntry
+    target_path: str
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What a restore writes, and the selected entries this backup cannot restore (with reasons)."""
+
+    ref: str
+    commit: str
+    items: list[RestoreItem]
+    failed: list[ItemFailure]
+
+    def folders(self) -> list[str]:
+        """The distinct parent folders of the targets (``mkdirs`` is idempotent and makes ancestors)."""
+        return sorted({parent for item in self.items if (parent := item.target_path.rpartition("/")[0])})
+
+
+@dataclass
+class RestoreResult:
+    """``restored`` objects written; ``failed`` (target path, reason) not written; ``skipped`` planned
+    but not written by a dry run, whose target paths are in ``planned``."""
+
+    ref: str
+    commit: str
+    dry_run: bool
+    restored: int = 0
+    failed: list[ItemFailure] = field(default_factory=list)
+    skipped: int = 0
+    planned: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self, shown: int = 50) -> str:
+        """A few lines for the task log: counts, then the first ``shown`` failures."""
+        mode = " (dry run)" if self.dry_run else ""
+        lines = [
+            f"Restore of {self.ref} (commit {self.commit}){mode}: {self.restored:,} restored, "
+            f"{len(self.failed):,} failed, {self.skipped:,} skipped in {self.seconds:.1f} s"
+        ]
+        lines += [f"  would write {path}" for path in self.planned[:shown]]
+        lines += [f"  FAILED {f.path}: {f.reason}" for f in self.failed[:shown]]
+        if len(self.failed) > shown or len(self.planned) > shown:
+            lines.append("  ... (the full lists are in the task's XCom)")
+        return "\n".join(lines)
+
+
+def _selected(path: str, prefixes: Sequence[str]) -> bool:
+    return not prefixes or any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def plan_items(
+    manifest: Mapping[str, ManifestEntry],
+    tree: Mapping[str, str],
+    prefixes: Sequence[str] = (),
+    target_root: str | None = None,
+) -> tuple[list[RestoreItem], list[ItemFailure]]:
+    """The items to write and the entries that cannot be, from a manifest and its tree.
+
+    :param tree: ``{repo path: blob id}`` of the files in the backup commit.
+    :param prefixes: repo paths of folders (``2024/ENG-101``) or files to restore; empty: everything.
+        Each must select something.
+    :param target_root: write under this folder instead of the original paths: an entry's repo path
+        (its path below the backup root) is placed below it, as :func:`to_workspace_path` maps it.
+    :raises RestoreError: a prefix selects nothing, or selected files are missing from the manifest.
+    """
+    prefixes = [p.strip("/") for p in prefixes]
+    content = [p for p in tree if not p.startswith(_STATE_DIR)]
+    unmatched = [p for p in prefixes if not any(_selected(path, [p]) for path in (*manifest, *content))]
+    if unmatched:
+        raise RestoreError(f"paths select nothing in the backup: {', '.join(unmatched)}")
+    untracked = sorted(p for p in content if p not in manifest and _selected(p, prefixes))
+    if untracked:
+        raise RestoreError(
+            f"{len(untracked)} files in the backup are not in its manifest, so their type and language are "
+            f"unknown: {', '.join(untracked[:_LISTED])}" + (" ..." if len(untracked) > _LISTED else "")
+        )
+    items: list[RestoreItem] = []
+    failed: list[ItemFailure] = []
+    for path in sorted(p for p in manifest if _selected(p, prefixes)):
+        entry = manifest[path]
+        reason = _unrestorable(entry, tree.get(path))
+        target = entry.workspace_path
+        if reason is None and target_root is not None:
+            try:
+                target = to_workspace_path(target_root, path, entry.object_type)
+            except ValueError as exc:
+                reason = str(exc)
+        if reason:
+            failed.append(ItemFailure(target, reason))
+        else:
+            items.append(RestoreItem(entry, target))
+    return items, failed
+
+
+def _unrestorable(entry: ManifestEntry, tree_blob: str | None) -> str | None:
+    if tree_blob is None:
+        return f"{entry.repo_path} is in the manifest but not in the backup's tree"
+    if tree_blob != entry.blob_id:
+        return f"{entry.repo_path} is blob {tree_blob} in the tree, {entry.blob_id} in the manifest"
+    if entry.object_type not in IMPORT_FORMATS:
+        return f"object type {entry.object_type} cannot be restored"
+    if entry.object_type == NOTEBOOK and not entry.language:
+        return "the manifest gives this notebook no language"
+    return None
+
+
+def resolve_ref(mirror: Mirror, ref: str) -> str:
+    """The commit of ``ref``: a tag first, then a branch of the remote, then any revision (a commit id)."""
+    commit = mirror.resolve(f"refs/tags/{ref}") or mirror.tracking(ref) or mirror.resolve(ref)
+    if commit is None:
+        raise RestoreError(f"ref {ref!r} is neither a tag, a branch nor a commit of the backup repository")
+    return commit
+
+
+def plan_restore(
+    mirror: Mirror, ref: str, prefixes: Sequence[str] = (), target_root: str | None = None
+) -> RestorePlan:
+    """Plan from the manifest and tree at ``ref`` of a synced mirror; see :func:`plan_items`."""
+    commit = resolve_ref(mirror, ref)
+    data = mirror.read_file(commit, MANIFEST_PATH)
+    if data is None:
+        raise RestoreError(f"{ref} ({commit}) has no {MANIFEST_PATH}: not a backup commit")
+    try:
+        manifest = load_manifest(data)
+    except ValueError as exc:
+        raise RestoreError(f"{ref} ({commit}): {exc}") from exc
+    tree = {path: object_id for path, (_, object_id) in mirror.ls_tree(commit).items()}
+    items, failed = plan_items(manifest, tree, prefixes, target_root)
+    return RestorePlan(ref, commit, items, failed)
+
+
+def _attempt(subject: str, action: Callable[[], None]) -> tuple[str, str | None]:
+    """``(subject, None)`` if ``action()`` succeeds, ``(subject, reason)`` on a per-object workspace error."""
+    try:
+        action()
+    except FATAL_ERRORS:
+        raise
+    except WorkspaceError as exc:
+        if exc.error_code == ALREADY_EXISTS:
+            return subject, f"{ALREADY_EXISTS}: exists and overwrite is off ({exc})"
+        return subject, str(exc)
+    return subject, None
+
+
+def _import(client: WorkspaceClient, mirror: Mirror, commit: str, overwrite: bool, item: RestoreItem) -> None:
+    entry = item.entry
+    content = mirror.read_file(commit, entry.repo_path)
+    if content is None or git_blob_id(content) != entry.blob_id:
+        raise WorkspaceError(f"{entry.repo_path}: the backup's bytes do not match blob {entry.blob_id}")
+    language = entry.language if entry.object_type == NOTEBOOK else None
+    client.import_(item.target_path, content, language, IMPORT_FORMATS[entry.object_type], overwrite)
+
+
+def restore(
+    client: WorkspaceClient,
+    mirror: Mirror,
+    plan: RestorePlan,
+    *,
+    overwrite: bool = False,
+    dry_run: bool = False,
+) -> RestoreResult:
+    """Create the plan's folders, then import its items concurrently under the client's rate limits.
+
+    Without ``overwrite`` an existing object is left alone and its item fails with
+    ``RESOURCE_ALREADY_EXISTS``. Auth errors and rate limiting beyond the retry budget raise; any
+    other error fails just its item (or, for a folder, the items in it).
+    """
+    started = time.monotonic()
+    result = RestoreResult(plan.ref, plan.commit, dry_run, failed=list(plan.failed))
+    if dry_run:
+        result.planned = [item.target_path for item in plan.items]
+        result.skipped = len(plan.items)
+    else:
+        folder_errors = {
+            folder: reason
+            for folder, reason in client.map_concurrent(
+                lambda folder: _attempt(folder, partial(client.mkdirs, folder)), plan.folders()
+            )
+            if reason is not None
+        }
+        todo: list[RestoreItem] = []
+        for item in plan.items:
+            folder = item.target_path.rpartition("/")[0]
+            if folder in folder_errors:
+                reason = f"folder {folder}: {folder_errors[folder]}"
+                result.failed.append(ItemFailure(item.target_path, reason))
+            else:
+                todo.append(item)
+        importer = partial(_import, client, mirror, plan.commit, overwrite)
+        for path, reason in client.map_concurrent(
+            lambda item: _attempt(item.target_path, partial(importer, item)), todo
+        ):
+            if reason is None:
+                result.restored += 1
+            else:
+                result.failed.append(ItemFailure(path, reason))
+    result.failed.sort(key=lambda f: f.path)
+    result.seconds = time.monotonic() - started
+    return result
