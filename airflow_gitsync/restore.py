@@ -104,7 +104,7 @@ class RestoreResult:
         return asdict(self)
 
     def summary(self, shown: int = 50) -> str:
-        """A few lines for the task log: counts, then the first ``shown`` failures."""
+        """For the task log: the counts, then the first ``shown`` paths a dry run lists and failures."""
         mode = " (dry run)" if self.dry_run else ""
         lines = [
             f"Restore of {self.ref} (commit {self.commit}){mode}: {self.restored:,} restored, "
