@@ -26,6 +26,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     skipped_types: Counter = field(default_factory=Counter)
     durations: dict[str, float] = field(default_factory=dict)
+    peak_rss: dict[str, int] = field(default_factory=dict)
     api: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     commit: dict = field(default_factory=dict)
     complete: bool = True
@@ -46,9 +47,16 @@ class Summary:
             "warnings": self.warnings,
             "skipped_types": dict(self.skipped_types),
             "durations_seconds": {k: round(v, 3) for k, v in self.durations.items()},
+            "peak_rss_bytes": dict(self.peak_rss),
             "api": {endpoint: dict(c) for endpoint, c in sorted(self.api.items())},
             "commit": self.commit,
         }
+
+
+def _add_timing(summary: Summary, phase: str, result: Mapping) -> None:
+    summary.durations[phase] = summary.durations.get(phase, 0.0) + result.get("seconds", 0.0)
+    if "peak_rss_bytes" in result:
+        summary.peak_rss[phase] = max(summary.peak_rss.get(phase, 0), result["peak_rss_bytes"])
 
 
 def _add_stats(summary: Summary, stats: Mapping | None) -> None:
@@ -73,7 +81,7 @@ def build_summary(
         summary.complete = False
         summary.failures.append(("(prepare)", "the prepare task did not finish"))
         return summary
-    summary.durations["prepare"] = prepared.get("seconds", 0.0)
+    _add_timing(summary, "prepare", prepared)
 
     scanned_units = set()
     for scan in scans:
@@ -87,7 +95,7 @@ def build_summary(
             summary.failures.append((failure["path"], failure["reason"]))
             year["failed"] += 1
         year["unchanged"] += scan.get("unchanged", 0)
-        summary.durations["scan"] = summary.durations.get("scan", 0.0) + scan.get("seconds", 0.0)
+        _add_timing(summary, "scan", scan)
         _add_stats(summary, scan.get("stats"))
     for unit in prepared.get("units", []):
         if unit["unit"] not in scanned_units:
@@ -111,7 +119,7 @@ def build_summary(
         for failure in result.get("failed", []):
             summary.failures.append((failure["path"], failure["reason"]))
             year["failed"] += 1
-        summary.durations["export"] = summary.durations.get("export", 0.0) + result.get("seconds", 0.0)
+        _add_timing(summary, "export", result)
         _add_stats(summary, result.get("stats"))
     for partition, planned_changes in planned_by_partition.items():
         if partition not in exported:
@@ -126,7 +134,7 @@ def build_summary(
         summary.failures.append(("(commit)", "the commit task did not finish"))
     else:
         summary.commit = dict(committed)
-        summary.durations["commit"] = committed.get("seconds", 0.0)
+        _add_timing(summary, "commit", committed)
     return summary
 
 

@@ -116,7 +116,7 @@ def databricks_git_backup():
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(ti=None) -> list[dict]:
-        """Collect the engagements that changed; each gets one export task."""
+        """Collect the engagements that changed; each gets one export task (mapped over small references)."""
         units = ti.xcom_pull(task_ids="prepare")
         if units is None:
             raise AirflowSkipException("the prepare task did not finish: nothing to plan")
@@ -126,20 +126,21 @@ def databricks_git_backup():
             max_map_length=conf.getint("core", "max_map_length"),
         )
         ti.xcom_push(key="missing_units", value=result["missing_units"])
-        return result["engagements"]
+        ti.xcom_push(key="engagements", value=result["engagements"])
+        return result["export_tasks"]
 
     @task(
         map_index_template="{{ partition_label }}", max_active_tis_per_dag=PARALLEL_TASKS, **NETWORK_RETRIES
     )
-    def export(changes: dict, params=None) -> dict:
+    def export(export_task: dict, params=None) -> dict:
         """Export one engagement's changed notebooks into the staging store."""
-        get_current_context()["partition_label"] = changes["partition"] or "(root)"
-        return tasks.export(changes, params)
+        get_current_context()["partition_label"] = export_task["partition"] or "(root)"
+        return tasks.export(export_task, params)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, **NETWORK_RETRIES)
     def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
         """Commit what the exports produced, push, merge into the branch; tag when the run is complete."""
-        engagements = ti.xcom_pull(task_ids="plan")
+        engagements = ti.xcom_pull(task_ids="plan", key="engagements")
         if engagements is None:
             raise AirflowSkipException("the plan task did not finish: nothing to commit")
         return tasks.commit(
@@ -154,7 +155,7 @@ def databricks_git_backup():
     units = prepare()
     scanned = scan.expand(unit=units)
     planned = plan()
-    exported = export.expand(changes=planned)
+    exported = export.expand(export_task=planned)
     committed = commit()
     report = BackupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
     [units, scanned] >> planned

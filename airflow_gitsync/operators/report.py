@@ -50,7 +50,7 @@ class BackupReportOperator(BaseOperator):
         ids = self.task_ids
         run = ti.xcom_pull(task_ids=ids["prepare"], key="run")
         prepared = run and run | {"units": ti.xcom_pull(task_ids=ids["prepare"])}
-        planned = ti.xcom_pull(task_ids=ids["plan"])
+        planned = ti.xcom_pull(task_ids=ids["plan"], key="engagements")
         summary = build_summary(
             prepared=prepared,
             scans=_results(ti, ids["scan"]),

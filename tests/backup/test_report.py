@@ -88,3 +88,9 @@ def test_nothing_prepared():
     summary = build_summary(None, [], None, [], None)
     assert not summary.complete
     assert "INCOMPLETE" in render_markdown(summary, "Backup")
+
+
+def test_peak_rss_is_the_largest_per_phase():
+    exports = [EXPORT_A | {"peak_rss_bytes": 300}, EXPORT_A | {"partition": "2024/B", "peak_rss_bytes": 200}]
+    summary = build_summary(PREPARED | {"peak_rss_bytes": 100}, SCANS, PLANNED, exports, COMMITTED)
+    assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "export": 300}
