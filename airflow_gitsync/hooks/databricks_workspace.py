@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
+from airflow.sdk.log import mask_secret
 
 from airflow_gitsync import __version__
 from airflow_gitsync.workspace.client import WorkspaceClient
@@ -25,6 +24,15 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
 
     def __init__(self, databricks_conn_id: str = BaseDatabricksHook.default_conn_name, **kwargs) -> None:
         super().__init__(databricks_conn_id, caller="DatabricksWorkspaceHook", **kwargs)
+        self._masked_token: str | None = None
+
+    def _token(self) -> str:
+        """The connection's current token, registered with the secrets masker whenever it changes."""
+        token = self._get_token(raise_error=True)
+        if token != self._masked_token:
+            mask_secret(token)
+            self._masked_token = token
+        return token
 
     def get_client(
         self,
@@ -41,7 +49,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
         """
         return WorkspaceClient(
             self._endpoint_url("").rstrip("/"),
-            partial(self._get_token, raise_error=True),
+            self._token,
             headers_provider=self._get_aad_headers,
             rates=rates,
             max_workers=max_workers or 16,

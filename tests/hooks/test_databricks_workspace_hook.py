@@ -107,11 +107,14 @@ def test_oauth_m2m_service_principal(emulator, monkeypatch, token_service):
         password="sp-secret",
         extra={"service_principal_oauth": True},
     )
+    masked: list[str] = []
+    monkeypatch.setattr("airflow_gitsync.hooks.databricks_workspace.mask_secret", masked.append)
     hook = DatabricksWorkspaceHook()
     monkeypatch.setattr(hook, "_get_oidc_token_service_url", lambda: f"{url}/oidc/v1/token")
     assert "/Clients/2023" in list_root(hook)
     assert "/Clients/2023" in list_root(hook)  # the token is cached, not fetched per request
     assert [c["body"] for c in calls] == ["grant_type=client_credentials&scope=all-apis"]
+    assert masked == ["oauth-m2m-token"], "a fetched token must reach the secrets masker, once"
 
 
 class FakeClientSecretCredential:
