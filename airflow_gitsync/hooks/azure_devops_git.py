@@ -63,20 +63,6 @@ class AzureDevOpsGitHook(BaseHook):
         super().__init__(**kwargs)
         self.azure_devops_git_conn_id = azure_devops_git_conn_id
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel the standard fields: host is the repository URL, password the PAT."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Repository URL", "login": "User name (optional)", "password": "PAT"},
-            "placeholders": {
-                "host": "https://dev.azure.com/<organization>/<project>/_git/<repository>",
-                "login": "any name; Azure DevOps ignores it",
-                "password": "personal access token with Code (Read & write)",
-                "extra": '{"tenant_id": "...", "client_id": "...", "client_secret": "..."}',
-            },
-        }
-
     @cached_property
     def connection(self):
         return self.get_connection(self.azure_devops_git_conn_id)

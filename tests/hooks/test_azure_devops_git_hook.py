@@ -129,10 +129,10 @@ def test_missing_host_is_a_clear_error(connection):
 
 
 def test_registered_as_connection_type():
+    from airflow.providers_manager import ProvidersManager
+
     [conn_type] = get_provider_info()["connection-types"]
-    assert conn_type == {
-        "hook-class-name": "airflow_gitsync.hooks.azure_devops_git.AzureDevOpsGitHook",
-        "connection-type": "azure_devops_git",
-    }
-    behaviour = AzureDevOpsGitHook.get_ui_field_behaviour()
+    assert conn_type["hook-class-name"] == "airflow_gitsync.hooks.azure_devops_git.AzureDevOpsGitHook"
+    assert conn_type["connection-type"] == AzureDevOpsGitHook.conn_type == "azure_devops_git"
+    behaviour = ProvidersManager().field_behaviours["azure_devops_git"]
     assert behaviour["relabeling"]["host"] == "Repository URL" and "port" in behaviour["hidden_fields"]
