@@ -51,6 +51,25 @@ def relative_parts(root: str, workspace_path: str) -> tuple[str, ...]:
     return parts
 
 
+def check_repo_path(repo_path: str) -> str:
+    """Return ``repo_path`` if an object may be written there, else raise :class:`UnsafePathError`.
+
+    The same rules as for workspace paths: relative, no unsafe component, not under the
+    backup's own ``.gitsync/`` folder, at most :data:`MAX_REPO_PATH` characters.
+    """
+    if not isinstance(repo_path, str) or not repo_path or repo_path.startswith("/"):
+        raise UnsafePathError(repo_path, "not a relative path")
+    if len(repo_path) > MAX_REPO_PATH:
+        raise UnsafePathError(repo_path, f"longer than {MAX_REPO_PATH} characters")
+    parts = repo_path.split("/")
+    for part in parts:
+        if reason := unsafe_component_reason(part):
+            raise UnsafePathError(repo_path, reason)
+    if parts[0] == _RESERVED_TOP:
+        raise UnsafePathError(repo_path, f"{_RESERVED_TOP!r} is reserved for the backup's own state")
+    return repo_path
+
+
 def unsafe_component_reason(name: str) -> str | None:
     """Why ``name`` cannot be one component of a repo path, or ``None`` if it can."""
     if name in ("", ".", ".."):

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from airflow_gitsync.blob import check_blob_id
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry
+from airflow_gitsync.layout import check_repo_path, partition_of
+from airflow_gitsync.manifest import ManifestEntry
 
-_RESERVED_DIR = MANIFEST_PATH.split("/")[0]
 _MAX_PARTITION_LINES = 40
 
 
@@ -40,22 +40,6 @@ class Change:
     entry: ManifestEntry | None
 
 
-def check_repo_path(path: str) -> str:
-    """Return ``path`` if it is a safe relative repo path outside ``.gitsync/``, else raise ValueError."""
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"unsafe repo path {path!r}: empty")
-    if path.startswith("/"):
-        raise ValueError(f"unsafe repo path {path!r}: absolute")
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise ValueError(f"unsafe repo path {path!r}: NUL or control character")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") or p.lower() == ".git" for p in parts):
-        raise ValueError(f"unsafe repo path {path!r}: empty, '.', '..' or '.git' component")
-    if parts[0] == _RESERVED_DIR:
-        raise ValueError(f"unsafe repo path {path!r}: {_RESERVED_DIR}/ is reserved for the manifest")
-    return path
-
-
 def plan_changes(
     changes: ChangeSet, manifest: Mapping[str, ManifestEntry], tree: Mapping[str, str]
 ) -> list[Change]:
@@ -84,10 +68,6 @@ def batches(changes: list[Change], size: int) -> Iterator[list[Change]]:
         yield changes[start : start + size]
 
 
-def _partition(path: str) -> str:
-    return "/".join(path.split("/")[:2]) if "/" in path else "(top level)"
-
-
 def _counts(kinds: Counter) -> str:
     return ", ".join(f"{kinds[k]:,} {k}" for k in ("modified", "added", "deleted"))
 
@@ -98,7 +78,9 @@ def commit_message(batch: Iterable[Change], info: CommitInfo, part: int = 1, par
     per_partition: dict[str, Counter] = {}
     for change in batch:
         totals[change.kind] += 1
-        per_partition.setdefault(_partition(change.path), Counter())[change.kind] += 1
+        per_partition.setdefault(partition_of(change.path.split("/")) or "(root)", Counter())[
+            change.kind
+        ] += 1
     title = f"Backup {info.logical_date[:10]}: {_counts(totals)}"
     if parts > 1:
         title += f" (part {part} of {parts})"

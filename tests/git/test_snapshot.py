@@ -310,7 +310,7 @@ def test_dry_run_pushes_nothing(engine, workspace, git_server):
 def test_unsafe_repo_paths_are_refused(engine, workspace, path):
     entry = workspace.write("ok.py")
     bad = ManifestEntry(path, "/x", 1, "NOTEBOOK", None, None, entry.blob_id)
-    with pytest.raises(ValueError, match="unsafe repo path"):
+    with pytest.raises(ValueError, match="unsafe path"):
         engine.apply(ChangeSet([bad]), workspace.staging, DAY1)
-    with pytest.raises(ValueError, match="unsafe repo path"):
+    with pytest.raises(ValueError, match="unsafe path"):
         engine.apply(ChangeSet([], [path]), workspace.staging, DAY1)

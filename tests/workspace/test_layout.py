@@ -5,6 +5,7 @@ import pytest
 from airflow_gitsync.layout import (
     UnsafePathError,
     case_collisions,
+    check_repo_path,
     in_layout,
     partition_of,
     relative_parts,
@@ -107,3 +108,16 @@ def test_case_collisions():
     paths = ["2024/E/NOTEBOOKS/etl.py", "2024/E/NOTEBOOKS/ETL.py", "2024/E/NOTEBOOKS/other.py", "2024/e/x"]
     assert case_collisions(paths) == [["2024/E/NOTEBOOKS/ETL.py", "2024/E/NOTEBOOKS/etl.py"]]
     assert case_collisions(["a", "a"]) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["", "/abs.py", "a/../b.py", "a/.git/config", "a/.GIT/x", "a\0b", "a\nb", "a//b", ".gitsync/x", "a\\b"],
+)
+def test_unsafe_repo_paths_are_refused(path):
+    with pytest.raises(UnsafePathError):
+        check_repo_path(path)
+
+
+def test_safe_repo_path_passes():
+    assert check_repo_path("2024/ENG-1/NOTEBOOKS/año fiscal.py") == "2024/ENG-1/NOTEBOOKS/año fiscal.py"
