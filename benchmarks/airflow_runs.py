@@ -98,7 +98,7 @@ class Scheduler:
         (self.home / "passwords.json").write_text(json.dumps({"admin": "admin-pw"}))
         self.env = env | {
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__PARALLELISM": "6",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
@@ -106,6 +106,7 @@ class Scheduler:
             "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-for-this-run-only",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs we trigger
         }
         self.procs: list[subprocess.Popen] = []
         self.session = requests.Session()

@@ -18,11 +18,13 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +32,11 @@ from airflow_runs import Scheduler, airflow_env, dags_test, migrate
 from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured, start
 
 ROOT = Path(__file__).resolve().parents[1]
-DAYS = {"full": "2026-11-26", "incremental": "2026-11-27", "no-change": "2026-11-28"}
+# Logical dates in the past: the scheduler refuses to run one in the future.
+DAYS = {
+    s: (date.today() - timedelta(days=3 - i)).isoformat()
+    for i, s in enumerate(("full", "incremental", "no-change"))
+}
 DAILY_CHANGES = {"modified": 3000, "added": 300, "deleted": 200}
 PHASES = ("prepare", "scan", "export", "commit")
 
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--scheduler", action="store_true", help="also run with a scheduler + LocalExecutor")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     rates = {"export": args.export_rps, "list": args.list_rps}
     changes = {k: max(1, round(v * args.scale / 70_000)) for k, v in DAILY_CHANGES.items()}
@@ -162,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind, b in results["baselines"].items():
                 print(f"  {kind}: {b['wall_seconds']:.0f} s", flush=True)
 
-        modes = {"dags test": ("dags", 1)} | ({"scheduler": ("scheduler", 2)} if args.scheduler else {})
+        modes = {"dags test": ("dags", 1)} | ({"scheduler": ("scheduler", 4)} if args.scheduler else {})
         for mode, (name, parallel) in modes.items():
             home = workdir / name
             home.mkdir()
