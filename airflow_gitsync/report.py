@@ -70,11 +70,13 @@ def build_summary(
     planned: Iterable[Mapping] | None,
     exports: Iterable[Mapping],
     committed: Mapping | None,
+    export_tasks: Iterable[Mapping] = (),
 ) -> Summary:
     """Combine every task's result into a :class:`Summary`.
 
-    ``scans``/``exports`` hold only the results of task instances that succeeded; planned scan
+    ``scans`` and ``exports`` (one result per engagement) hold only what succeeded; planned scan
     units or engagements without a result are reported as failed, and the run as incomplete.
+    ``export_tasks`` are the export tasks' API stats and timings.
     """
     summary = Summary()
     if prepared is None:
@@ -119,8 +121,9 @@ def build_summary(
         for failure in result.get("failed", []):
             summary.failures.append((failure["path"], failure["reason"]))
             year["failed"] += 1
-        _add_timing(summary, "export", result)
-        _add_stats(summary, result.get("stats"))
+    for task in export_tasks:
+        _add_timing(summary, "export", task)
+        _add_stats(summary, task.get("stats"))
     for partition, planned_changes in planned_by_partition.items():
         if partition not in exported:
             summary.complete = False

@@ -27,8 +27,8 @@ from airflow_gitsync.layout import partition_of, unit_of
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest, load_manifest
 from airflow_gitsync.settings import BackupSettings, SettingsError
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.workspace.client import WorkspaceError
-from airflow_gitsync.workspace.export import export_engagement
+from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceError
+from airflow_gitsync.workspace.export import ExportResult, export_engagement
 from airflow_gitsync.workspace.scan import list_scan_units, scan_unit
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,16 @@ class WorkerConfig:
     rates: dict[str, float]
     max_workers: int
     max_retry_seconds: float
+    export_batch_objects: int
 
     @classmethod
     def load(cls) -> WorkerConfig:
         home = Path(conf.get("core", "airflow_home", fallback="") or "~/airflow").expanduser()
         parallel = conf.getint(SECTION, "parallel_tasks", fallback=4)
-        if parallel < 1:
-            raise SettingsError(f"[{SECTION}] parallel_tasks = {parallel}: must be at least 1")
+        batch_objects = conf.getint(SECTION, "export_batch_objects", fallback=200)
+        for name, value in (("parallel_tasks", parallel), ("export_batch_objects", batch_objects)):
+            if value < 1:
+                raise SettingsError(f"[{SECTION}] {name} = {value}: must be at least 1")
         return cls(
             staging_url=conf.get(SECTION, "staging_url", fallback=f"file://{home}/gitsync/staging"),
             staging_conn_id=conf.get(SECTION, "staging_conn_id", fallback=None) or None,
@@ -65,6 +68,7 @@ class WorkerConfig:
             },
             max_workers=conf.getint(SECTION, "max_workers", fallback=16),
             max_retry_seconds=conf.getfloat(SECTION, "max_retry_seconds", fallback=300.0),
+            export_batch_objects=batch_objects,
         )
 
     def task_rates(self) -> dict[str, float]:
@@ -151,60 +155,92 @@ def scan(unit: Mapping, params: Mapping) -> dict:
     return result.to_dict() | {"stats": stats} | _measured(started)
 
 
-def plan(units: Sequence[Mapping], scans: Sequence[Mapping], max_map_length: int) -> dict:
-    """Pick the engagements that need an export task; name the scan units that did not finish.
+def _batch_label(partitions: Sequence[str]) -> str:
+    first = partitions[0] or "(root)"
+    return first if len(partitions) == 1 else f"{first} … {partitions[-1]} ({len(partitions)} engagements)"
 
-    Each export task gets only a reference to its engagement's change list, which goes through the
-    staging store: a mapped task instance reads the whole list it is mapped over, so mapping over the
-    change lists themselves (20 MB at 70,000 notebooks) would cost every one of ~1,500 tasks seconds.
+
+def plan(units: Sequence[Mapping], scans: Sequence[Mapping], max_map_length: int, batch_objects: int) -> dict:
+    """Group the engagements that need exporting into export tasks; name the scan units that did not finish.
+
+    Consecutive engagements share a task until it holds ``batch_objects`` objects to export or delete:
+    each mapped task instance costs Airflow a fixed overhead (a process, a DAG parse, XCom), which a
+    daily run touching most of ~1,500 engagements would otherwise pay ~1,500 times. With
+    ``batch_objects = 1`` every engagement is its own task. A task gets only a reference to its
+    change lists, which go through the staging store: a mapped task instance reads the whole list it
+    is mapped over, so mapping over the change lists themselves would cost every task seconds.
     """
     scanned = {s["unit"] for s in scans}
     engagements = [e for s in scans for e in s["engagements"] if EngagementChanges.from_dict(e).has_work]
-    if len(engagements) > max_map_length:
+    groups: list[list[dict]] = []
+    size = batch_objects
+    for engagement in sorted(engagements, key=lambda e: e["partition"]):
+        if size >= batch_objects:
+            groups.append([])
+            size = 0
+        groups[-1].append(engagement)
+        size += len(engagement["to_export"]) + len(engagement["deleted"]) + 1
+    if len(groups) > max_map_length:
         raise SettingsError(
-            f"{len(engagements):,} engagements to export exceed [core] max_map_length = {max_map_length:,}; "
-            "raise it (e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096), see the README"
+            f"{len(groups):,} export tasks exceed [core] max_map_length = {max_map_length:,}; raise it "
+            f"(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [{SECTION}] export_batch_objects, see the README"
         )
     staging = WorkerConfig.load().staging()
     return {
         "engagements": engagements,
         "export_tasks": [
-            {"partition": e["partition"], "changes_blob": staging.put(json.dumps(e).encode())}
-            for e in engagements
+            {
+                "label": _batch_label([e["partition"] for e in group]),
+                "changes_blob": staging.put(json.dumps(group).encode()),
+            }
+            for group in groups
         ],
         "missing_units": sorted(u["unit"] for u in units if u["unit"] not in scanned),
     }
 
 
-def export(export_task: Mapping, params: Mapping) -> dict:
-    """Export one engagement's changed notebooks into the staging store (its change list is staged too)."""
+def _listing_failure(engagement: EngagementChanges) -> WorkspaceError | None:
+    failures = [f for f in engagement.failed if f.reason.startswith("listing failed")]
+    if not failures:
+        return None
+    return WorkspaceError(
+        f"engagement {engagement.partition!r} was not listed completely ({failures[0].path}: "
+        f"{failures[0].reason}); nothing of it is changed. Clear scan[{unit_of(engagement.partition)}] "
+        "with downstream to list it again."
+    )
+
+
+def export(export_task: Mapping, params: Mapping) -> tuple[list[dict], dict, list[WorkspaceError]]:
+    """Export the changed notebooks of one task's engagements into the staging store.
+
+    Returns the result of every engagement that succeeded, the task's API stats and timing, and the
+    errors of the engagements that failed (a listing that failed, or objects still failing after
+    their retry budget); authentication errors and rate limiting beyond the budget raise at once.
+    """
     started = time.monotonic()
     settings = BackupSettings.from_params(params)
     config = WorkerConfig.load()
+    staging = config.staging()
+    engagements = [
+        EngagementChanges.from_dict(e) for e in json.loads(staging.get(export_task["changes_blob"]))
+    ]
     if settings.dry_run:
-        return {
-            "partition": export_task["partition"],
-            "upserts": [],
-            "deletions": [],
-            "unchanged_after_export": 0,
-            "failed": [],
-            "vanished": [],
-            "dry_run": True,
-            "seconds": 0.0,
-        }
-    engagement = EngagementChanges.from_dict(json.loads(config.staging().get(export_task["changes_blob"])))
-    listing_failures = [f for f in engagement.failed if f.reason.startswith("listing failed")]
-    if listing_failures:
-        first = listing_failures[0]
-        raise WorkspaceError(
-            f"engagement {engagement.partition!r} was not listed completely ({first.path}: {first.reason}); "
-            f"nothing of it is changed. Clear scan[{unit_of(engagement.partition)}] with downstream to list "
-            "it again."
-        )
+        return [ExportResult(e.partition).to_dict() for e in engagements], {"dry_run": True}, []
+    results: list[dict] = []
+    errors: list[WorkspaceError] = []
     with _workspace_client(settings, config) as client:
-        result = export_engagement(client, engagement, config.staging())
+        for engagement in engagements:
+            if error := _listing_failure(engagement):
+                errors.append(error)
+                continue
+            try:
+                results.append(export_engagement(client, engagement, staging).to_dict())
+            except FATAL_ERRORS:
+                raise
+            except WorkspaceError as error:
+                errors.append(error)
         stats = client.stats()
-    return result.to_dict() | {"stats": stats} | _measured(started)
+    return results, {"stats": stats} | _measured(started), errors
 
 
 def commit(

@@ -116,7 +116,7 @@ def databricks_git_backup():
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def plan(ti=None) -> list[dict]:
-        """Collect the engagements that changed; each gets one export task (mapped over small references)."""
+        """Collect the engagements that changed and group them into export tasks."""
         units = ti.xcom_pull(task_ids="prepare")
         if units is None:
             raise AirflowSkipException("the prepare task did not finish: nothing to plan")
@@ -124,18 +124,25 @@ def databricks_git_backup():
             units,
             [s for s in ti.xcom_pull(task_ids=["scan"]) or [] if s],
             max_map_length=conf.getint("core", "max_map_length"),
+            batch_objects=tasks.WorkerConfig.load().export_batch_objects,
         )
         ti.xcom_push(key="missing_units", value=result["missing_units"])
         ti.xcom_push(key="engagements", value=result["engagements"])
         return result["export_tasks"]
 
-    @task(
-        map_index_template="{{ partition_label }}", max_active_tis_per_dag=PARALLEL_TASKS, **NETWORK_RETRIES
-    )
-    def export(export_task: dict, params=None) -> dict:
-        """Export one engagement's changed notebooks into the staging store."""
-        get_current_context()["partition_label"] = export_task["partition"] or "(root)"
-        return tasks.export(export_task, params)
+    @task(map_index_template="{{ export_label }}", max_active_tis_per_dag=PARALLEL_TASKS, **NETWORK_RETRIES)
+    def export(export_task: dict, params=None, ti=None) -> None:
+        """Export the changed notebooks of one engagement (or a few small ones) into the staging store.
+
+        What succeeded is pushed (XCom key ``results``) even when an engagement fails, so that
+        ``commit`` still commits it; the task then fails, naming the engagements to retry.
+        """
+        get_current_context()["export_label"] = export_task["label"]
+        results, stats, errors = tasks.export(export_task, params)
+        ti.xcom_push(key="results", value=results)
+        ti.xcom_push(key="stats", value=stats)
+        if errors:
+            raise errors[0] if len(errors) == 1 else ExceptionGroup("engagements failed", errors)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, **NETWORK_RETRIES)
     def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
@@ -146,7 +153,7 @@ def databricks_git_backup():
         return tasks.commit(
             ti.xcom_pull(task_ids="prepare", key="run"),
             {"engagements": engagements, "missing_units": ti.xcom_pull(task_ids="plan", key="missing_units")},
-            [e for e in ti.xcom_pull(task_ids=["export"]) or [] if e],
+            [r for results in ti.xcom_pull(task_ids=["export"], key="results") or [] for r in results or []],
             params,
             run_id=run_id,
             logical_date=logical_date or dag_run.run_after,

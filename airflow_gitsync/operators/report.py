@@ -12,9 +12,9 @@ from airflow.sdk.observability.stats import Stats
 from airflow_gitsync.report import build_summary, metrics, render_markdown
 
 
-def _results(ti: Any, task_id: str) -> list:
-    """Every XCom the (possibly mapped) task pushed; failed instances pushed none."""
-    return [value for value in ti.xcom_pull(task_ids=[task_id]) or [] if value is not None]
+def _results(ti: Any, task_id: str, key: str = "return_value") -> list:
+    """Every XCom the (possibly mapped) task pushed under ``key``; failed instances may have pushed none."""
+    return [value for value in ti.xcom_pull(task_ids=[task_id], key=key) or [] if value is not None]
 
 
 class BackupReportOperator(BaseOperator):
@@ -55,7 +55,8 @@ class BackupReportOperator(BaseOperator):
             prepared=prepared,
             scans=_results(ti, ids["scan"]),
             planned=planned,
-            exports=_results(ti, ids["export"]),
+            exports=[r for results in _results(ti, ids["export"], "results") for r in results],
+            export_tasks=_results(ti, ids["export"], "stats"),
             committed=next(iter(_results(ti, ids["commit"])), None),
         )
         if prepared and planned is None:

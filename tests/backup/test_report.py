@@ -46,14 +46,13 @@ EXPORT_A = {
     "unchanged_after_export": 0,
     "failed": [{"path": "/Clients/2024/A/NOTEBOOKS/huge", "reason": "MAX_NOTEBOOK_SIZE_EXCEEDED"}],
     "vanished": [],
-    "stats": {"export": {"calls": 3, "http_429": 2, "retries": 2}},
-    "seconds": 3.0,
 }
+EXPORT_TASK = {"stats": {"export": {"calls": 3, "http_429": 2, "retries": 2}}, "seconds": 3.0}
 COMMITTED = {"commits": ["c1"], "head": "c1", "tag": None, "pushed_bytes": 2048, "repo_size_bytes": 10**6}
 
 
 def test_counts_per_year_and_failures():
-    summary = build_summary(PREPARED, SCANS, PLANNED, [EXPORT_A], COMMITTED)
+    summary = build_summary(PREPARED, SCANS, PLANNED, [EXPORT_A], COMMITTED, [EXPORT_TASK])
     year = summary.per_year["2024"]
     assert (year["added"], year["modified"], year["deleted"], year["unchanged"]) == (1, 1, 1, 15)
     assert year["skipped"] == 2
@@ -91,6 +90,7 @@ def test_nothing_prepared():
 
 
 def test_peak_rss_is_the_largest_per_phase():
-    exports = [EXPORT_A | {"peak_rss_bytes": 300}, EXPORT_A | {"partition": "2024/B", "peak_rss_bytes": 200}]
-    summary = build_summary(PREPARED | {"peak_rss_bytes": 100}, SCANS, PLANNED, exports, COMMITTED)
+    exports = [EXPORT_A, EXPORT_A | {"partition": "2024/B"}]
+    tasks = [EXPORT_TASK | {"peak_rss_bytes": 300}, EXPORT_TASK | {"peak_rss_bytes": 200}]
+    summary = build_summary(PREPARED | {"peak_rss_bytes": 100}, SCANS, PLANNED, exports, COMMITTED, tasks)
     assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "export": 300}

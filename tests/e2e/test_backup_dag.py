@@ -78,3 +78,25 @@ def test_dry_run_pushes_nothing_and_years_limits_the_scan(backup):
     assert run.state == DagRunState.SUCCESS
     expected = {p: c for p, c in backup.expected().items() if p.startswith("2024/")}
     assert expected and backup.tree("backup/2026-11-08") == expected
+
+
+def test_batched_export_commits_what_succeeded_and_names_the_failed_engagement(backup, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_BATCH_OBJECTS", "100000")  # everything in one task
+    notebooks = _notebooks(backup.emulator)
+    failing = "/".join(notebooks[-1]["path"].split("/")[:4])
+    partition = failing.removeprefix("/Clients/")
+    backup.emulator.inject_failure(failing, endpoints=("export",), status=503)
+
+    run = backup.run("2026-11-12")
+    assert run.state == DagRunState.FAILED
+    (export,) = [ti for ti in run.get_task_instances() if ti.task_id == "export"]
+    assert export.state == "failed" and "engagements)" in export.rendered_map_index
+    expected = backup.expected()
+    others = {p: c for p, c in expected.items() if not p.startswith(partition + "/")}
+    assert backup.tree("backup/daily") == others
+    failures = [(f["path"], f["reason"]) for f in backup.summary(run)["failures"]]
+    assert (partition, "export task did not finish") in failures
+
+    backup.emulator.clear_failures()
+    assert backup.run("2026-11-12").state == DagRunState.SUCCESS
+    assert backup.tree("backup/2026-11-12") == expected
