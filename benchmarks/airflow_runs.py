@@ -67,7 +67,16 @@ def read_run(home: Path, run_id: str | None = None) -> dict:
     return {
         "run_id": run_id,
         "summary": summary,
-        "task_instances": {task: {"count": n, "seconds": sec or 0.0} for task, n, sec, _, _ in tis},
+        "task_instances": {
+            task: {
+                "count": n,
+                "seconds": sec or 0.0,
+                "span_seconds": (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+                if start and end
+                else 0.0,
+            }
+            for task, n, sec, start, end in tis
+        },
         "tasks_span_seconds": (max(ends) - min(starts)).total_seconds(),
     }
 
