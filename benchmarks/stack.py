@@ -5,37 +5,14 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import sys
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 
 TOKEN = "dapi-bench"
 USER, PAT = "backup", "bench-pat-secret"
 SEED = 7
-
-
-def start(stack: ExitStack, name: str, module: str, args: list[str], workdir: Path) -> str:
-    """Start ``python -m airflow_gitsync.testing.<module>`` and return the URL it reports once listening."""
-    ready = workdir / f"{name}.url"
-    ready.unlink(missing_ok=True)
-    with (workdir / f"{name}.log").open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", f"airflow_gitsync.testing.{module}", *args, "--ready-file", str(ready)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    stack.callback(proc.wait, 30)
-    stack.callback(proc.terminate)
-    deadline = time.monotonic() + 600
-    while not (ready.exists() and ready.read_text().strip()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"error: {name} did not start: see {workdir / (name + '.log')}")
-        time.sleep(0.2)
-    return ready.read_text().strip().rstrip("/")
 
 
 @dataclass

@@ -29,7 +29,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow_runs import Scheduler, airflow_env, dags_test, migrate
-from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured, start
+from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured
+
+from airflow_gitsync.testing.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 # Logical dates in the past: the scheduler refuses to run one in the future.
@@ -87,7 +89,7 @@ def run_baselines(args, stack: ExitStack, workdir: Path, git_url: str) -> dict:
     rates = {"export": args.export_rps, "list": args.list_rps}
     emulators = {}
     for kind, host in (("cli", "127.0.0.2"), ("sdk", "127.0.0.3")):
-        url = start(
+        url = start_server(
             stack,
             f"emulator-{kind}",
             "workspace_emulator",
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with ExitStack() as stack:
         started = time.monotonic()
-        git_url = start(
+        git_url = start_server(
             stack,
             "git-server",
             "git_server",
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir,
         )
         emulator = Emulator(
-            start(
+            start_server(
                 stack,
                 "emulator",
                 "workspace_emulator",

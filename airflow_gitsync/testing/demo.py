@@ -22,32 +22,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.testing.servers import start_server
+
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "dapi-demo-token"
 PAT = "demo-pat-secret"
 REPO = "notebooks.git"
 DAG_ID = "databricks_git_backup"
-
-
-def _start(stack: ExitStack, name: str, args: list[str], workdir: Path) -> str:
-    """Start a stand-in server as a child process and return the URL it reports once listening."""
-    ready = workdir / f"{name}.url"
-    ready.unlink(missing_ok=True)
-    log = (workdir / f"{name}.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", f"airflow_gitsync.testing.{name}", *args, "--ready-file", str(ready)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(proc.wait, 10)
-    stack.callback(proc.terminate)
-    for _ in range(600):
-        if ready.exists() and ready.read_text().strip():
-            return ready.read_text().strip()
-        if proc.poll() is not None:
-            raise SystemExit(f"error: {name} exited: see {workdir / (name + '.log')}")
-        time.sleep(0.1)
-    raise SystemExit(f"error: {name} did not start within 60 s: see {workdir / (name + '.log')}")
 
 
 def _control(url: str, action: str, payload: dict) -> dict:
@@ -169,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     with ExitStack() as stack:
         print(f"Starting the Workspace API emulator with {args.notebooks:,} generated notebooks ...")
-        emulator = _start(
+        emulator = start_server(
             stack,
+            "workspace_emulator",
             "workspace_emulator",
             [
                 "--port",
@@ -191,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             workdir,
         )
         print("Starting the git smart-HTTP server (PAT auth) ...")
-        git_url = _start(
+        git_url = start_server(
             stack,
+            "git_server",
             "git_server",
             [
                 "--root",
@@ -243,13 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         clone = workdir / "clone"
-        env = os.environ | {
-            "GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": f"http.{remote}.extraHeader",
-            "GIT_CONFIG_VALUE_0": "Authorization: Basic "
-            + base64.b64encode(f"backup:{PAT}".encode()).decode(),
-        }
-        subprocess.run(["git", "clone", "-q", remote, str(clone)], check=True, env=env)
+        with GitAuth.basic("backup", PAT).env(remote) as auth_env:
+            subprocess.run(["git", "clone", "-q", remote, str(clone)], check=True, env=os.environ | auth_env)
         print("\n=== git log --oneline --decorate --all (the remote) ===")
         subprocess.run(["git", "-C", str(clone), "log", "--oneline", "--decorate", "--all"], check=True)
         files = subprocess.run(
