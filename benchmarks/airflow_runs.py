@@ -8,7 +8,6 @@ process), triggered through the REST API as the UI does.
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +15,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import requests
 from stack import run_measured
+
+from airflow_gitsync.testing.local_airflow import LocalAirflow
 
 DAG_ID = "databricks_git_backup"
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,98 +95,22 @@ def dags_test(env: dict, day: str, log: Path) -> dict:
     return {"wall_seconds": wall, "process_peak_rss_bytes": rss} | read_run(Path(env["AIRFLOW_HOME"]))
 
 
-class Scheduler:
-    """api-server + scheduler + dag-processor (LocalExecutor) on a fresh SQLite home, and a REST client."""
+class Scheduler(LocalAirflow):
+    """api-server + scheduler + dag-processor (LocalExecutor) on a fresh SQLite home, only our runs."""
 
     def __init__(self, env: dict) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.home = Path(env["AIRFLOW_HOME"])
-        self.url = f"http://127.0.0.1:{port}"
-        (self.home / "passwords.json").write_text(json.dumps({"admin": "admin-pw"}))
-        self.env = env | {
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "6",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
-            "AIRFLOW__API__BASE_URL": self.url,
-            "AIRFLOW__API_AUTH__JWT_SECRET": "bench-jwt-secret-for-this-run-only",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs we trigger
-        }
-        self.procs: list[subprocess.Popen] = []
-        self.session = requests.Session()
+        super().__init__(env, parallelism=6, extra={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
 
     def __enter__(self) -> Scheduler:
-        migrate(self.env)
-        port = self.url.rsplit(":", 1)[1]
-        for component in (
-            ["api-server", "--port", port, "--host", "127.0.0.1"],
-            ["scheduler"],
-            ["dag-processor"],
-        ):
-            with (self.home / f"{component[0]}.log").open("w") as log:
-                self.procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "airflow", *component],
-                        env=self.env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        self._wait(lambda: requests.get(f"{self.url}/api/v2/version", timeout=5).ok, 300)
-        token = self.session.post(
-            f"{self.url}/auth/token", json={"username": "admin", "password": "admin-pw"}, timeout=30
-        )
-        token.raise_for_status()
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        self._wait(lambda: self._api("GET", f"/dags/{DAG_ID}"), 300)
-        self._api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
+        super().__enter__()
+        self.unpause(DAG_ID)
         return self
-
-    def __exit__(self, *exc_info) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def _api(self, method: str, path: str, **kwargs) -> dict:
-        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json()
-
-    @staticmethod
-    def _wait(predicate, timeout: float, interval: float = 1.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if value := predicate():
-                    return value
-            except requests.RequestException:
-                pass
-            time.sleep(interval)
-        raise SystemExit(f"error: timed out after {timeout:.0f} s waiting on the scheduler")
 
     def run(self, day: str) -> dict:
         """Trigger a run for ``day`` and wait for it: wall time from the trigger to the run's end."""
         started = time.monotonic()
-        run = self._api(
-            "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": f"{day}T02:00:00Z", "conf": {}}
-        )
-        run_id = run["dag_run_id"]
-
-        def finished():
-            state = self._api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
-            return state if state in ("success", "failed") else None
-
-        state = self._wait(finished, 7200, interval=0.5)
+        run_id = self.trigger(DAG_ID, f"{day}T02:00:00Z")
+        state = self.wait(f"run {run_id}", lambda: self.run_state(DAG_ID, run_id), 7200, interval=0.5)
         wall = time.monotonic() - started
         if state != "success":
             print(f"warning: scheduler run {run_id} ended {state}", file=sys.stderr)
