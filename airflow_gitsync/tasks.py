@@ -13,6 +13,7 @@ import resource
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from airflow_gitsync.workspace.scan import list_scan_units, scan_unit
 log = logging.getLogger(__name__)
 
 SECTION = "gitsync"
+ENGAGEMENTS_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -228,17 +230,24 @@ def export(export_task: Mapping, params: Mapping) -> tuple[list[dict], dict, lis
         return [ExportResult(e.partition).to_dict() for e in engagements], {"dry_run": True}, []
     results: list[dict] = []
     errors: list[WorkspaceError] = []
+    listed = []
+    for engagement in engagements:
+        if error := _listing_failure(engagement):
+            errors.append(error)
+        else:
+            listed.append(engagement)
     with _workspace_client(settings, config) as client:
-        for engagement in engagements:
-            if error := _listing_failure(engagement):
-                errors.append(error)
-                continue
-            try:
-                results.append(export_engagement(client, engagement, staging).to_dict())
-            except FATAL_ERRORS:
-                raise
-            except WorkspaceError as error:
-                errors.append(error)
+        # The engagements run side by side, so that a task of many small engagements keeps the
+        # client's workers busy instead of waiting out each engagement's last round trip.
+        with ThreadPoolExecutor(max_workers=ENGAGEMENTS_IN_FLIGHT) as pool:
+            futures = [pool.submit(export_engagement, client, e, staging) for e in listed]
+            for future in futures:
+                try:
+                    results.append(future.result().to_dict())
+                except FATAL_ERRORS:
+                    raise
+                except WorkspaceError as error:
+                    errors.append(error)
         stats = client.stats()
     return results, {"stats": stats} | _measured(started), errors
 
