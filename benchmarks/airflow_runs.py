@@ -17,25 +17,20 @@ from pathlib import Path
 
 from stack import run_measured
 
-from airflow_gitsync.testing.local_airflow import LocalAirflow
+from airflow_gitsync.testing.local_airflow import LocalAirflow, backup_env
 
 DAG_ID = "databricks_git_backup"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def airflow_env(home: Path, base: dict[str, str], parallel_tasks: int, rates: dict[str, float]) -> dict:
-    return base | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__MAX_MAP_LENGTH": "4096",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "AIRFLOW__GITSYNC__STAGING_URL": f"file://{home}/staging",
-        "AIRFLOW__GITSYNC__CACHE_DIR": str(home / "mirrors"),
-        "AIRFLOW__GITSYNC__PARALLEL_TASKS": str(parallel_tasks),
-        "AIRFLOW__GITSYNC__EXPORT_RPS": str(rates["export"]),
-        "AIRFLOW__GITSYNC__LIST_RPS": str(rates["list"]),
-    }
+    return (
+        base
+        | backup_env(home, home, parallel_tasks)
+        | {
+            "AIRFLOW__GITSYNC__EXPORT_RPS": str(rates["export"]),
+            "AIRFLOW__GITSYNC__LIST_RPS": str(rates["list"]),
+        }
+    )
 
 
 def migrate(env: dict) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.testing.local_airflow import backup_env
 from airflow_gitsync.testing.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,18 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "git").mkdir(parents=True)
     home = workdir / "airflow"
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__MAX_MAP_LENGTH": "4096",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            "AIRFLOW__GITSYNC__STAGING_URL": f"file://{workdir}/staging",
-            "AIRFLOW__GITSYNC__CACHE_DIR": str(workdir / "mirrors"),
-            "AIRFLOW__GITSYNC__PARALLEL_TASKS": "1",
-        }
-    )
+    os.environ.update(backup_env(home, workdir, parallel_tasks=1))
     with ExitStack() as stack:
         print(f"Starting the Workspace API emulator with {args.notebooks:,} generated notebooks ...")
         emulator = start_server(
