@@ -1,20 +1,20 @@
-"""Change detection: one partition's listing diffed against its slice of the manifest.
+"""Change detection: one engagement's listing diffed against its slice of the manifest.
 
 An object is exported when it is new, when its ``modified_at``, ``object_id`` or language differs
 from the manifest, when either side has no usable ``modified_at`` (then the export is compared by
 blob id), or always in ``full_scan`` mode. A manifest entry that was not listed is deleted, but only
-when the whole partition was listed successfully: a failed listing never turns into deletions.
-All records are XCom-safe (``to_dict`` / ``from_dict`` through JSON).
+when the whole engagement was listed successfully: a failed listing never turns into deletions.
+The records travel between tasks through :mod:`airflow_gitsync.results`' serializer.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from airflow_gitsync.layout import partition_of
+from airflow_gitsync.layout import engagement_of
 from airflow_gitsync.manifest import ManifestEntry
 
 Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
@@ -27,17 +27,10 @@ class ItemFailure:
     path: str
     reason: str
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ItemFailure:
-        return cls(**data)
-
 
 @dataclass(frozen=True, slots=True)
 class ListedObject:
-    """A listed workspace object; ``reason`` and ``previous_blob_id`` are set by :func:`diff_partition`."""
+    """A listed workspace object; ``reason`` and ``previous_blob_id`` are set by :func:`diff_engagement`."""
 
     workspace_path: str
     repo_path: str
@@ -47,13 +40,6 @@ class ListedObject:
     modified_at: int | None
     reason: Reason = ""
     previous_blob_id: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ListedObject:
-        return cls(**data)
 
     def manifest_entry(self, blob_id: str) -> ManifestEntry:
         """The manifest record for this object exported as ``blob_id``."""
@@ -70,40 +56,23 @@ class ListedObject:
 
 @dataclass(slots=True)
 class EngagementChanges:
-    """What one partition needs: objects to export, repo paths to delete, per-item failures."""
+    """What one engagement needs: objects to export, repo paths to delete, per-item failures."""
 
-    partition: str
+    engagement: str
     to_export: list[ListedObject] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
     failed: list[ItemFailure] = field(default_factory=list)
-    in_layout: bool = True
 
     @property
     def has_work(self) -> bool:
-        """Whether an export task is worth mapping over this partition."""
+        """Whether an export task is worth mapping over this engagement."""
         return bool(self.to_export or self.deleted or self.failed)
 
-    def to_dict(self) -> dict:
-        return {
-            "partition": self.partition,
-            "to_export": [o.to_dict() for o in self.to_export],
-            "deleted": list(self.deleted),
-            "unchanged": self.unchanged,
-            "failed": [f.to_dict() for f in self.failed],
-            "in_layout": self.in_layout,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EngagementChanges:
-        return cls(
-            partition=data["partition"],
-            to_export=[ListedObject.from_dict(o) for o in data["to_export"]],
-            deleted=list(data["deleted"]),
-            unchanged=data["unchanged"],
-            failed=[ItemFailure.from_dict(f) for f in data["failed"]],
-            in_layout=data["in_layout"],
-        )
+    @property
+    def size(self) -> int:
+        """Objects to export or delete: what an export task's share of the work is measured in."""
+        return len(self.to_export) + len(self.deleted)
 
 
 def _export_reason(obj: ListedObject, previous: ManifestEntry | None, full_scan: bool) -> Reason | None:
@@ -138,26 +107,25 @@ def _split_collisions(objects: Iterable[ListedObject]) -> tuple[list[ListedObjec
     return unique, failed
 
 
-def diff_partition(
-    partition: str,
+def diff_engagement(
+    engagement: str,
     objects: Iterable[ListedObject],
     manifest: Mapping[str, ManifestEntry],
     *,
     failures: Iterable[ItemFailure] = (),
     listing_failed: bool = False,
     full_scan: bool = False,
-    in_layout: bool = True,
 ) -> EngagementChanges:
-    """Diff one partition's listed objects against its manifest slice.
+    """Diff one engagement's listed objects against its manifest slice.
 
     ``failures`` are per-item problems found while listing (unsafe names), reported as they are.
-    With ``listing_failed`` the partition fails as a whole: nothing to export, nothing deleted.
+    With ``listing_failed`` the engagement fails as a whole: nothing to export, nothing deleted.
     Objects that share a repo path fail too, and the path is not deleted.
     """
-    stray = sorted(p for p in manifest if partition_of(p.split("/")) != partition)
+    stray = sorted(p for p in manifest if engagement_of(p.split("/")) != engagement)
     if stray:
-        raise ValueError(f"manifest slice for partition {partition!r} holds other paths: {stray[:3]}")
-    changes = EngagementChanges(partition, failed=list(failures), in_layout=in_layout)
+        raise ValueError(f"manifest slice for engagement {engagement!r} holds other paths: {stray[:3]}")
+    changes = EngagementChanges(engagement, failed=list(failures))
     if listing_failed:
         return changes
     objects = list(objects)

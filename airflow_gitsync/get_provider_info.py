@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_gitsync import __version__
+from airflow_gitsync.config import provider_config
 
 
 def get_provider_info() -> dict:
@@ -33,6 +34,7 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_gitsync.hooks.databricks_workspace"],
             },
         ],
+        "config": provider_config(),
         "plugins": [{"name": "airflow_gitsync", "plugin-class": "airflow_gitsync.plugins.GitsyncPlugin"}],
         "connection-types": [
             {

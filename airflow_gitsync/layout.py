@@ -1,10 +1,14 @@
-"""Where a workspace object lands in the backup repository, and which partition it belongs to.
+"""Where a workspace object lands in the backup repository, and which engagement it belongs to.
 
 The expected workspace layout is ``<root>/{year}/{engagement}/NOTEBOOKS/<name>``. Every object under
 the root is backed up, in or out of that layout; :func:`in_layout` only decides whether it is
-reported as misplaced. A *partition* (the unit of change detection and export) is the first two
-folder levels of a path: ``"2024/ENG-101"``, or ``"2024"`` / ``""`` for objects that lie directly
-in a top-level folder or directly under the root.
+reported as misplaced. Two words name the pieces a run is cut into, everywhere in the code:
+
+- a *year* is a top-level folder below the root (``"2024"``, or ``""`` for objects lying directly
+  in the root): one ``scan`` task lists it;
+- an *engagement* is the first two folder levels of a path (``"2024/ENG-101"``, or ``"2024"`` /
+  ``""`` for objects lying directly in a year folder or in the root): the unit of change
+  detection and export, named in the UI by its export task.
 """
 
 from __future__ import annotations
@@ -111,14 +115,14 @@ def to_workspace_path(root: str, repo_path: str, object_type: str) -> str:
     return root.rstrip("/") + "/" + repo_path
 
 
-def partition_of(parts: Sequence[str]) -> str:
-    """The partition of an object from its path components below the root (repo or workspace side)."""
+def engagement_of(parts: Sequence[str]) -> str:
+    """The engagement of an object from its path components below the root (repo or workspace side)."""
     return "/".join(parts[: min(len(parts) - 1, 2)])
 
 
-def unit_of(partition: str) -> str:
-    """The scan unit (top-level folder, ``""`` for the root) a partition belongs to."""
-    return partition.split("/")[0]
+def year_of(engagement: str) -> str:
+    """The year (top-level folder, ``""`` for the root) an engagement belongs to."""
+    return engagement.split("/")[0]
 
 
 def in_layout(parts: Sequence[str]) -> bool:

@@ -7,23 +7,19 @@ arguments as JSON (e.g. ``{"to": "data-platform@example.com"}``).
 
 from __future__ import annotations
 
-import json
-
-from airflow.sdk import BaseNotifier, conf
+from airflow.sdk import BaseNotifier
 from airflow.sdk.module_loading import import_string
 
+from airflow_gitsync.config import ConfigError, GitsyncConfig
 
-def failure_notifiers() -> list[BaseNotifier]:
+
+def failure_notifiers(config: GitsyncConfig) -> list[BaseNotifier]:
     """The configured failure notifiers (none when ``[gitsync] failure_notifier`` is unset)."""
-    path = conf.get("gitsync", "failure_notifier", fallback="")
-    if not path:
+    if not config.failure_notifier:
         return []
-    raw = conf.get("gitsync", "failure_notifier_kwargs", fallback="{}")
-    try:
-        kwargs = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"[gitsync] failure_notifier_kwargs is not JSON: {exc}") from exc
-    notifier = import_string(path)
+    notifier = import_string(config.failure_notifier)
     if not (isinstance(notifier, type) and issubclass(notifier, BaseNotifier)):
-        raise ValueError(f"[gitsync] failure_notifier {path!r} is not a BaseNotifier class")
-    return [notifier(**kwargs)]
+        raise ConfigError(
+            f"[gitsync] failure_notifier {config.failure_notifier!r} is not a BaseNotifier class"
+        )
+    return [notifier(**config.failure_notifier_kwargs)]

@@ -1,7 +1,7 @@
 """The run summary: what one backup run did, per year, from the results its tasks returned.
 
-Pure: it reads the plain dicts the tasks put in XCom and renders text for the task log, markdown
-for the UI and flat counters for metrics. A result that is missing (its task failed) is counted
+Pure: it reads the typed records the tasks returned and renders markdown for the task log and the
+UI, and flat counters for metrics. A result that is missing (its task failed) is counted
 as a failure, so a partial run can never read as a complete one.
 """
 
@@ -11,9 +11,18 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_gitsync.layout import unit_of
+from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
+from airflow_gitsync.layout import year_of
+from airflow_gitsync.results import (
+    CommitResult,
+    ExportTaskResult,
+    PlanResult,
+    PrepareResult,
+    TaskMetrics,
+    to_xcom,
+)
+from airflow_gitsync.workspace.scan import ScanResult
 
-AZURE_DEVOPS_RECOMMENDED_BYTES = 10 * 1024**3
 COUNTS = ("added", "modified", "deleted", "unchanged", "failed", "skipped")
 
 
@@ -53,98 +62,104 @@ class Summary:
         }
 
 
-def _add_timing(summary: Summary, phase: str, result: Mapping) -> None:
-    summary.durations[phase] = summary.durations.get(phase, 0.0) + result.get("seconds", 0.0)
-    if "peak_rss_bytes" in result:
-        summary.peak_rss[phase] = max(summary.peak_rss.get(phase, 0), result["peak_rss_bytes"])
+def _add_timing(summary: Summary, phase: str, metrics: TaskMetrics | None) -> None:
+    if metrics is None:
+        return
+    summary.durations[phase] = summary.durations.get(phase, 0.0) + metrics.seconds
+    summary.peak_rss[phase] = max(summary.peak_rss.get(phase, 0), metrics.peak_rss_bytes)
 
 
-def _add_stats(summary: Summary, stats: Mapping | None) -> None:
-    for endpoint, counters in (stats or {}).items():
-        summary.api[endpoint].update({k: v for k, v in counters.items() if isinstance(v, int | float)})
+def _add_api(summary: Summary, api: Mapping[str, Mapping[str, float]]) -> None:
+    for endpoint, counters in api.items():
+        summary.api[endpoint].update(counters)
 
 
 def build_summary(
-    prepared: Mapping | None,
-    scans: Iterable[Mapping],
-    planned: Iterable[Mapping] | None,
-    exports: Iterable[Mapping],
-    committed: Mapping | None,
-    export_tasks: Iterable[Mapping] = (),
+    prepared: PrepareResult | None,
+    scans: Iterable[ScanResult],
+    planned: PlanResult | None,
+    export_tasks: Iterable[ExportTaskResult],
+    committed: CommitResult | None,
+    errors: Mapping[str, str] | None = None,
 ) -> Summary:
     """Combine every task's result into a :class:`Summary`.
 
-    ``scans`` and ``exports`` (one result per engagement) hold only what succeeded; planned scan
-    units or engagements without a result are reported as failed, and the run as incomplete.
-    ``export_tasks`` are the export tasks' API stats and timings.
+    ``scans`` and ``export_tasks`` hold only what succeeded; planned years or engagements without
+    a result are reported as failed, and the run as incomplete. ``errors`` maps a task id to the
+    error it failed with, so that a task that did not finish is reported with its cause.
     """
     summary = Summary()
+    errors = errors or {}
+
+    def did_not_finish(task_id: str) -> str:
+        error = errors.get(task_id)
+        return f"the {task_id} task failed: {error}" if error else f"the {task_id} task did not finish"
+
     if prepared is None:
         summary.complete = False
-        summary.failures.append(("(prepare)", "the prepare task did not finish"))
+        summary.failures.append(("(prepare)", did_not_finish("prepare")))
         return summary
-    _add_timing(summary, "prepare", prepared)
+    _add_timing(summary, "prepare", prepared.metrics)
 
-    scanned_units = set()
+    scanned_years = set()
     for scan in scans:
-        unit = scan["unit"]
-        scanned_units.add(unit)
-        year = summary.per_year[unit or "(root)"]
-        summary.skipped_types.update(scan.get("skipped", {}))
-        year["skipped"] += sum(scan.get("skipped", {}).values())
-        summary.warnings.extend(scan.get("warnings", []))
-        for failure in scan.get("failed_listings", []):
-            summary.failures.append((failure["path"], failure["reason"]))
+        scanned_years.add(scan.year)
+        year = summary.per_year[scan.year or "(root)"]
+        summary.skipped_types.update(scan.skipped)
+        year["skipped"] += sum(scan.skipped.values())
+        summary.warnings.extend(scan.warnings)
+        for failure in scan.failed_listings:
+            summary.failures.append((failure.path, failure.reason))
             year["failed"] += 1
-        year["unchanged"] += scan.get("unchanged", 0)
-        _add_timing(summary, "scan", scan)
-        _add_stats(summary, scan.get("stats"))
-    for unit in prepared.get("units", []):
-        if unit["unit"] not in scanned_units:
+        year["unchanged"] += scan.unchanged
+        _add_timing(summary, "scan", scan.metrics)
+        _add_api(summary, scan.api)
+    for slice_ in prepared.years:
+        if slice_.year not in scanned_years:
             summary.complete = False
-            summary.failures.append((unit["unit"] or "(root)", "scan task did not finish"))
-            summary.per_year[unit["unit"] or "(root)"]["failed"] += 1
+            summary.failures.append((slice_.year or "(root)", "scan task did not finish"))
+            summary.per_year[slice_.year or "(root)"]["failed"] += 1
 
-    planned_by_partition = {e["partition"]: e for e in planned or []}
+    if planned is None:
+        summary.complete = False
+        summary.failures.append(("(plan)", did_not_finish("plan")))
     exported = set()
-    for result in exports:
-        partition = result["partition"]
-        exported.add(partition)
-        year = summary.per_year[unit_of(partition) or "(root)"]
-        reasons = {
-            o["repo_path"]: o["reason"] for o in planned_by_partition.get(partition, {}).get("to_export", [])
-        }
-        for entry in result.get("upserts", []):
-            year["added" if reasons.get(entry["repo_path"]) == "added" else "modified"] += 1
-        year["deleted"] += len(result.get("deletions", []))
-        year["unchanged"] += result.get("unchanged_after_export", 0)
-        for failure in result.get("failed", []):
-            summary.failures.append((failure["path"], failure["reason"]))
-            year["failed"] += 1
     for task in export_tasks:
-        _add_timing(summary, "export", task)
-        _add_stats(summary, task.get("stats"))
-    for partition, planned_changes in planned_by_partition.items():
-        if partition not in exported:
+        _add_timing(summary, "export", task.metrics)
+        _add_api(summary, task.api)
+        for result in task.exports:
+            exported.add(result.engagement)
+            year = summary.per_year[year_of(result.engagement) or "(root)"]
+            year["added"] += result.added
+            year["modified"] += result.modified
+            year["unchanged"] += result.unchanged
+            year["deleted"] += len(result.deletions)
+            for failure in result.failed:
+                summary.failures.append((failure.path, failure.reason))
+                year["failed"] += 1
+    for engagement in planned.engagements if planned else ():
+        if engagement.engagement not in exported:
             summary.complete = False
-            summary.failures.append((partition or "(root)", "export task did not finish"))
-            summary.per_year[unit_of(partition) or "(root)"]["failed"] += 1
-            for failure in planned_changes.get("failed", []):
-                summary.failures.append((failure["path"], failure["reason"]))
+            summary.failures.append((engagement.engagement or "(root)", "export task did not finish"))
+            summary.per_year[year_of(engagement.engagement) or "(root)"]["failed"] += 1
+            summary.failures.extend((f.path, f.reason) for f in engagement.failed)
 
     if committed is None:
         summary.complete = False
-        summary.failures.append(("(commit)", "the commit task did not finish"))
+        summary.failures.append(("(commit)", did_not_finish("commit")))
     else:
-        summary.commit = dict(committed)
-        _add_timing(summary, "commit", committed)
+        summary.commit = to_xcom(committed.git) | {
+            "complete": committed.complete,
+            "missing_engagements": committed.missing_engagements,
+        }
+        _add_timing(summary, "commit", committed.metrics)
     return summary
 
 
 def _size(num: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
+    for year in ("B", "KiB", "MiB", "GiB"):
         if num < 1024:
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+            return f"{num:.0f} {year}" if year == "B" else f"{num:.1f} {year}"
         num /= 1024
     return f"{num:.1f} TiB"
 
@@ -185,7 +200,7 @@ def render_markdown(summary: Summary, title: str) -> str:
             f"- commits: {len(commit.get('commits', []))}, head `{commit.get('head') or '-'}`",
             f"- tag: {commit.get('tag') or 'not created (run incomplete)'}",
             f"- bytes pushed: {_size(commit.get('pushed_bytes', 0))}",
-            f"- repository size: {_size(size)} ({size / AZURE_DEVOPS_RECOMMENDED_BYTES:.1%} of Azure DevOps' "
+            f"- repository size: {_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
             "10 GB recommendation)",
         ]
         if commit.get("size_warning"):

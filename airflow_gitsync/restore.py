@@ -11,16 +11,15 @@ client's rate limits. Every object that is not restored is reported with its rea
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 from airflow_gitsync.blob import git_blob_id
-from airflow_gitsync.changes import ItemFailure
+from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.layout import FILE, NOTEBOOK, to_workspace_path
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
-from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
 
 IMPORT_FORMATS = {NOTEBOOK: "SOURCE", FILE: "RAW"}
@@ -31,37 +30,6 @@ _LISTED = 20  # names shown in an error message
 
 class RestoreError(ValueError):
     """The restore cannot be planned: unknown ref, no manifest, or a manifest that disagrees with the tree."""
-
-
-@dataclass(frozen=True)
-class RestoreSettings:
-    """The restore DAG's params, validated."""
-
-    ref: str
-    paths: tuple[str, ...] = ()
-    target_root: str | None = None
-    overwrite: bool = False
-    dry_run: bool = False
-    databricks_conn_id: str = "databricks_default"
-    git_conn_id: str = "azure_devops_git_default"
-
-    @classmethod
-    def from_params(cls, params: Mapping) -> RestoreSettings:
-        """Validate the params dict (unknown keys ignored); raises :class:`SettingsError` naming the param."""
-        values = {key: params[key] for key in cls.__dataclass_fields__ if params.get(key) is not None}
-        ref = str(values.get("ref", "")).strip()
-        if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
-            raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
-        paths = tuple(p for p in (str(p).strip().strip("/") for p in values.get("paths", ())) if p)
-        target_root = values.get("target_root") or None
-        if target_root is not None and (
-            not target_root.startswith("/") or target_root.endswith("/") or "//" in target_root
-        ):
-            raise SettingsError(f"target_root {target_root!r}: must be an absolute path like /Restored")
-        for name in ("databricks_conn_id", "git_conn_id"):
-            if name in values and not values[name]:
-                raise SettingsError(f"{name}: must not be empty")
-        return cls(**values | {"ref": ref, "paths": paths, "target_root": target_root})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +67,6 @@ class RestoreResult:
     skipped: int = 0
     planned: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def summary(self, shown: int = 50) -> str:
         """For the task log: the counts, then the first ``shown`` paths a dry run lists and failures."""
@@ -215,13 +180,20 @@ def _attempt(subject: str, action: Callable[[], None]) -> tuple[str, str | None]
     return subject, None
 
 
-def _import(client: WorkspaceClient, mirror: Mirror, commit: str, overwrite: bool, item: RestoreItem) -> None:
+def _import(client: WorkspaceClient, overwrite: bool, item: RestoreItem, content: bytes) -> None:
     entry = item.entry
-    content = mirror.read_file(commit, entry.repo_path)
-    if content is None or git_blob_id(content) != entry.blob_id:
+    if git_blob_id(content) != entry.blob_id:
         raise WorkspaceError(f"{entry.repo_path}: the backup's bytes do not match blob {entry.blob_id}")
     language = entry.language if entry.object_type == NOTEBOOK else None
     client.import_(item.target_path, content, language, IMPORT_FORMATS[entry.object_type], overwrite)
+
+
+def _with_content(
+    items: Sequence[RestoreItem], read_blob: Callable[[str], bytes]
+) -> Iterator[tuple[RestoreItem, bytes]]:
+    """Each item with its bytes, read lazily in the consuming thread (the reader is not thread-safe)."""
+    for item in items:
+        yield item, read_blob(item.entry.blob_id)
 
 
 def restore(
@@ -259,14 +231,15 @@ def restore(
                 result.failed.append(ItemFailure(item.target_path, reason))
             else:
                 todo.append(item)
-        importer = partial(_import, client, mirror, plan.commit, overwrite)
-        for path, reason in client.map_concurrent(
-            lambda item: _attempt(item.target_path, partial(importer, item)), todo
-        ):
-            if reason is None:
-                result.restored += 1
-            else:
-                result.failed.append(ItemFailure(path, reason))
+        with mirror.blob_reader() as read_blob:
+            for path, reason in client.map_concurrent(
+                lambda pair: _attempt(pair[0].target_path, partial(_import, client, overwrite, *pair)),
+                _with_content(todo, read_blob),
+            ):
+                if reason is None:
+                    result.restored += 1
+                else:
+                    result.failed.append(ItemFailure(path, reason))
     result.failed.sort(key=lambda f: f.path)
     result.seconds = time.monotonic() - started
     return result

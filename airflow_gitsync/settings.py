@@ -1,6 +1,10 @@
-"""Run settings: the DAG's params, validated into one typed object.
+"""Run settings: each DAG's params declared once, and validated into one typed object.
 
-Bad input fails the run at its first task with a message naming the param, never half-way.
+:data:`BACKUP_PARAMS` and :data:`RESTORE_PARAMS` are the declaration: the DAG factories turn them
+into the trigger form's ``Param``\\ s, and :meth:`BackupSettings.from_params` /
+:meth:`RestoreSettings.from_params` check a run's params against the same JSON schemas before the
+rules a schema cannot say (git ref names, the tag pattern). Bad input fails the run at its first
+task with a message naming the param, never half-way. No Airflow import.
 """
 
 from __future__ import annotations
@@ -9,69 +13,211 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
+
+import jsonschema
 
 _REF_NAME = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))[^\x00-\x20~^:?*\[\\]+(?<![/.])$")
+_WORKSPACE_PATH = r"^/([^/]+(/[^/]+)*)?$"
+_WORKSPACE_PATH_OR_EMPTY = r"^(/([^/]+(/[^/]+)*)?)?$"
 
 
 class SettingsError(ValueError):
-    """A param has a value the backup cannot run with."""
+    """A param has a value the run cannot work with; the message names the param."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One param of a DAG's trigger form: its default, JSON schema, title and description."""
+
+    name: str
+    default: Any
+    schema: dict[str, Any]
+    title: str
+    description: str = ""
+
+    def validate(self, value: Any) -> None:
+        """Raise :class:`SettingsError` naming the param when ``value`` breaks its schema."""
+        try:
+            jsonschema.validate(value, self.schema)
+        except jsonschema.ValidationError as exc:
+            raise SettingsError(f"{self.name} {value!r}: {exc.message}") from None
+
+
+def _conn(name: str, default: str, title: str) -> ParamSpec:
+    return ParamSpec(name, default, {"type": "string", "minLength": 1}, title, "Airflow connection id.")
+
+
+BACKUP_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "workspace_root",
+        "/Clients",
+        {"type": "string", "pattern": _WORKSPACE_PATH},
+        "Workspace root",
+        "Workspace folder to back up (an absolute path like /Clients).",
+    ),
+    ParamSpec("branch", "main", {"type": "string"}, "Branch", "Branch the backup is merged into."),
+    ParamSpec(
+        "working_branch",
+        "backup/daily",
+        {"type": "string"},
+        "Working branch",
+        "Branch that receives the backup commits; only this DAG writes it.",
+    ),
+    ParamSpec(
+        "tag_format",
+        "backup/%Y-%m-%d",
+        {"type": "string"},
+        "Tag format",
+        "strftime pattern of the tag per backup date (applied to the logical date).",
+    ),
+    ParamSpec(
+        "years",
+        [],
+        {"type": "array", "items": {"type": "string"}},
+        "Years",
+        "Only these top-level folders (e.g. 2024). Empty: all of them. The tag then says which.",
+    ),
+    ParamSpec(
+        "full_scan",
+        False,
+        {"type": "boolean"},
+        "Full scan",
+        "Export every notebook and compare content, not timestamps (heals any drift).",
+    ),
+    ParamSpec(
+        "commit_batch_size",
+        1000,
+        {"type": "integer", "minimum": 1, "maximum": 100_000},
+        "Commit batch size",
+        "Most files per commit (the first full sync is split into several).",
+    ),
+    ParamSpec(
+        "dry_run", False, {"type": "boolean"}, "Dry run", "Scan and report; export and commit nothing."
+    ),
+    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
+    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+)
+
+RESTORE_PARAMS: tuple[ParamSpec, ...] = (
+    # Required, but checked by the task: a Param without a valid default breaks dag.test()'s failure
+    # callbacks, which validate the params without the run's conf.
+    ParamSpec(
+        "ref",
+        "",
+        {"type": "string"},
+        "Backup ref (required)",
+        "Tag (backup/2026-11-02), branch or commit id to restore.",
+    ),
+    ParamSpec(
+        "paths",
+        [],
+        {"type": "array", "items": {"type": "string"}},
+        "Paths",
+        "Repo paths of folders or files to restore (2024/ENG-101). Empty: everything.",
+    ),
+    ParamSpec(
+        "target_root",
+        None,
+        {"type": ["null", "string"], "pattern": _WORKSPACE_PATH_OR_EMPTY},
+        "Target root",
+        "Restore below this workspace folder (/Restored/2026-11-02). Empty: original paths.",
+    ),
+    ParamSpec(
+        "overwrite",
+        False,
+        {"type": "boolean"},
+        "Overwrite",
+        "Replace objects that exist. Off: they are left alone and reported as failed.",
+    ),
+    ParamSpec("dry_run", False, {"type": "boolean"}, "Dry run", "List what would be written."),
+    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
+    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+)
+
+
+def _validated(specs: tuple[ParamSpec, ...], params: Mapping) -> dict[str, Any]:
+    """The declared params (unknown keys ignored; missing or None take the default), each checked."""
+    values = {}
+    for spec in specs:
+        value = params.get(spec.name)
+        value = spec.default if value is None else value
+        spec.validate(value)
+        values[spec.name] = value
+    return values
 
 
 @dataclass(frozen=True)
 class BackupSettings:
-    """Everything one backup run needs to know, from the DAG's params."""
+    """Everything one backup run needs to know, from the backup DAG's params."""
 
-    workspace_root: str = "/Clients"
-    branch: str = "main"
-    working_branch: str = "backup/daily"
-    tag_format: str = "backup/%Y-%m-%d"
-    years: tuple[str, ...] = ()
-    full_scan: bool = False
-    commit_batch_size: int = 1000
-    dry_run: bool = False
-    databricks_conn_id: str = "databricks_default"
-    git_conn_id: str = "azure_devops_git_default"
+    workspace_root: str
+    branch: str
+    working_branch: str
+    tag_format: str
+    years: tuple[str, ...]
+    full_scan: bool
+    commit_batch_size: int
+    dry_run: bool
+    databricks_conn_id: str
+    git_conn_id: str
 
     @classmethod
     def from_params(cls, params: Mapping) -> BackupSettings:
-        """Validate the params dict (unknown keys ignored) into settings."""
-        values = {key: params[key] for key in cls.__dataclass_fields__ if params.get(key) is not None}
-        if "years" in values:
-            values["years"] = tuple(str(y).strip() for y in values["years"] if str(y).strip())
+        """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
+        values = _validated(BACKUP_PARAMS, params)
+        values["years"] = tuple(y for y in (str(y).strip() for y in values["years"]) if y)
         settings = cls(**values)
         settings._validate()
         return settings
 
     def _validate(self) -> None:
-        root = self.workspace_root
-        if not root.startswith("/") or (root != "/" and root.endswith("/")) or "//" in root:
-            raise SettingsError(f"workspace_root {root!r}: must be an absolute workspace path like /Clients")
         for name in ("branch", "working_branch"):
             value = getattr(self, name)
             if not _REF_NAME.match(value):
                 raise SettingsError(f"{name} {value!r}: not a valid git branch name")
         if self.branch == self.working_branch:
             raise SettingsError(f"working_branch {self.working_branch!r}: must differ from branch")
-        tag, other_day = self.tag_for(datetime(2000, 1, 2)), self.tag_for(datetime(2000, 1, 3))
+        try:
+            tag, other_day = self.tag_for(datetime(2000, 1, 2)), self.tag_for(datetime(2000, 1, 3))
+        except ValueError:
+            tag = other_day = ""
         if not _REF_NAME.match(tag) or tag == other_day:
             raise SettingsError(
                 f"tag_format {self.tag_format!r}: must be a strftime pattern giving a valid tag name "
                 "per date, like backup/%Y-%m-%d"
             )
-        if not 1 <= self.commit_batch_size <= 100_000:
-            raise SettingsError(f"commit_batch_size {self.commit_batch_size}: must be between 1 and 100000")
         for year in self.years:
             if "/" in year or year in (".", ".."):
-                raise SettingsError(f"years: {year!r} is not a folder name under {root}")
-        for name in ("databricks_conn_id", "git_conn_id"):
-            if not getattr(self, name):
-                raise SettingsError(f"{name}: must not be empty")
+                raise SettingsError(f"years: {year!r} is not a folder name under {self.workspace_root}")
 
     def tag_for(self, day: datetime) -> str:
         """The backup tag name for a logical date."""
         return day.strftime(self.tag_format)
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["years"] = list(self.years)
-        return data
+    def to_params(self) -> dict[str, Any]:
+        """The settings as params again (``from_params(s.to_params()) == s``)."""
+        return asdict(self) | {"years": list(self.years)}
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Everything one restore run needs to know, from the restore DAG's params."""
+
+    ref: str
+    paths: tuple[str, ...]
+    target_root: str | None
+    overwrite: bool
+    dry_run: bool
+    databricks_conn_id: str
+    git_conn_id: str
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> RestoreSettings:
+        """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
+        values = _validated(RESTORE_PARAMS, params)
+        ref = values["ref"].strip()
+        if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+            raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
+        paths = tuple(p for p in (str(p).strip().strip("/") for p in values["paths"]) if p)
+        return cls(**values | {"ref": ref, "paths": paths, "target_root": values["target_root"] or None})

@@ -3,7 +3,7 @@
 Objects are keyed by their git blob id, so a write is idempotent (a retry rewrites the same
 bytes under the same key) and a read is verified (the bytes must hash back to their key). The
 store works on any ``pathlib``-like root: Airflow's ``ObjectStoragePath`` (``file://``,
-``abfs://``, ...) in tasks, a plain ``pathlib.Path`` in unit tests.
+``abfs://``, ...) in tasks, a plain ``pathlib.Path`` in year tests.
 """
 
 from __future__ import annotations

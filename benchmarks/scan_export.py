@@ -22,7 +22,7 @@ from pathlib import Path
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import export_engagement
-from airflow_gitsync.workspace.scan import list_scan_units, scan_unit
+from airflow_gitsync.workspace.scan import list_years, scan_year
 
 ROOT = "/Clients"
 TOKEN = "dapi-bench"
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
             with WorkspaceClient(url, lambda: TOKEN, rates=rates, max_workers=args.max_workers) as client:
                 staging = StagingStore(Path(tmp) / "staging")
                 started = time.monotonic()
-                scans = [scan_unit(client, ROOT, unit, {}) for unit in list_scan_units(client, ROOT)]
+                scans = [scan_year(client, ROOT, year, {}) for year in list_years(client, ROOT)]
                 scanned = time.monotonic()
                 engagements = [e for s in scans for e in s.engagements]
                 with ThreadPoolExecutor(args.parallel_engagements) as pool:

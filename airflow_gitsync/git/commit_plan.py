@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from airflow_gitsync.blob import check_blob_id
-from airflow_gitsync.layout import check_repo_path, partition_of
+from airflow_gitsync.layout import check_repo_path, engagement_of
 from airflow_gitsync.manifest import ManifestEntry
 
-_MAX_PARTITION_LINES = 40
+_MAX_ENGAGEMENT_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -73,22 +73,22 @@ def _counts(kinds: Counter) -> str:
 
 
 def commit_message(batch: Iterable[Change], info: CommitInfo, part: int = 1, parts: int = 1) -> str:
-    """``Backup <date>: 3,120 modified, 310 added, 198 deleted``, counts per partition, provenance."""
+    """``Backup <date>: 3,120 modified, 310 added, 198 deleted``, counts per engagement, provenance."""
     totals: Counter = Counter()
-    per_partition: dict[str, Counter] = {}
+    per_engagement: dict[str, Counter] = {}
     for change in batch:
         totals[change.kind] += 1
-        per_partition.setdefault(partition_of(change.path.split("/")) or "(root)", Counter())[
+        per_engagement.setdefault(engagement_of(change.path.split("/")) or "(root)", Counter())[
             change.kind
         ] += 1
     title = f"Backup {info.logical_date[:10]}: {_counts(totals)}"
     if parts > 1:
         title += f" (part {part} of {parts})"
     lines = [title, ""]
-    for name in sorted(per_partition)[:_MAX_PARTITION_LINES]:
-        lines.append(f"  {name}: {_counts(per_partition[name])}")
-    if len(per_partition) > _MAX_PARTITION_LINES:
-        lines.append(f"  ... and {len(per_partition) - _MAX_PARTITION_LINES:,} more partitions")
+    for name in sorted(per_engagement)[:_MAX_ENGAGEMENT_LINES]:
+        lines.append(f"  {name}: {_counts(per_engagement[name])}")
+    if len(per_engagement) > _MAX_ENGAGEMENT_LINES:
+        lines.append(f"  ... and {len(per_engagement) - _MAX_ENGAGEMENT_LINES:,} more engagements")
     lines += ["", f"Run id: {info.run_id}", f"Logical date: {info.logical_date}"]
     lines += [f"Capture time: {info.capture_time}", *info.summary_lines]
     return "\n".join(lines) + "\n"

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import git
 
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.runner import GitRunner, redact_url
@@ -77,9 +81,6 @@ class Mirror:
     def tracking(self, branch: str) -> str | None:
         return self.resolve(f"refs/remotes/{REMOTE}/{branch}")
 
-    def tree_of(self, commit: str) -> str:
-        return self.git.text("rev-parse", f"{commit}^{{tree}}")
-
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return self.git.run("merge-base", "--is-ancestor", ancestor, descendant, check=False).returncode == 0
 
@@ -103,6 +104,16 @@ class Mirror:
             return None
         result = self.git.run("cat-file", "blob", f"{commit}:{path}", check=False)
         return result.stdout if result.returncode == 0 else None
+
+    @contextmanager
+    def blob_reader(self) -> Iterator[Callable[[str], bytes]]:
+        """A function reading blobs by id through one persistent ``git cat-file --batch`` (GitPython's
+        object database), for reading thousands of blobs without a process each. Not thread-safe."""
+        repo = git.Repo(self.path, odbt=git.GitCmdObjectDB)
+        try:
+            yield lambda blob_id: repo.odb.stream(bytes.fromhex(blob_id)).read()
+        finally:
+            repo.close()
 
     def present(self, object_ids: set[str]) -> set[str]:
         """The subset of ``object_ids`` the mirror already holds."""

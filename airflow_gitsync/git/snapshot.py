@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.git.changes import (
+from airflow_gitsync.git.commit_plan import (
     Change,
     ChangeSet,
     CommitInfo,
@@ -134,9 +134,6 @@ class SnapshotEngine:
     def read_manifest(self) -> dict[str, ManifestEntry]:
         """The manifest at the working branch tip, else at main's tip, else empty (after sync)."""
         return self._manifest_at(self._base())
-
-    def repo_size_bytes(self) -> int:
-        return self.mirror.size_bytes()
 
     def apply(
         self,

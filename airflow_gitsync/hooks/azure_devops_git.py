@@ -26,7 +26,7 @@ from airflow.sdk.log import mask_secret
 from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
 
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.git.mirror import ls_remote
+from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir
 from airflow_gitsync.git.runner import GitError, redact_url
 from airflow_gitsync.git.snapshot import SnapshotEngine
 
@@ -52,7 +52,7 @@ class EntraTokenProvider:
 
 
 class AzureDevOpsGitHook(BaseHook):
-    """Owns the ``azure_devops_git`` connection: builds the :class:`GitAuth` and the snapshot engine."""
+    """Owns the ``azure_devops_git`` connection: its :class:`GitAuth`, a mirror, the snapshot engine."""
 
     conn_name_attr = "azure_devops_git_conn_id"
     default_conn_name = "azure_devops_git_default"
@@ -107,6 +107,12 @@ class AzureDevOpsGitHook(BaseHook):
             mask_secret(secret)
         self.log.info("git remote %s authenticates as %s", redact_url(self.remote_url), auth.describe())
         return auth
+
+    def get_mirror(self, cache_dir: Path | str) -> Mirror:
+        """The bare mirror of the connection's repository under ``cache_dir`` (call ``sync()`` first)."""
+        return Mirror(
+            mirror_dir(Path(cache_dir), self.remote_url), self.remote_url, self.get_auth(), self.log
+        )
 
     def get_engine(
         self, cache_dir: Path | str, branch: str = "main", working_branch: str = "backup/daily"

@@ -6,7 +6,11 @@ from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHoo
 from airflow.sdk.log import mask_secret
 
 from airflow_gitsync import __version__
-from airflow_gitsync.workspace.client import WorkspaceClient
+from airflow_gitsync.workspace.client import (
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_MAX_WORKERS,
+    WorkspaceClient,
+)
 
 
 class DatabricksWorkspaceHook(BaseDatabricksHook):
@@ -37,14 +41,14 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
     def get_client(
         self,
         rates: dict[str, float] | None = None,
-        max_workers: int | None = None,
-        max_retry_seconds: float = 300.0,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
     ) -> WorkspaceClient:
         """A client for this connection's workspace; close it (or use ``with``) when done.
 
         :param rates: requests per second per endpoint class (``export``, ``list``, ``import``,
             ``other``), over the published defaults.
-        :param max_workers: concurrent requests inside the task (default 16).
+        :param max_workers: concurrent requests inside the task.
         :param max_retry_seconds: how long one call may keep retrying before it raises.
         """
         return WorkspaceClient(
@@ -52,7 +56,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
             self._token,
             headers_provider=self._get_aad_headers,
             rates=rates,
-            max_workers=max_workers or 16,
+            max_workers=max_workers,
             max_retry_seconds=max_retry_seconds,
             timeout=(10.0, float(self.timeout_seconds)),
             user_agent=f"{self.user_agent_value} airflow-gitsync/{__version__}",

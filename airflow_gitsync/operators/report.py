@@ -10,11 +10,25 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.observability.stats import Stats
 
 from airflow_gitsync.report import build_summary, metrics, render_markdown
+from airflow_gitsync.results import (
+    CommitResult,
+    ExportTaskResult,
+    PlanResult,
+    PrepareResult,
+    XComKey,
+    from_xcom,
+)
+from airflow_gitsync.workspace.scan import ScanResult
 
 
-def _results(ti: Any, task_id: str, key: str = "return_value") -> list:
+def _pulled(ti: Any, task_id: str, key: str = "return_value") -> list:
     """Every XCom the (possibly mapped) task pushed under ``key``; failed instances may have pushed none."""
     return [value for value in ti.xcom_pull(task_ids=[task_id], key=key) or [] if value is not None]
+
+
+def _one(ti: Any, cls: type, task_id: str, key: str) -> Any:
+    value = ti.xcom_pull(task_ids=task_id, key=key)
+    return None if value is None else from_xcom(cls, value)
 
 
 class BackupReportOperator(BaseOperator):
@@ -23,10 +37,9 @@ class BackupReportOperator(BaseOperator):
 
     The markdown summary is shown in the UI as this task's rendered ``report_md`` field. Counters and
     per-phase durations go to Airflow's ``Stats`` under ``gitsync.``. The task fails (without retry)
-    when any scan unit, engagement or notebook did not make it into the backup, so the run ends
-    failed and the DAG's ``on_failure_callback`` notifiers fire.
-
-    :param task_ids: ids of the ``prepare``, ``scan``, ``plan``, ``export`` and ``commit`` tasks.
+    when any year, engagement or notebook did not make it into the backup, so the run ends failed
+    and the DAG's ``on_failure_callback`` notifiers fire. It reads the tasks ``prepare``, ``scan``,
+    ``plan``, ``export`` and ``commit`` of its DAG.
     """
 
     template_fields: Sequence[str] = ("report_md",)
@@ -34,40 +47,30 @@ class BackupReportOperator(BaseOperator):
     overwrite_rtif_after_execution = True
     ui_color = "#e8f4ea"
 
-    def __init__(self, *, task_ids: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.task_ids = {
-            "prepare": "prepare",
-            "scan": "scan",
-            "plan": "plan",
-            "export": "export",
-            "commit": "commit",
-        } | (task_ids or {})
         self.report_md = "(the summary appears here once the run has finished)"
 
     def execute(self, context: Any) -> None:
         ti = context["ti"]
-        ids = self.task_ids
-        run = ti.xcom_pull(task_ids=ids["prepare"], key="run")
-        prepared = run and run | {"units": ti.xcom_pull(task_ids=ids["prepare"])}
-        planned = ti.xcom_pull(task_ids=ids["plan"], key="engagements")
         summary = build_summary(
-            prepared=prepared,
-            scans=_results(ti, ids["scan"]),
-            planned=planned,
-            exports=[r for results in _results(ti, ids["export"], "results") for r in results],
-            export_tasks=_results(ti, ids["export"], "stats"),
-            committed=next(iter(_results(ti, ids["commit"])), None),
+            prepared=_one(ti, PrepareResult, "prepare", XComKey.RUN),
+            scans=[from_xcom(ScanResult, s) for s in _pulled(ti, "scan")],
+            planned=_one(ti, PlanResult, "plan", XComKey.PLAN),
+            export_tasks=[from_xcom(ExportTaskResult, e) for e in _pulled(ti, "export", XComKey.EXPORTS)],
+            committed=_one(ti, CommitResult, "commit", "return_value"),
+            errors={
+                task_id: error
+                for task_id in ("prepare", "plan", "commit")
+                if (error := ti.xcom_pull(task_ids=task_id, key=XComKey.ERROR))
+            },
         )
-        if prepared and planned is None:
-            summary.complete = False
-            summary.failures.append(("(plan)", "the plan task did not finish"))
         day = (context.get("logical_date") or context["dag_run"].run_after).date().isoformat()
         self.report_md = render_markdown(summary, f"Databricks backup {day} ({context['run_id']})")
         self.log.info("Backup summary:\n%s", self.report_md)
         for name, value in metrics(summary).items():
             Stats.gauge(f"gitsync.{name}", value, tags={"dag_id": self.dag_id})
-        ti.xcom_push(key="summary", value=summary.to_dict())
+        ti.xcom_push(key=XComKey.SUMMARY, value=summary.to_dict())
         if not summary.complete or summary.failures:
             raise AirflowFailException(
                 f"backup incomplete: {len(summary.failures)} failures, first: "

@@ -29,6 +29,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 DEFAULT_RATES = {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
+"""Databricks' published per-workspace limits, in requests per second, per endpoint class."""
+DEFAULT_MAX_WORKERS = 16
+DEFAULT_MAX_RETRY_SECONDS = 300.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CONNECTION_ERRORS = (
     requests.ConnectionError,
@@ -121,8 +124,8 @@ class WorkspaceClient:
         *,
         headers_provider: Callable[[], dict[str, str]] | None = None,
         rates: dict[str, float] | None = None,
-        max_workers: int = 16,
-        max_retry_seconds: float = 300.0,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
         timeout: tuple[float, float] = (10.0, 120.0),
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,

@@ -1,7 +1,7 @@
-"""Scan one unit (a top-level folder under the root, or the root's loose objects) and diff it.
+"""Scan one year (a top-level folder under the root, or the root's loose objects) and diff it.
 
-The result is per partition (engagement): what to export, what was deleted, what failed. Listing
-errors are per folder; a partition with a failed folder fails as a whole and deletes nothing.
+The result is per engagement: what to export, what was deleted, what failed. Listing
+errors are per folder; an engagement with a failed folder fails as a whole and deletes nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from airflow_gitsync import layout
-from airflow_gitsync.changes import EngagementChanges, ItemFailure, ListedObject, diff_partition
+from airflow_gitsync.diff import EngagementChanges, ItemFailure, ListedObject, diff_engagement
 from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import WorkspaceClient, WorkspaceError
 
 BACKED_UP_TYPES = frozenset({layout.NOTEBOOK, layout.FILE})
@@ -19,43 +20,25 @@ BACKED_UP_TYPES = frozenset({layout.NOTEBOOK, layout.FILE})
 
 @dataclass(slots=True)
 class ScanResult:
-    """One unit's scan: the partitions' changes (only those with work), the number of unchanged
-    objects, skipped object counts by type, warnings for the run report, failed folder listings."""
+    """One year's scan: its engagements' changes (only those with work), the number of unchanged
+    objects, skipped object counts by type, warnings for the run report, failed folder listings;
+    as a task result also the API counters and the task's metrics."""
 
-    unit: str
+    year: str
     engagements: list[EngagementChanges] = field(default_factory=list)
     unchanged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     failed_listings: list[ItemFailure] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "unit": self.unit,
-            "engagements": [e.to_dict() for e in self.engagements],
-            "unchanged": self.unchanged,
-            "skipped": dict(self.skipped),
-            "warnings": list(self.warnings),
-            "failed_listings": [f.to_dict() for f in self.failed_listings],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ScanResult:
-        return cls(
-            unit=data["unit"],
-            engagements=[EngagementChanges.from_dict(e) for e in data["engagements"]],
-            unchanged=data["unchanged"],
-            skipped=dict(data["skipped"]),
-            warnings=list(data["warnings"]),
-            failed_listings=[ItemFailure.from_dict(f) for f in data["failed_listings"]],
-        )
+    api: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: TaskMetrics | None = None
 
 
-def unit_path(root: str, unit: str) -> str:
-    return root.rstrip("/") + (f"/{unit}" if unit else "")
+def year_path(root: str, year: str) -> str:
+    return root.rstrip("/") + (f"/{year}" if year else "")
 
 
-def list_scan_units(client: WorkspaceClient, root: str) -> list[str]:
+def list_years(client: WorkspaceClient, root: str) -> list[str]:
     """The top-level folder names under ``root``, and ``""`` first if objects lie directly in it."""
     objects = client.list(root)
     folders = sorted(o["path"].rsplit("/", 1)[-1] for o in objects if o["object_type"] == layout.DIRECTORY)
@@ -63,39 +46,39 @@ def list_scan_units(client: WorkspaceClient, root: str) -> list[str]:
     return [""] * loose + folders
 
 
-def _list_unit(client: WorkspaceClient, root: str, unit: str) -> tuple[list[dict], dict[str, WorkspaceError]]:
-    """Every object of the unit (folders included) and the folders whose listing failed."""
-    if not unit:
+def _list_year(client: WorkspaceClient, root: str, year: str) -> tuple[list[dict], dict[str, WorkspaceError]]:
+    """Every object of the year (folders included) and the folders whose listing failed."""
+    if not year:
         return [o for o in client.list(root) if o["object_type"] != layout.DIRECTORY], {}
     failures: dict[str, WorkspaceError] = {}
-    objects = list(client.walk(unit_path(root, unit), on_error=failures.__setitem__))
-    if unit_path(root, unit) in failures:
-        raise failures[unit_path(root, unit)]
+    objects = list(client.walk(year_path(root, year), on_error=failures.__setitem__))
+    if year_path(root, year) in failures:
+        raise failures[year_path(root, year)]
     return objects, failures
 
 
-def scan_unit(
+def scan_year(
     client: WorkspaceClient,
     root: str,
-    unit: str,
+    year: str,
     manifest: dict[str, ManifestEntry],
     *,
     full_scan: bool = False,
 ) -> ScanResult:
-    """List ``unit`` and diff each of its partitions against ``manifest`` (the unit's entries).
+    """List ``year`` and diff each of its engagements against ``manifest`` (the year's entries).
 
-    A failure to list the unit folder itself raises: there is no partition to pin it on. A unit
+    A failure to list the year folder itself raises: there is no engagement to pin it on. A year
     that no longer exists lists as empty (its entries are deleted), after checking that the root
     itself is there.
     """
-    stray = sorted(p for p in manifest if layout.unit_of(layout.partition_of(p.split("/"))) != unit)
+    stray = sorted(p for p in manifest if layout.year_of(layout.engagement_of(p.split("/"))) != year)
     if stray:
-        raise ValueError(f"manifest slice for scan unit {unit!r} holds other paths: {stray[:3]}")
-    objects, folder_errors = _list_unit(client, root, unit)
+        raise ValueError(f"manifest slice for year {year!r} holds other paths: {stray[:3]}")
+    objects, folder_errors = _list_year(client, root, year)
     if not objects and manifest:
-        client.get_status(root)  # raises NotFoundError rather than deleting a whole unit on a bad root
+        client.get_status(root)  # raises NotFoundError rather than deleting a whole year on a bad root
     prefix = root.rstrip("/") + "/"
-    result = ScanResult(unit)
+    result = ScanResult(year)
     skipped: Counter[str] = Counter()
     listed: dict[str, list[ListedObject]] = defaultdict(list)
     failures: dict[str, list[ItemFailure]] = defaultdict(list)
@@ -103,7 +86,7 @@ def scan_unit(
     outside: dict[str, list[str]] = defaultdict(list)
     for folder, error in folder_errors.items():
         failure = ItemFailure(folder, f"listing failed: {error}")
-        listing_failures[layout.partition_of([*folder[len(prefix) :].split("/"), ""])].append(failure)
+        listing_failures[layout.engagement_of([*folder[len(prefix) :].split("/"), ""])].append(failure)
         result.failed_listings.append(failure)
     for obj in objects:
         object_type, path = obj["object_type"], obj["path"]
@@ -112,7 +95,7 @@ def scan_unit(
         if object_type not in BACKED_UP_TYPES:
             skipped[object_type] += 1
             continue
-        partition = layout.partition_of(path[len(prefix) :].split("/"))
+        engagement = layout.engagement_of(path[len(prefix) :].split("/"))
         try:
             listed_object = ListedObject(
                 workspace_path=path,
@@ -123,32 +106,31 @@ def scan_unit(
                 modified_at=obj.get("modified_at") or None,
             )
         except ValueError as exc:
-            failures[partition].append(ItemFailure(path, str(exc)))
+            failures[engagement].append(ItemFailure(path, str(exc)))
             continue
-        listed[partition].append(listed_object)
+        listed[engagement].append(listed_object)
         if not layout.in_layout(listed_object.repo_path.split("/")):
-            outside[partition].append(path)
+            outside[engagement].append(path)
 
-    by_partition: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
+    by_engagement: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
     for repo_path, entry in manifest.items():
-        by_partition[layout.partition_of(repo_path.split("/"))][repo_path] = entry
-    for partition in sorted(set(listed) | set(failures) | set(listing_failures) | set(by_partition)):
-        changes = diff_partition(
-            partition,
-            listed[partition],
-            by_partition[partition],
-            failures=listing_failures[partition] + failures[partition],
-            listing_failed=bool(listing_failures[partition]),
+        by_engagement[layout.engagement_of(repo_path.split("/"))][repo_path] = entry
+    for engagement in sorted(set(listed) | set(failures) | set(listing_failures) | set(by_engagement)):
+        changes = diff_engagement(
+            engagement,
+            listed[engagement],
+            by_engagement[engagement],
+            failures=listing_failures[engagement] + failures[engagement],
+            listing_failed=bool(listing_failures[engagement]),
             full_scan=full_scan,
-            in_layout=not outside[partition],
         )
         result.unchanged += changes.unchanged
         if changes.has_work:
             result.engagements.append(changes)
-        if outside[partition]:
+        if outside[engagement]:
             result.warnings.append(
-                f"{len(outside[partition])} object(s) of partition {partition!r} lie outside "
-                f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[partition][0]}"
+                f"{len(outside[engagement])} object(s) of engagement {engagement!r} lie outside "
+                f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[engagement][0]}"
             )
     all_paths = (o.repo_path for objs in listed.values() for o in objs)
     for group in layout.case_collisions(all_paths):

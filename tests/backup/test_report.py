@@ -1,60 +1,67 @@
+from airflow_gitsync.diff import ItemFailure
+from airflow_gitsync.git.snapshot import SnapshotResult
 from airflow_gitsync.report import build_summary, metrics, render_markdown
-
-BLOB = "0" * 40
-
-
-def _entry(path):
-    return {
-        "repo_path": path,
-        "workspace_path": "/Clients/" + path.rsplit(".", 1)[0],
-        "object_id": 1,
-        "object_type": "NOTEBOOK",
-        "language": "PYTHON",
-        "modified_at": 1,
-        "blob_id": BLOB,
-    }
+from airflow_gitsync.results import (
+    CommitResult,
+    ExportTaskResult,
+    PlannedEngagement,
+    PlanResult,
+    PrepareResult,
+    TaskMetrics,
+    YearSlice,
+)
+from airflow_gitsync.workspace.export import ExportResult
+from airflow_gitsync.workspace.scan import ScanResult
 
 
-def _planned(partition, added=(), modified=()):
-    to_export = [{"repo_path": p, "reason": "added"} for p in added]
-    to_export += [{"repo_path": p, "reason": "modified"} for p in modified]
-    return {"partition": partition, "to_export": to_export, "deleted": [], "unchanged": 0, "failed": []}
+def _metrics(seconds, rss=0):
+    return TaskMetrics(seconds, rss)
 
 
-PREPARED = {"units": [{"unit": "2024"}, {"unit": "2025"}], "seconds": 1.5}
+PREPARED = PrepareResult("t", "/Clients", [YearSlice("2024", None), YearSlice("2025", None)], _metrics(1.5))
 SCANS = [
-    {
-        "unit": "2024",
-        "engagements": [],
-        "unchanged": 15,
-        "skipped": {"LIBRARY": 2},
-        "warnings": ["2024/loose.py is outside the layout"],
-        "failed_listings": [],
-        "stats": {"list": {"calls": 4, "http_429": 1, "retries": 1}},
-        "seconds": 2.0,
-    },
-    {"unit": "2025", "engagements": [], "skipped": {}, "warnings": [], "failed_listings": [], "seconds": 1.0},
+    ScanResult(
+        "2024",
+        unchanged=15,
+        skipped={"LIBRARY": 2},
+        warnings=["2024/loose.py is outside the layout"],
+        api={"list": {"calls": 4, "http_429": 1, "retries": 1}},
+        metrics=_metrics(2.0),
+    ),
+    ScanResult("2025", metrics=_metrics(1.0)),
 ]
-PLANNED = [
-    _planned("2024/A", added=["2024/A/NOTEBOOKS/new.py"], modified=["2024/A/NOTEBOOKS/old.py"]),
-    _planned("2024/B", modified=["2024/B/NOTEBOOKS/x.py"]),
-]
-EXPORT_A = {
-    "partition": "2024/A",
-    "upserts": [_entry("2024/A/NOTEBOOKS/new.py"), _entry("2024/A/NOTEBOOKS/old.py")],
-    "deletions": ["2024/A/NOTEBOOKS/gone.py"],
-    "unchanged_after_export": 0,
-    "failed": [{"path": "/Clients/2024/A/NOTEBOOKS/huge", "reason": "MAX_NOTEBOOK_SIZE_EXCEEDED"}],
-    "vanished": [],
-}
-EXPORT_TASK = {"stats": {"export": {"calls": 3, "http_429": 2, "retries": 2}}, "seconds": 3.0}
-COMMITTED = {"commits": ["c1"], "head": "c1", "tag": None, "pushed_bytes": 2048, "repo_size_bytes": 10**6}
+PLANNED = PlanResult(
+    [PlannedEngagement("2024/A", 3), PlannedEngagement("2024/B", 1)], export_tasks=[], missing_years=[]
+)
+EXPORT_A = ExportResult(
+    "2024/A",
+    deletions=["2024/A/NOTEBOOKS/gone.py"],
+    added=1,
+    modified=1,
+    unchanged=1,
+    failed=[ItemFailure("/Clients/2024/A/NOTEBOOKS/huge", "MAX_NOTEBOOK_SIZE_EXCEEDED")],
+)
+EXPORT_B = ExportResult("2024/B", modified=1)
+API = {"export": {"calls": 3, "http_429": 2, "retries": 2}}
+
+
+def _task(*exports, rss=0):
+    return ExportTaskResult(list(exports), API, _metrics(3.0, rss))
+
+
+def _committed(tag=None):
+    git = SnapshotResult(
+        commits=["c1"], head="c1", previous_head=None, tag=tag, tag_created=bool(tag), merged_main=None,
+        pushed_bytes=2048, repo_size_bytes=10**6, size_warning=None, changed=True,
+    )  # fmt: skip
+    return CommitResult(git, complete=tag is not None, missing_engagements=[], metrics=_metrics(0.0))
 
 
 def test_counts_per_year_and_failures():
-    summary = build_summary(PREPARED, SCANS, PLANNED, [EXPORT_A], COMMITTED, [EXPORT_TASK])
+    summary = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed())
     year = summary.per_year["2024"]
-    assert (year["added"], year["modified"], year["deleted"], year["unchanged"]) == (1, 1, 1, 15)
+    # the upsert whose blob did not change counts as unchanged only, never also as modified
+    assert (year["added"], year["modified"], year["deleted"], year["unchanged"]) == (1, 1, 1, 16)
     assert year["skipped"] == 2
     # the huge notebook, and engagement B whose export task never returned
     assert year["failed"] == 2
@@ -65,22 +72,37 @@ def test_counts_per_year_and_failures():
 
 
 def test_missing_scan_and_commit_make_the_run_incomplete():
-    summary = build_summary(PREPARED, SCANS[:1], [], [], None)
+    summary = build_summary(PREPARED, SCANS[:1], PLANNED, [], None)
     assert not summary.complete
     assert ("2025", "scan task did not finish") in summary.failures
     assert ("(commit)", "the commit task did not finish") in summary.failures
 
 
+def test_a_task_that_failed_is_reported_with_its_error():
+    summary = build_summary(
+        None, [], None, [], None, errors={"prepare": "SettingsError: workspace_root '/nope'"}
+    )
+    assert summary.failures == [
+        ("(prepare)", "the prepare task failed: SettingsError: workspace_root '/nope'")
+    ]
+    summary = build_summary(
+        PREPARED, SCANS, PLANNED, [_task(EXPORT_A, EXPORT_B)], None, {"commit": "GitError: x"}
+    )
+    assert ("(commit)", "the commit task failed: GitError: x") in summary.failures
+
+
 def test_complete_run_and_rendering():
-    export_b = EXPORT_A | {"partition": "2024/B", "failed": [], "upserts": [_entry("2024/B/NOTEBOOKS/x.py")]}
-    export_a = EXPORT_A | {"failed": []}
-    summary = build_summary(PREPARED, SCANS, PLANNED, [export_a, export_b], COMMITTED | {"tag": "backup/x"})
+    export_a = ExportResult(
+        "2024/A", deletions=["2024/A/NOTEBOOKS/gone.py", "2024/A/NOTEBOOKS/b.py"], modified=1
+    )
+    summary = build_summary(PREPARED, SCANS, PLANNED, [_task(export_a, EXPORT_B)], _committed("backup/x"))
     assert summary.complete and not summary.failures
     text = render_markdown(summary, "Backup")
     assert "Status: complete" in text and "backup/x" in text and "| 2024 |" in text
     values = metrics(summary)
     assert values["notebooks.modified"] == 2 and values["git.pushed_bytes"] == 2048
     assert summary.to_dict()["totals"]["deleted"] == 2
+    assert summary.to_dict()["commit"]["tag"] == "backup/x"
 
 
 def test_nothing_prepared():
@@ -90,7 +112,7 @@ def test_nothing_prepared():
 
 
 def test_peak_rss_is_the_largest_per_phase():
-    exports = [EXPORT_A, EXPORT_A | {"partition": "2024/B"}]
-    tasks = [EXPORT_TASK | {"peak_rss_bytes": 300}, EXPORT_TASK | {"peak_rss_bytes": 200}]
-    summary = build_summary(PREPARED | {"peak_rss_bytes": 100}, SCANS, PLANNED, exports, COMMITTED, tasks)
-    assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "export": 300}
+    prepared = PrepareResult("t", "/Clients", PREPARED.years, _metrics(1.5, 100))
+    tasks = [_task(EXPORT_A, rss=300), _task(EXPORT_B, rss=200)]
+    summary = build_summary(prepared, SCANS, PLANNED, tasks, _committed())
+    assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "scan": 0, "export": 300, "commit": 0}

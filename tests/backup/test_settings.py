@@ -1,8 +1,16 @@
+from dataclasses import fields
 from datetime import datetime
 
 import pytest
 
-from airflow_gitsync.settings import BackupSettings, SettingsError
+from airflow_gitsync.dags.common import trigger_form
+from airflow_gitsync.settings import (
+    BACKUP_PARAMS,
+    RESTORE_PARAMS,
+    BackupSettings,
+    RestoreSettings,
+    SettingsError,
+)
 
 
 def test_defaults_match_the_documented_params():
@@ -21,7 +29,7 @@ def test_params_override_and_round_trip():
     params = {"years": ["2024", " 2025 ", ""], "full_scan": True, "dry_run": True, "extra": 1}
     settings = BackupSettings.from_params(params)
     assert settings.years == ("2024", "2025")
-    assert BackupSettings.from_params(settings.to_dict()) == settings
+    assert BackupSettings.from_params(settings.to_params()) == settings
 
 
 @pytest.mark.parametrize(
@@ -42,3 +50,66 @@ def test_params_override_and_round_trip():
 def test_bad_params_name_the_param(params, named):
     with pytest.raises(SettingsError, match=named):
         BackupSettings.from_params(params)
+
+
+def test_every_param_is_a_settings_field():
+    assert [s.name for s in BACKUP_PARAMS] == [f.name for f in fields(BackupSettings)]
+    assert [s.name for s in RESTORE_PARAMS] == [f.name for f in fields(RestoreSettings)]
+
+
+@pytest.mark.parametrize(
+    ("specs", "settings", "base"),
+    [(BACKUP_PARAMS, BackupSettings, {}), (RESTORE_PARAMS, RestoreSettings, {"ref": "main"})],
+)
+def test_the_trigger_form_and_the_validation_agree(specs, settings, base):
+    """Each Param of the form accepts and rejects what ``from_params`` accepts and rejects."""
+    form = trigger_form(specs)
+    for spec in specs:
+        param = form[spec.name]
+        assert (param.value, param.schema["title"], param.description or "") == (
+            spec.default,
+            spec.title,
+            spec.description,
+        )
+        samples = {
+            "string": ["", "x", "/Clients", 3],
+            "integer": [0, 1, 100_000, 100_001, "7"],
+            "boolean": [True, False, "yes"],
+            "array": [[], ["2024"], "2024", [1]],
+        }
+        kind = next(
+            t
+            for t in ([spec.schema["type"]] if isinstance(spec.schema["type"], str) else spec.schema["type"])
+            if t != "null"
+        )
+        for value in samples[kind]:
+            form_ok = _accepts(param, value)
+            try:
+                settings.from_params(base | {spec.name: value})
+                valid = True
+            except SettingsError:
+                valid = False
+            # the validation may be stricter (git ref rules), never looser than the form
+            assert form_ok or not valid, (spec.name, value)
+            if not form_ok:
+                with pytest.raises(SettingsError, match=f"^{spec.name}"):
+                    settings.from_params(base | {spec.name: value})
+
+
+def _accepts(param, value) -> bool:
+    from airflow.sdk import Param
+
+    try:
+        Param(value, **param.schema).resolve()
+    except Exception:
+        return False
+    return True
+
+
+def test_overridden_defaults_are_checked():
+    form = trigger_form(BACKUP_PARAMS, {"workspace_root": "/Clients/2024"})
+    assert form["workspace_root"].value == "/Clients/2024"
+    with pytest.raises(SettingsError, match=r"^commit_batch_size"):
+        trigger_form(BACKUP_PARAMS, {"commit_batch_size": 0})
+    with pytest.raises(ValueError, match="unknown params"):
+        trigger_form(BACKUP_PARAMS, {"nope": 1})

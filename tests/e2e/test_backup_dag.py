@@ -55,12 +55,12 @@ def test_failed_engagement_commits_the_others_then_completes(backup):
     run = backup.run("2026-11-05")
     assert run.state == DagRunState.FAILED
     tis = {(ti.task_id, ti.rendered_map_index): ti.state for ti in run.get_task_instances()}
-    partition = failing.removeprefix("/Clients/")
-    assert tis[("export", partition)] == "failed"
+    engagement = failing.removeprefix("/Clients/")
+    assert tis[("export", engagement)] == "failed"
     assert tis[("commit", None)] == "success"
     committed = backup.tree("backup/daily")
     expected = backup.expected()
-    assert committed == {p: c for p, c in expected.items() if not p.startswith(partition + "/")}
+    assert committed == {p: c for p, c in expected.items() if not p.startswith(engagement + "/")}
     assert "backup/2026-11-05" not in backup.git("tag", "--list")
 
     backup.emulator.clear_failures()
@@ -84,7 +84,7 @@ def test_batched_export_commits_what_succeeded_and_names_the_failed_engagement(b
     monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_BATCH_OBJECTS", "100000")  # everything in one task
     notebooks = _notebooks(backup.emulator)
     failing = "/".join(notebooks[-1]["path"].split("/")[:4])
-    partition = failing.removeprefix("/Clients/")
+    engagement = failing.removeprefix("/Clients/")
     backup.emulator.inject_failure(failing, endpoints=("export",), status=503)
 
     run = backup.run("2026-11-12")
@@ -92,10 +92,10 @@ def test_batched_export_commits_what_succeeded_and_names_the_failed_engagement(b
     (export,) = [ti for ti in run.get_task_instances() if ti.task_id == "export"]
     assert export.state == "failed" and "engagements)" in export.rendered_map_index
     expected = backup.expected()
-    others = {p: c for p, c in expected.items() if not p.startswith(partition + "/")}
+    others = {p: c for p, c in expected.items() if not p.startswith(engagement + "/")}
     assert backup.tree("backup/daily") == others
     failures = [(f["path"], f["reason"]) for f in backup.summary(run)["failures"]]
-    assert (partition, "export task did not finish") in failures
+    assert (engagement, "export task did not finish") in failures
 
     backup.emulator.clear_failures()
     assert backup.run("2026-11-12").state == DagRunState.SUCCESS

@@ -37,7 +37,7 @@ def airflow(backup: Backup, tmp_path: Path) -> Iterator[LocalAirflow]:
 def test_clear_failed_engagement_through_the_api_then_backfill(backup: Backup, airflow: LocalAirflow):
     notebooks = sorted(o["path"] for o in backup.emulator.objects() if "/NOTEBOOKS/" in o["path"])
     failing = "/".join(notebooks[0].split("/")[:4])
-    partition = failing.removeprefix("/Clients/")
+    engagement = failing.removeprefix("/Clients/")
     backup.emulator.inject_failure(failing, endpoints=("export",), status=500)
 
     run_id = airflow.trigger(DAG_ID, "2026-11-10T02:00:00Z")
@@ -45,12 +45,12 @@ def test_clear_failed_engagement_through_the_api_then_backfill(backup: Backup, a
     tis = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
     failed = [ti for ti in tis["task_instances"] if ti["state"] == "failed"]
     assert sorted((ti["task_id"], ti["rendered_map_index"] or "") for ti in failed) == [
-        ("export", partition),
+        ("export", engagement),
         ("report", ""),
     ]
     failed = [ti for ti in failed if ti["task_id"] == "export"]
     assert backup.tree("backup/daily") == {
-        p: c for p, c in backup.expected().items() if not p.startswith(partition + "/")
+        p: c for p, c in backup.expected().items() if not p.startswith(engagement + "/")
     }
 
     backup.emulator.clear_failures()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest
-from airflow_gitsync.restore import (
-    RestoreError,
-    RestoreSettings,
-    plan_items,
-    plan_restore,
-    restore,
-)
-from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.restore import RestoreError, plan_items, plan_restore, restore
+from airflow_gitsync.settings import RestoreSettings, SettingsError
 from airflow_gitsync.workspace.client import AuthError, WorkspaceError
 
 ETL = b"# Databricks notebook source\nprint(1)\n"
@@ -66,6 +62,7 @@ class FakeMirror:
         self.files = dict(content)
         if manifest is not None:
             self.files[MANIFEST_PATH] = dump_manifest(manifest.values())
+        self._original = dict(self.files)
 
     def resolve(self, ref: str) -> str | None:
         return "c0ffee" if ref in ("refs/tags/backup/2026-11-02", "c0ffee") else None
@@ -78,6 +75,12 @@ class FakeMirror:
 
     def read_file(self, commit: str, path: str) -> bytes | None:
         return self.files.get(path)
+
+    @contextmanager
+    def blob_reader(self):
+        """Blobs by the id their path had when the mirror was made: a later change reads as corruption."""
+        paths = {git_blob_id(data): path for path, data in self._original.items()}
+        yield lambda blob_id: self.files[paths[blob_id]]
 
 
 class FakeClient:

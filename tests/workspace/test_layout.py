@@ -6,12 +6,12 @@ from airflow_gitsync.layout import (
     UnsafePathError,
     case_collisions,
     check_repo_path,
+    engagement_of,
     in_layout,
-    partition_of,
     relative_parts,
     to_repo_path,
     to_workspace_path,
-    unit_of,
+    year_of,
 )
 
 ROOT = "/Clients"
@@ -74,7 +74,7 @@ def test_relative_parts():
 
 
 @pytest.mark.parametrize(
-    ("parts", "partition", "unit"),
+    ("parts", "engagement", "year"),
     [
         (("2024", "ENG-101", "NOTEBOOKS", "etl"), "2024/ENG-101", "2024"),
         (("2024", "ENG-101", "loose.py"), "2024/ENG-101", "2024"),
@@ -83,9 +83,9 @@ def test_relative_parts():
         (("Archive", "old", "a", "b", "c"), "Archive/old", "Archive"),
     ],
 )
-def test_partition_and_unit(parts, partition, unit):
-    assert partition_of(parts) == partition
-    assert unit_of(partition) == unit
+def test_partition_and_unit(parts, engagement, year):
+    assert engagement_of(parts) == engagement
+    assert year_of(engagement) == year
 
 
 @pytest.mark.parametrize(

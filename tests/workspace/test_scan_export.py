@@ -13,10 +13,11 @@ import pytest
 from airflow_gitsync import layout
 from airflow_gitsync.blob import git_blob_id as layout_blob
 from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.results import from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import AuthError, NotFoundError, TransientError, WorkspaceClient
 from airflow_gitsync.workspace.export import ExportResult, export_engagement
-from airflow_gitsync.workspace.scan import ScanResult, list_scan_units, scan_unit
+from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year
 
 ROOT = "/Clients"
 FAST = {"export": 2000, "list": 2000, "other": 2000}
@@ -31,22 +32,19 @@ def client_for(emu, **kwargs):
 def backup(client, staging, manifest, *, full_scan=False):
     """One run as the DAG does it, JSON round trips included; returns (new manifest, scans, exports)."""
     scans, exports = [], []
-    units = set(list_scan_units(client, ROOT)) | {
-        layout.unit_of(layout.partition_of(p.split("/"))) for p in manifest
+    years = set(list_years(client, ROOT)) | {
+        layout.year_of(layout.engagement_of(p.split("/"))) for p in manifest
     }
-    for unit in sorted(units):
-        unit_manifest = {
-            p: e for p, e in manifest.items() if layout.unit_of(layout.partition_of(p.split("/"))) == unit
+    for year in sorted(years):
+        year_manifest = {
+            p: e for p, e in manifest.items() if layout.year_of(layout.engagement_of(p.split("/"))) == year
         }
-        scan = ScanResult.from_dict(
-            json.loads(
-                json.dumps(scan_unit(client, ROOT, unit, unit_manifest, full_scan=full_scan).to_dict())
-            )
-        )
+        scan = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan)
+        scan = from_xcom(ScanResult, json.loads(json.dumps(to_xcom(scan))))
         scans.append(scan)
         for changes in scan.engagements:
             result = export_engagement(client, changes, staging)
-            exports.append(ExportResult.from_dict(json.loads(json.dumps(result.to_dict()))))
+            exports.append(from_xcom(ExportResult, json.loads(json.dumps(to_xcom(result)))))
     new = dict(manifest)
     for result in exports:
         for path in result.deletions:
@@ -123,7 +121,7 @@ def test_faults_429_storm_5xx_drops_and_missing_modified_at(emulator_factory, st
         again, scans, exports = backup(client, staging, manifest)
     assert again == manifest
     unknown = [o for s in scans for e in s.engagements for o in e.to_export if o.reason == "unknown-mtime"]
-    assert unknown and sum(r.unchanged_after_export for r in exports) == len(unknown)
+    assert unknown and sum(r.unchanged for r in exports) == len(unknown)
 
 
 def test_incremental_changes(emulator, staging):
@@ -165,15 +163,15 @@ def test_deleted_or_modified_between_scan_and_export(emulator, staging):
         emulator.put_notebook(f"{ENG}/new", b"# Databricks notebook source\nnew\n")
         emulator.set_modified_at(f"{ENG}/changes", None)
         unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2024/")}
-        scan = scan_unit(client, ROOT, "2024", unit_manifest)
-        (changes,) = [e for e in scan.engagements if e.partition == "2024/ENG-7"]
+        scan = scan_year(client, ROOT, "2024", unit_manifest)
+        (changes,) = [e for e in scan.engagements if e.engagement == "2024/ENG-7"]
         assert {o.workspace_path.rsplit("/", 1)[1] for o in changes.to_export} == {"old", "new", "changes"}
         emulator.delete(f"{ENG}/old")  # in the manifest: a deletion
         emulator.delete(f"{ENG}/new")  # never backed up: vanished
         emulator.modify_notebook(f"{ENG}/changes", b"# Databricks notebook source\nnewest\n")
         result = export_engagement(client, changes, staging)
     assert result.deletions == ["2024/ENG-7/NOTEBOOKS/old.py"]
-    assert result.vanished == [f"{ENG}/new"]
+    assert (result.added, result.modified, result.unchanged) == (0, 1, 0)  # new vanished: nothing
     assert result.failed == []
     (entry,) = result.upserts
     assert staging.get(entry.blob_id) == b"# Databricks notebook source\nnewest\n"
@@ -183,24 +181,24 @@ def test_deleted_or_modified_between_scan_and_export(emulator, staging):
 def test_listing_failure_fails_one_engagement_and_deletes_nothing(emulator, staging):
     with client_for(emulator) as client:
         manifest, _, _ = backup(client, staging, {})
-    engagement = next(
+    folder = next(
         e.workspace_path.rsplit("/NOTEBOOKS/", 1)[0]
         for e in manifest.values()
         if "/NOTEBOOKS/" in e.workspace_path
     )
-    partition = engagement[len(ROOT) + 1 :]
-    emulator.inject_failure(f"{engagement}/NOTEBOOKS", endpoints=("list",), status=500)
+    engagement = folder[len(ROOT) + 1 :]
+    emulator.inject_failure(f"{folder}/NOTEBOOKS", endpoints=("list",), status=500)
     for entry in list(manifest.values())[:3]:
         emulator.delete(entry.workspace_path)  # would be deletions, if the listing were trusted
     with client_for(emulator, max_retry_seconds=0.5) as client:
         new, scans, exports = backup(client, staging, manifest)
-    (failed_engagement,) = [e for s in scans for e in s.engagements if e.partition == partition]
+    (failed_engagement,) = [e for s in scans for e in s.engagements if e.engagement == engagement]
     assert failed_engagement.to_export == [] and failed_engagement.deleted == []
     assert (
         "listing failed" in failed_engagement.failed[0].reason and "500" in failed_engagement.failed[0].reason
     )
-    assert [f.path for s in scans for f in s.failed_listings] == [f"{engagement}/NOTEBOOKS"]
-    assert all(not p.startswith(partition + "/") for r in exports for p in r.deletions)
+    assert [f.path for s in scans for f in s.failed_listings] == [f"{folder}/NOTEBOOKS"]
+    assert all(not p.startswith(engagement + "/") for r in exports for p in r.deletions)
 
     emulator.clear_failures()
     with client_for(emulator) as client:
@@ -260,12 +258,12 @@ def test_a_removed_year_is_deleted_but_a_wrong_root_is_an_error(emulator, stagin
         assert_accounted(emulator, staging, new, exports)
         unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2023/")}
         with pytest.raises(NotFoundError):
-            scan_unit(client, "/Clientz", "2023", unit_manifest)
+            scan_year(client, "/Clientz", "2023", unit_manifest)
 
 
 def test_auth_errors_fail_the_task(emulator, staging):
     with client_for(emulator) as client:
-        changes = next(e for e in scan_unit(client, ROOT, "2023", {}).engagements if e.to_export)
+        changes = next(e for e in scan_year(client, ROOT, "2023", {}).engagements if e.to_export)
     bad = WorkspaceClient(emulator.url, lambda: "wrong-token", rates=FAST)
     with bad, pytest.raises(AuthError, match=r"127\.0\.0\.1.*403"):
         export_engagement(bad, changes, staging)
@@ -273,7 +271,7 @@ def test_auth_errors_fail_the_task(emulator, staging):
 
 def test_persistent_server_errors_fail_the_engagement_after_staging_the_rest(emulator, staging):
     with client_for(emulator, max_retry_seconds=0.5) as client:
-        scans = [scan_unit(client, ROOT, unit, {}) for unit in list_scan_units(client, ROOT)]
+        scans = [scan_year(client, ROOT, year, {}) for year in list_years(client, ROOT)]
         changes = max((e for s in scans for e in s.engagements), key=lambda e: len(e.to_export))
         broken = changes.to_export[0].workspace_path
         emulator.inject_failure(broken, endpoints=("export",), status=503)

@@ -1,0 +1,230 @@
+"""The ``[gitsync]`` section of the Airflow configuration: each option declared once, read in one place.
+
+:data:`OPTIONS` is the declaration. ``get_provider_info()["config"]`` publishes it, so Airflow knows
+the section (``airflow config list --defaults`` shows it) and :meth:`GitsyncConfig.load` reads it
+with the same defaults. A default under ``{AIRFLOW_HOME}`` follows the ``AIRFLOW_HOME`` the process
+runs with. The module imports nothing of Airflow until :meth:`GitsyncConfig.load` is called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.workspace.client import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_RATES
+
+SECTION = "gitsync"
+ENDPOINTS = tuple(DEFAULT_RATES)
+
+
+class ConfigError(ValueError):
+    """A ``[gitsync]`` option has a value the provider cannot run with; the message names it."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``[gitsync]`` option: its name, type (``string``, ``integer``, ``float``), default text,
+    description, an example, and the least value a number may take."""
+
+    name: str
+    type: str
+    default: str
+    description: str
+    example: str | None = None
+    minimum: float | None = None
+
+
+def _rate(endpoint: str, calls: str) -> Option:
+    return Option(
+        f"{endpoint}_rps",
+        "float",
+        f"{DEFAULT_RATES[endpoint]:g}",
+        f"The workspace's rate limit for {calls}, in requests per second (Databricks' published "
+        "per-workspace limit). All tasks of the backup and restore DAGs share it.",
+        minimum=0.001,
+    )
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "staging_url",
+        "string",
+        "file://{AIRFLOW_HOME}/gitsync/staging",
+        "Where exported notebooks wait between the export and commit tasks, keyed by git blob id. "
+        "On several workers it must be shared by all of them, e.g. Azure Blob Storage / ADLS Gen2.",
+        example="abfs://gitsync@account.dfs.core.windows.net/staging",
+    ),
+    Option(
+        "staging_conn_id",
+        "string",
+        "",
+        "Airflow connection for the staging store (e.g. a wasb connection for abfs://); empty for file://.",
+        example="wasb_default",
+    ),
+    Option(
+        "cache_dir",
+        "string",
+        "{AIRFLOW_HOME}/gitsync/mirrors",
+        "Where each worker keeps its bare git mirror of the backup repository (rebuilt when missing).",
+    ),
+    _rate("export", "workspace/export calls"),
+    _rate("list", "workspace/list calls"),
+    _rate("import", "workspace/import calls (restore)"),
+    _rate("other", "other workspace calls (get-status, mkdirs, delete)"),
+    Option(
+        "parallel_tasks",
+        "integer",
+        "4",
+        "How many scan and export tasks of one run may run at once; each uses 1/parallel_tasks of "
+        "the rate limits, so that together they stay under them.",
+        minimum=1,
+    ),
+    Option(
+        "max_workers",
+        "integer",
+        str(DEFAULT_MAX_WORKERS),
+        "Concurrent Workspace API requests inside one task.",
+        minimum=1,
+    ),
+    Option(
+        "export_batch_objects",
+        "integer",
+        "200",
+        "Changed notebooks per export task before the next engagement starts a new task "
+        "(1 = one task per engagement).",
+        minimum=1,
+    ),
+    Option(
+        "max_retry_seconds",
+        "float",
+        f"{DEFAULT_MAX_RETRY_SECONDS:g}",
+        "How long one Databricks call keeps retrying (429, 5xx, dropped connections) before its "
+        "object or task fails.",
+        minimum=0,
+    ),
+    Option(
+        "task_retries",
+        "integer",
+        "2",
+        "Retries of the tasks that talk to the network (exponential backoff from 30 s).",
+        minimum=0,
+    ),
+    Option(
+        "failure_notifier",
+        "string",
+        "",
+        "A BaseNotifier class called when a backup or restore run fails; empty for none.",
+        example="airflow.providers.smtp.notifications.smtp.SmtpNotifier",
+    ),
+    Option(
+        "failure_notifier_kwargs",
+        "string",
+        "",  # not "{}": Airflow str.format()s provider defaults
+        "The failure notifier's arguments, as a JSON object (empty: none).",
+        example='{"to": "data-platform@example.com"}',
+    ),
+)
+
+
+def provider_config() -> dict[str, Any]:
+    """The section as ``get_provider_info()["config"]`` declares it."""
+    return {
+        SECTION: {
+            "description": "Deployment settings of the Databricks notebook backup (airflow-gitsync).",
+            "options": {
+                option.name: {
+                    "description": option.description,
+                    "version_added": "0.1.0",
+                    "type": option.type,
+                    "example": option.example,
+                    "default": option.default,
+                }
+                for option in OPTIONS
+            },
+        }
+    }
+
+
+def _parse(option: Option, text: str, airflow_home: str) -> Any:
+    text = text.strip()
+    if option.type == "string":
+        return text.replace("{AIRFLOW_HOME}", airflow_home)
+    try:
+        value = int(text) if option.type == "integer" else float(text)
+    except ValueError:
+        raise ConfigError(f"[{SECTION}] {option.name} = {text!r}: not {option.type}") from None
+    if option.minimum is not None and value < option.minimum:
+        raise ConfigError(f"[{SECTION}] {option.name} = {text}: must be at least {option.minimum:g}")
+    return value
+
+
+def _airflow_get(section: str, key: str, fallback: str) -> str:
+    from airflow.sdk import conf
+
+    return conf.get(section, key, fallback=fallback)
+
+
+def _airflow_home() -> str:
+    from airflow.configuration import get_airflow_home
+
+    return get_airflow_home()
+
+
+@dataclass(frozen=True)
+class GitsyncConfig:
+    """The ``[gitsync]`` options, parsed and checked."""
+
+    staging_url: str
+    staging_conn_id: str | None
+    cache_dir: Path
+    rates: dict[str, float]
+    parallel_tasks: int
+    max_workers: int
+    export_batch_objects: int
+    max_retry_seconds: float
+    task_retries: int
+    failure_notifier: str | None
+    failure_notifier_kwargs: dict[str, Any]
+
+    @classmethod
+    def load(
+        cls,
+        get: Callable[[str, str, str], str] = _airflow_get,
+        airflow_home: Callable[[], str] = _airflow_home,
+    ) -> GitsyncConfig:
+        """Read every option (environment ``AIRFLOW__GITSYNC__*``, ``airflow.cfg``, or its default)."""
+        home = airflow_home()
+        values = {o.name: _parse(o, get(SECTION, o.name, o.default), home) for o in OPTIONS}
+        try:
+            kwargs = json.loads(values["failure_notifier_kwargs"] or "{}")
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"[{SECTION}] failure_notifier_kwargs is not JSON: {exc}") from None
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"[{SECTION}] failure_notifier_kwargs must be a JSON object")
+        return cls(
+            staging_url=values["staging_url"],
+            staging_conn_id=values["staging_conn_id"] or None,
+            cache_dir=Path(values["cache_dir"]).expanduser(),
+            rates={endpoint: values[f"{endpoint}_rps"] for endpoint in ENDPOINTS},
+            parallel_tasks=values["parallel_tasks"],
+            max_workers=values["max_workers"],
+            export_batch_objects=values["export_batch_objects"],
+            max_retry_seconds=values["max_retry_seconds"],
+            task_retries=values["task_retries"],
+            failure_notifier=values["failure_notifier"] or None,
+            failure_notifier_kwargs=kwargs,
+        )
+
+    def task_rates(self) -> dict[str, float]:
+        """Each concurrent task's share of the workspace rate limits, so that together they stay under."""
+        return {endpoint: rate / self.parallel_tasks for endpoint, rate in self.rates.items()}
+
+    def staging(self) -> StagingStore:
+        """The staging store at :attr:`staging_url`, through Airflow's object storage."""
+        from airflow.sdk import ObjectStoragePath
+
+        return StagingStore(ObjectStoragePath(self.staging_url, conn_id=self.staging_conn_id))

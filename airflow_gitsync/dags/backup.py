@@ -1,0 +1,168 @@
+"""
+### Databricks notebooks → Git backup
+
+Backs up every notebook and workspace file under `workspace_root` (default `/Clients`, laid out as
+`/Clients/{year}/{engagement}/NOTEBOOKS/...`) into the Git repository of the
+`azure_devops_git` connection: one commit per run on `working_branch`, merged into `branch`, and an
+annotated tag per backup date once every engagement of the run is in.
+
+`prepare` → `scan` (one per year folder) → `plan` → `export` (one per changed engagement, or a few
+small ones, named in the UI by their engagements) → `commit` → `report`.
+
+**An engagement failed?** Its `export` task is red and the run ends failed, but everything else
+was committed and pushed. Fix the cause, then *Clear* that task instance **with downstream**: it
+exports again, `commit` adds it, and the run is tagged.
+
+**Backfill** a missed date with `airflow backfill create --dag-id databricks_git_backup
+--from-date D --to-date D`. It captures the workspace as it is when it runs (there is no history
+to read from Databricks); the logical date and the capture time are both in the commit and tag
+messages.
+
+Deployment settings live in the `[gitsync]` Airflow config section; see the project README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, TriggerRule, conf, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from airflow_gitsync import tasks
+from airflow_gitsync.config import GitsyncConfig
+from airflow_gitsync.dags.common import failing_fast, trigger_form
+from airflow_gitsync.notifications import failure_notifiers
+from airflow_gitsync.operators.report import BackupReportOperator
+from airflow_gitsync.results import (
+    ExportTask,
+    PlanResult,
+    PrepareResult,
+    XComKey,
+    YearSlice,
+    from_xcom,
+    to_xcom,
+)
+from airflow_gitsync.settings import BACKUP_PARAMS
+from airflow_gitsync.timetables import DailyBackupTimetable
+from airflow_gitsync.workspace.export import ExportResult
+from airflow_gitsync.workspace.scan import ScanResult
+
+
+def _network_retries(config: GitsyncConfig) -> dict[str, Any]:
+    return {
+        "retries": config.task_retries,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+    }
+
+
+def backup_dag(
+    dag_id: str = "databricks_git_backup",
+    schedule: Any = None,
+    params: Mapping[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """The backup DAG: ``prepare`` → ``scan[year]`` → ``plan`` → ``export[engagements]`` → ``commit``
+    → ``report``.
+
+    :param dag_id: the DAG's id.
+    :param schedule: default daily at 02:00 UTC with the day as logical date (:class:`DailyBackupTimetable`).
+    :param params: new defaults for the trigger form's params (``{"workspace_root": "/Clients/2024"}``).
+    :param dag_kwargs: any other ``DAG`` argument (``start_date``, ``tags``, ``default_args`` ...).
+    """
+    config = GitsyncConfig.load()
+    network = _network_retries(config)
+    kwargs: dict[str, Any] = {
+        "schedule": schedule or DailyBackupTimetable("02:00"),
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "doc_md": __doc__,
+        "tags": ["databricks", "git", "backup"],
+        "on_failure_callback": failure_notifiers(config),
+        "params": trigger_form(BACKUP_PARAMS, params),
+    } | dag_kwargs
+
+    with DAG(dag_id, **kwargs) as dag:
+
+        @task(**network)
+        def prepare(params=None, ti=None) -> list[dict]:
+            """Validate the params, refresh the git mirror, read the manifest, list the year folders."""
+            with failing_fast(ti):
+                result = tasks.prepare(params)
+            ti.xcom_push(key=XComKey.RUN, value=to_xcom(result))
+            return [to_xcom(year) for year in result.years]
+
+        mapped = {"max_active_tis_per_dag": config.parallel_tasks, **network}
+
+        @task(map_index_template="{{ year_label }}", **mapped)
+        def scan(year: dict, params=None) -> dict:
+            """List one year folder's engagements and diff them against the manifest."""
+            year_slice = from_xcom(YearSlice, year)
+            get_current_context()["year_label"] = year_slice.year or "(root)"
+            with failing_fast():
+                return to_xcom(tasks.scan(year_slice, params))
+
+        @task(trigger_rule=TriggerRule.ALL_DONE)
+        def plan(ti=None) -> list[dict]:
+            """Collect the engagements that changed and group them into export tasks."""
+            prepared = ti.xcom_pull(task_ids="prepare", key=XComKey.RUN)
+            if prepared is None:
+                raise AirflowSkipException("the prepare task did not finish: nothing to plan")
+            scans = [from_xcom(ScanResult, s) for s in ti.xcom_pull(task_ids=["scan"]) or [] if s]
+            with failing_fast(ti):
+                result = tasks.plan(
+                    from_xcom(PrepareResult, prepared).years, scans, conf.getint("core", "max_map_length")
+                )
+            ti.xcom_push(key=XComKey.PLAN, value=to_xcom(result))
+            return [to_xcom(t) for t in result.export_tasks]
+
+        @task(
+            map_index_template="{{ export_label }}", max_active_tis_per_dag=config.parallel_tasks, **network
+        )
+        def export(export_task: dict, params=None, ti=None) -> None:
+            """Export the changed notebooks of one engagement (or a few small ones) into the staging store.
+
+            What succeeded is pushed (XCom key ``exports``) even when an engagement fails, so that
+            ``commit`` still commits it; the task then fails, naming the engagements to retry.
+            """
+            work = from_xcom(ExportTask, export_task)
+            get_current_context()["export_label"] = work.label
+            with failing_fast():
+                result, errors = tasks.export(work, params)
+            ti.xcom_push(key=XComKey.EXPORTS, value=to_xcom(result))
+            if errors:
+                raise errors[0] if len(errors) == 1 else ExceptionGroup("engagements failed", errors)
+
+        @task(trigger_rule=TriggerRule.ALL_DONE, **network)
+        def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
+            """Commit what the exports produced, push, merge into the branch; tag when the run is complete."""
+            planned = ti.xcom_pull(task_ids="plan", key=XComKey.PLAN)
+            if planned is None:
+                raise AirflowSkipException("the plan task did not finish: nothing to commit")
+            pushed = ti.xcom_pull(task_ids=["export"], key=XComKey.EXPORTS) or []
+            exports = [r for p in pushed if p for r in from_xcom(list[ExportResult], p["exports"])]
+            with failing_fast(ti):
+                result = tasks.commit(
+                    from_xcom(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN)),
+                    from_xcom(PlanResult, planned),
+                    exports,
+                    params,
+                    run_id=run_id,
+                    logical_date=logical_date or dag_run.run_after,
+                )
+            return to_xcom(result)
+
+        years = prepare()
+        scanned = scan.expand(year=years)
+        planned = plan()
+        exported = export.expand(export_task=planned)
+        committed = commit()
+        report = BackupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
+        [years, scanned] >> planned
+        [planned, exported] >> committed >> report
+    return dag

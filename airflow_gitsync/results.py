@@ -1,0 +1,128 @@
+"""What the backup DAG's tasks hand each other through XCom: typed records and one serializer.
+
+Every task returns a dataclass; :func:`to_xcom` turns it into plain JSON-safe data and
+:func:`from_xcom` back, both through pydantic's ``TypeAdapter``, so no record has a hand-written
+``to_dict`` / ``from_dict`` pair and a field added to a record needs nothing else. The records
+that the pure modules produce (:class:`~airflow_gitsync.workspace.scan.ScanResult`,
+:class:`~airflow_gitsync.workspace.export.ExportResult`) live beside the code that makes them. XCom
+carries metadata only: notebook content goes through the staging store, keyed by git blob id.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter
+
+from airflow_gitsync.diff import ItemFailure
+from airflow_gitsync.git.snapshot import SnapshotResult
+from airflow_gitsync.workspace.export import ExportResult
+
+T = TypeVar("T")
+
+
+class XComKey(StrEnum):
+    """The XCom keys the backup DAG's tasks push besides their return value."""
+
+    RUN = "run"  # prepare: the PrepareResult (its return value is the list of years to scan)
+    PLAN = "plan"  # plan: the PlanResult (its return value is the list of export tasks)
+    EXPORTS = "exports"  # export: the ExportTaskResult, pushed before the task fails on an engagement
+    ERROR = "error"  # prepare, plan, commit: the error they failed with, for the report
+    SUMMARY = "summary"  # report: the run summary
+
+
+@cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
+
+
+def to_xcom(value: Any) -> Any:
+    """``value`` (a dataclass, or a list of them) as JSON-safe data."""
+    cls = list[type(value[0])] if isinstance(value, list) and value else type(value)
+    return _adapter(cls).dump_python(value, mode="json")
+
+
+def from_xcom(cls: type[T], data: Any) -> T:
+    """Data that :func:`to_xcom` produced, as ``cls`` again (``list[X]`` works too)."""
+    return _adapter(cls).validate_python(data)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMetrics:
+    """How long a task worked and the peak RSS of its process (all tasks share one under dags test)."""
+
+    seconds: float
+    peak_rss_bytes: int
+
+    @classmethod
+    def since(cls, started: float) -> TaskMetrics:
+        """Seconds since ``started`` (``time.monotonic()``) and the process's peak RSS so far."""
+        return cls(time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+@dataclass(frozen=True, slots=True)
+class YearSlice:
+    """One year to scan, and its part of the manifest in the staging store (None: no entries)."""
+
+    year: str
+    manifest_blob: str | None
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """The run's start: when the workspace was captured and the years to scan."""
+
+    capture_time: str
+    workspace_root: str
+    years: list[YearSlice]
+    metrics: TaskMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class ExportTask:
+    """One mapped export task: its name in the UI and its engagements' change lists in staging."""
+
+    label: str
+    changes_blob: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEngagement:
+    """An engagement the run must export: how many objects, and the failures its scan found."""
+
+    engagement: str
+    objects: int
+    failed: list[ItemFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The engagements to export, grouped into export tasks, and the years whose scan did not finish."""
+
+    engagements: list[PlannedEngagement]
+    export_tasks: list[ExportTask]
+    missing_years: list[str]
+
+
+@dataclass(frozen=True)
+class ExportTaskResult:
+    """One export task's outcome: a result per engagement that succeeded, its API counters, metrics."""
+
+    exports: list[ExportResult]
+    api: dict[str, dict[str, float]]
+    metrics: TaskMetrics
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """The commit task's outcome: what git did, and whether the run was complete (then tagged)."""
+
+    git: SnapshotResult
+    complete: bool
+    missing_engagements: list[str]
+    metrics: TaskMetrics

@@ -1,0 +1,107 @@
+"""The rules of one backup run, apart from Airflow: export task groups, completeness, messages.
+
+- Engagements with work are grouped into export tasks (:func:`plan_exports`).
+- A run is *complete* when every year was scanned and every planned engagement exported
+  (:func:`missing_engagements`); only a complete run is tagged.
+- The commit and tag say what the run covered: the logical date, the capture time, the counts of
+  what changed, and, when the ``years`` param limited it, which years (:func:`commit_info`,
+  :func:`tag_message`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from airflow_gitsync.diff import EngagementChanges
+from airflow_gitsync.git.commit_plan import CommitInfo
+from airflow_gitsync.results import PlannedEngagement
+from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.workspace.export import ExportResult
+
+_LISTED = 20  # names shown in a message
+
+
+def _label(engagements: Sequence[str]) -> str:
+    first = engagements[0] or "(root)"
+    if len(engagements) == 1:
+        return first
+    return f"{first} … {engagements[-1]} ({len(engagements)} engagements)"
+
+
+def plan_exports(
+    engagements: Iterable[EngagementChanges], batch_objects: int, max_map_length: int
+) -> list[tuple[str, list[EngagementChanges]]]:
+    """Group engagements into export tasks; each group with the label the UI shows for it.
+
+    Consecutive engagements (by name) share a task until it holds ``batch_objects`` objects to
+    export or delete: each mapped task instance costs Airflow a fixed overhead (a process, a DAG
+    parse, XCom), which a daily run touching most of ~1,500 engagements would otherwise pay ~1,500
+    times. With ``batch_objects = 1`` every engagement is its own task.
+
+    :raises SettingsError: more groups than Airflow's ``[core] max_map_length`` allows.
+    """
+    groups: list[list[EngagementChanges]] = []
+    size = batch_objects
+    for engagement in sorted(engagements, key=lambda e: e.engagement):
+        if size >= batch_objects:
+            groups.append([])
+            size = 0
+        groups[-1].append(engagement)
+        size += engagement.size + 1
+    if len(groups) > max_map_length:
+        raise SettingsError(
+            f"{len(groups):,} export tasks exceed [core] max_map_length = {max_map_length:,}; raise it "
+            "(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [gitsync] export_batch_objects, see the README"
+        )
+    return [(_label([e.engagement for e in group]), group) for group in groups]
+
+
+def missing_engagements(planned: Iterable[PlannedEngagement], exports: Iterable[ExportResult]) -> list[str]:
+    """The planned engagements that no export delivered, sorted."""
+    exported = {e.engagement for e in exports}
+    return sorted(p.engagement for p in planned if p.engagement not in exported)
+
+
+def scope(years: Sequence[str]) -> str | None:
+    """What a run limited by the ``years`` param covered, for its messages (None: everything)."""
+    if not years:
+        return None
+    return f"years {', '.join(years)} only; other years as of the previous backup"
+
+
+def counts_line(exports: Iterable[ExportResult]) -> str:
+    """``3,120 modified, 310 added, 198 deleted``: what the exports change in content."""
+    exports = list(exports)
+    modified = sum(e.modified for e in exports)
+    added = sum(e.added for e in exports)
+    deleted = sum(len(e.deletions) for e in exports)
+    return f"{modified:,} modified, {added:,} added, {deleted:,} deleted"
+
+
+def commit_info(
+    run_id: str, logical_date: datetime, capture_time: str, missing: Sequence[str], years: Sequence[str]
+) -> CommitInfo:
+    """Where the run's commits come from; an incomplete or limited run says so in every message."""
+    lines = []
+    if covered := scope(years):
+        lines.append(f"Scope: {covered}")
+    if missing:
+        shown = ", ".join(missing[:_LISTED]) + (" ..." if len(missing) > _LISTED else "")
+        lines.append(f"Incomplete: {len(missing)} engagements not exported: {shown}")
+    return CommitInfo(
+        run_id=run_id, logical_date=logical_date.isoformat(), capture_time=capture_time, summary_lines=lines
+    )
+
+
+def tag_message(info: CommitInfo, exports: Iterable[ExportResult], years: Sequence[str]) -> str:
+    """The annotated tag's message: date, counts, scope (for a ``years`` run), provenance."""
+    title = f"Databricks backup for {info.logical_date[:10]} ({counts_line(exports)})"
+    covered = scope(years)
+    lines = [title, ""] + ([f"scope: {covered}"] if covered else [])
+    lines += [
+        f"logical date: {info.logical_date}",
+        f"captured at: {info.capture_time}",
+        f"run: {info.run_id}",
+    ]
+    return "\n".join(lines) + "\n"

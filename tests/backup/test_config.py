@@ -1,0 +1,69 @@
+"""The [gitsync] section: declared once, published to Airflow, read with AIRFLOW_HOME honoured."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from airflow_gitsync.config import OPTIONS, SECTION, ConfigError, GitsyncConfig, provider_config
+from airflow_gitsync.get_provider_info import get_provider_info
+
+
+def _load(**values):
+    return GitsyncConfig.load(
+        get=lambda section, key, fallback: values.get(key, fallback), airflow_home=lambda: "/srv/airflow"
+    )
+
+
+def test_defaults_come_from_the_declaration_and_follow_airflow_home():
+    config = _load()
+    assert config.staging_url == "file:///srv/airflow/gitsync/staging"
+    assert str(config.cache_dir) == "/srv/airflow/gitsync/mirrors"
+    assert config.rates == {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
+    assert (config.parallel_tasks, config.max_workers, config.export_batch_objects) == (4, 16, 200)
+    assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
+        None,
+        None,
+        {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"parallel_tasks": "0"}, r"\[gitsync\] parallel_tasks = 0: must be at least 1"),
+        ({"export_rps": "fast"}, r"\[gitsync\] export_rps = 'fast': not float"),
+        ({"failure_notifier_kwargs": "{to:"}, r"failure_notifier_kwargs is not JSON"),
+        ({"failure_notifier_kwargs": "[1]"}, r"failure_notifier_kwargs must be a JSON object"),
+    ],
+)
+def test_a_bad_value_names_the_option(values, message):
+    with pytest.raises(ConfigError, match=message):
+        _load(**values)
+
+
+def test_the_provider_declares_every_option():
+    declared = get_provider_info()["config"][SECTION]["options"]
+    assert list(declared) == [o.name for o in OPTIONS]
+    assert declared == provider_config()[SECTION]["options"]
+    for option in declared.values():
+        assert option["type"] in ("string", "integer", "float") and option["description"]
+
+
+def test_airflow_lists_the_section_and_honours_airflow_home(tmp_path):
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__GITSYNC__", "AIRFLOW__CORE__UNIT"))
+    }
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    listed = subprocess.run(
+        [sys.executable, "-m", "airflow", "config", "list", "--defaults"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "[gitsync]" in listed and "AIRFLOW__GITSYNC__STAGING_URL" in listed
+    code = "from airflow_gitsync.config import GitsyncConfig as C; print(C.load().staging_url)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert loaded == f"file://{tmp_path}/gitsync/staging"

@@ -1,0 +1,67 @@
+"""The run-level rules (export task groups, completeness, messages): plain Python, no Airflow config."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from airflow_gitsync import run
+from airflow_gitsync.diff import EngagementChanges, ListedObject
+from airflow_gitsync.results import PlannedEngagement
+from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.workspace.export import ExportResult
+
+
+def _engagement(name, exports=0, deletions=0):
+    obj = ListedObject(f"/Clients/{name}/NOTEBOOKS/x", f"{name}/NOTEBOOKS/x.py", 1, "NOTEBOOK", "PYTHON", 1)
+    return EngagementChanges(
+        name, to_export=[obj] * exports, deleted=[f"{name}/NOTEBOOKS/gone{i}.py" for i in range(deletions)]
+    )
+
+
+ENGAGEMENTS = [_engagement("2024/B", 3), _engagement("2024/A", 1, 1), _engagement("2025/C", 5)]
+
+
+def test_engagements_share_a_task_up_to_the_batch_size():
+    groups = run.plan_exports(ENGAGEMENTS, batch_objects=4, max_map_length=1024)
+    assert [label for label, _ in groups] == ["2024/A … 2024/B (2 engagements)", "2025/C"]
+    assert [[e.engagement for e in group] for _, group in groups] == [["2024/A", "2024/B"], ["2025/C"]]
+
+
+def test_batch_size_one_is_one_task_per_engagement():
+    groups = run.plan_exports(ENGAGEMENTS, batch_objects=1, max_map_length=1024)
+    assert [label for label, _ in groups] == ["2024/A", "2024/B", "2025/C"]
+
+
+def test_too_many_tasks_names_the_setting():
+    with pytest.raises(SettingsError, match=r"max_map_length = 2.*export_batch_objects"):
+        run.plan_exports(ENGAGEMENTS, batch_objects=1, max_map_length=2)
+
+
+def test_missing_engagements_are_the_planned_ones_without_a_result():
+    planned = [PlannedEngagement("2024/A", 1), PlannedEngagement("2024/B", 2), PlannedEngagement("", 1)]
+    assert run.missing_engagements(planned, [ExportResult("2024/A")]) == ["", "2024/B"]
+    assert run.missing_engagements(planned, [ExportResult(e.engagement) for e in planned]) == []
+
+
+def test_messages_count_content_changes_and_say_when_years_limited_the_run():
+    exports = [
+        ExportResult("2024/A", deletions=["2024/A/x.py"], added=2, modified=1, unchanged=4),
+        ExportResult("2024/B", modified=3),
+    ]
+    day = datetime(2026, 11, 27, tzinfo=UTC)
+    info = run.commit_info("run-1", day, "2026-11-27T02:00:05+00:00", [], ["2024"])
+    message = run.tag_message(info, exports, ["2024"])
+    # an export whose blob did not change is not "modified"
+    assert message.startswith("Databricks backup for 2026-11-27 (4 modified, 2 added, 1 deleted)\n")
+    assert "scope: years 2024 only; other years as of the previous backup" in message
+    assert info.summary_lines == ["Scope: years 2024 only; other years as of the previous backup"]
+    full = run.tag_message(run.commit_info("run-1", day, "t", [], []), exports, [])
+    assert "scope" not in full
+
+
+def test_an_incomplete_run_says_which_engagements_are_missing():
+    info = run.commit_info("r", datetime(2026, 1, 1), "t", [f"2024/E{i}" for i in range(25)], [])
+    (line,) = info.summary_lines
+    assert line.startswith("Incomplete: 25 engagements not exported: 2024/E0, 2024/E1") and line.endswith(
+        " ..."
+    )
