@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from airflow_runs import Scheduler, airflow_env, dags_test, migrate
 from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured
 
-from airflow_gitsync.testing.servers import start_server
+from gitsync_devkit.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 # Logical dates in the past: the scheduler refuses to run one in the future.
