@@ -92,7 +92,7 @@ def run_baselines(args, stack: ExitStack, workdir: Path, git_url: str) -> dict:
         url = start_server(
             stack,
             f"emulator-{kind}",
-            "workspace_emulator",
+            "emulator",
             emulator_args(args.scale, rates, args.latency_ms, host, 80),
             workdir,
         )
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             start_server(
                 stack,
                 "emulator",
-                "workspace_emulator",
+                "emulator",
                 emulator_args(args.scale, rates, args.latency_ms, "127.0.0.1", 0),
                 workdir,
             )

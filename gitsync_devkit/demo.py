@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         emulator = start_server(
             stack,
             "workspace_emulator",
-            "workspace_emulator",
+            "emulator",
             [
                 "--port",
                 "0",

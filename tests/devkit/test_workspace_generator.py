@@ -7,7 +7,7 @@ import resource
 import time
 from collections import Counter
 
-from gitsync_devkit.workspace_emulator import WorkspaceEmulator
+from gitsync_devkit.emulator import WorkspaceEmulator
 from gitsync_devkit.workspace_generator import (
     CELL_SEPARATORS,
     MAX_EXPORT_BYTES,

@@ -35,7 +35,7 @@ Control surface, the same bearer token, JSON in and out (content is base64), nev
     POST /_emulator/failures {path_prefix, endpoints, status, error_code}   POST /_emulator/clear-failures
     POST /_emulator/tokens {token}
 
-CLI: ``python -m gitsync_devkit.workspace_emulator --port P (--workspace DIR | --generate N)
+CLI: ``python -m gitsync_devkit.emulator --port P (--workspace DIR | --generate N)
 --token T [...]``; see ``--help``. Bad input gives one ``error: ...`` line on stderr and exit code 2.
 """
 
@@ -63,19 +63,19 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gitsync_devkit.emulator.model import (
+    CONTENT_TYPES,
+    Node,
+    Workspace,
+    WorkspaceError,
+    is_under,
+)
 from gitsync_devkit.workspace_generator import (
     CELL_SEPARATORS,
     FILE_TYPES,
     MAX_EXPORT_BYTES,
     NOTEBOOK_HEADERS,
     generate_workspace,
-)
-from gitsync_devkit.workspace_model import (
-    CONTENT_TYPES,
-    Node,
-    Workspace,
-    WorkspaceError,
-    is_under,
 )
 
 ENDPOINTS = ("list", "get-status", "export", "import", "delete", "mkdirs")
@@ -905,9 +905,7 @@ def _count_arg(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
-        prog="python -m gitsync_devkit.workspace_emulator", description=__doc__.split("\n")[0]
-    )
+    parser = _ArgumentParser(prog="python -m gitsync_devkit.emulator", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--workspace", type=Path, help="load this directory (notebooks as .py/.sql/.scala/.r sources)"

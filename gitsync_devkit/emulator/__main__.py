@@ -1,0 +1,5 @@
+import sys
+
+from gitsync_devkit.emulator.workspace_emulator import main
+
+sys.exit(main())
