@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 CONSTRAINTS := constraints-3.11.txt
-STAMP := $(VENV)/.installed-$(shell cat setup.cfg $(CONSTRAINTS) | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg $(CONSTRAINTS) Makefile | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint format install constraints clean
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_gitsync.testing.demo
+	$(BIN)/python -m gitsync_devkit.demo
 
 test: $(STAMP) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -27,7 +27,10 @@ format: $(STAMP)
 install: $(STAMP)
 
 # A project venv, installed with the committed constraints so every machine gets the same set
-# (Airflow's own install practice). Re-runs whenever setup.cfg or the constraints change.
+# (Airflow's own install practice). Re-runs whenever setup.cfg, the constraints or this file change.
+# The dev kit (gitsync_devkit/: emulator, git server, demo) is not in the wheel, and the editable
+# install maps only airflow_gitsync; a .pth file puts the checkout on the venv's sys.path so it also
+# imports from any directory (Airflow's task subprocesses, `python -m gitsync_devkit...` elsewhere).
 $(STAMP):
 	@command -v git >/dev/null || { echo "error: git is required (apt-get install git)" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' \
@@ -35,6 +38,8 @@ $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --python $(BIN)/python -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/python -c 'import pathlib, sysconfig; \
+		pathlib.Path(sysconfig.get_path("purelib"), "gitsync_devkit.pth").write_text(f"{pathlib.Path.cwd()}\n")'
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from stack import run_measured
 
-from airflow_gitsync.testing.local_airflow import LocalAirflow, backup_env
+from gitsync_devkit.local_airflow import LocalAirflow, backup_env
 
 DAG_ID = "databricks_git_backup"
 

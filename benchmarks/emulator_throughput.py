@@ -29,7 +29,7 @@ TOKEN = "dapi-bench"
 def start_emulator(notebooks: int) -> tuple[subprocess.Popen[bytes], str]:
     """Start the emulator CLI on a free port and wait for its ready file."""
     ready = Path(tempfile.mkdtemp(prefix="emu-bench-")) / "ready"
-    command = [sys.executable, "-m", "airflow_gitsync.testing.workspace_emulator", "--port", "0"]
+    command = [sys.executable, "-m", "gitsync_devkit.emulator", "--port", "0"]
     command += ["--generate", str(notebooks), "--token", TOKEN, "--seed", "1", "--ready-file", str(ready)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -1,6 +1,6 @@
 """Scan and export a generated workspace against the emulator at the published rate limits.
 
-The emulator runs in its own process (``python -m airflow_gitsync.testing.workspace_emulator``),
+The emulator runs in its own process (``python -m gitsync_devkit.emulator``),
 so its CPU does not count against the client's. Prints the achieved export rate against the
 configured limit (target >= 0.9), the 429s received, the wall time and the peak RSS of both sides.
 
@@ -33,7 +33,7 @@ def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.
     command = [
         sys.executable,
         "-m",
-        "airflow_gitsync.testing.workspace_emulator",
+        "gitsync_devkit.emulator",
         "--generate",
         str(args.notebooks),
         "--export-rps",

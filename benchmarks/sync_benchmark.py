@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from airflow_runs import Scheduler, airflow_env, dags_test, migrate
 from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured
 
-from airflow_gitsync.testing.servers import start_server
+from gitsync_devkit.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 # Logical dates in the past: the scheduler refuses to run one in the future.
@@ -92,7 +92,7 @@ def run_baselines(args, stack: ExitStack, workdir: Path, git_url: str) -> dict:
         url = start_server(
             stack,
             f"emulator-{kind}",
-            "workspace_emulator",
+            "emulator",
             emulator_args(args.scale, rates, args.latency_ms, host, 80),
             workdir,
         )
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             start_server(
                 stack,
                 "emulator",
-                "workspace_emulator",
+                "emulator",
                 emulator_args(args.scale, rates, args.latency_ms, "127.0.0.1", 0),
                 workdir,
             )

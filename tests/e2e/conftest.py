@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from airflow_gitsync.layout import to_repo_path
-from airflow_gitsync.testing.git_server import GitServer
-from airflow_gitsync.testing.workspace_emulator import WorkspaceEmulator
+from gitsync_devkit.emulator import WorkspaceEmulator
+from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env
 
 ROOT = "/Clients"

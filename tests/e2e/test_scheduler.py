@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_gitsync.testing.local_airflow import LocalAirflow
+from gitsync_devkit.local_airflow import LocalAirflow
 from tests.e2e.conftest import Backup
 
 DAG_ID = "databricks_git_backup"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from airflow_gitsync.testing.git_server import GitServer
+from gitsync_devkit.git_server import GitServer
 
 
 def _git(*args: str, cwd=None, header: str | None = None, url: str = "") -> subprocess.CompletedProcess:
@@ -90,7 +90,7 @@ def test_cli_rejects_bad_input_in_one_line(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "airflow_gitsync.testing.git_server",
+        "gitsync_devkit.git_server",
         "--root",
         str(tmp_path),
         "--token",
@@ -103,7 +103,7 @@ def test_cli_rejects_bad_input_in_one_line(tmp_path):
 
 def test_cli_serves_until_terminated(tmp_path):
     ready = tmp_path / "ready"
-    cmd = [sys.executable, "-m", "airflow_gitsync.testing.git_server", "--root", str(tmp_path / "root")]
+    cmd = [sys.executable, "-m", "gitsync_devkit.git_server", "--root", str(tmp_path / "root")]
     proc = subprocess.Popen([*cmd, "--token", "t", "--create", "r.git", "--ready-file", str(ready)])
     try:
         for _ in range(100):

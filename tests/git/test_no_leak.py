@@ -15,7 +15,7 @@ from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.testing.git_server import GitServer
+from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN
 
 SSH_KEY = (

@@ -12,7 +12,7 @@ from airflow_gitsync.git.runner import GitAuthError
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.testing.git_server import GitServer
+from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
 
 DAY1 = CommitInfo("scheduled__2026-11-27", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")

@@ -1,4 +1,4 @@
-"""`python -m airflow_gitsync.testing.workspace_emulator` as a subprocess: it serves, and bad input gives one
+"""`python -m gitsync_devkit.emulator` as a subprocess: it serves, and bad input gives one
 ``error:`` line and exit code 2, never a traceback."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-MODULE = [sys.executable, "-m", "airflow_gitsync.testing.workspace_emulator"]
+MODULE = [sys.executable, "-m", "gitsync_devkit.emulator"]
 
 
 def wait_for(ready: Path, process: subprocess.Popen[str]) -> str:

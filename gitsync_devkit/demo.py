@@ -23,10 +23,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.testing.local_airflow import backup_env
-from airflow_gitsync.testing.servers import start_server
+from gitsync_devkit.local_airflow import backup_env
+from gitsync_devkit.servers import start_server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "dapi-demo-token"
 PAT = "demo-pat-secret"
 REPO = "notebooks.git"
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         emulator = start_server(
             stack,
             "workspace_emulator",
-            "workspace_emulator",
+            "emulator",
             [
                 "--port",
                 "0",

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from airflow_gitsync.testing.workspace_emulator import EmulatorConfig, WorkspaceEmulator
-from airflow_gitsync.testing.workspace_model import WorkspaceError
+from gitsync_devkit.emulator import EmulatorConfig, WorkspaceEmulator
+from gitsync_devkit.emulator.model import WorkspaceError
 
 Factory = Callable[..., WorkspaceEmulator]
 NB = b"# Databricks notebook source\nx = 1\n"

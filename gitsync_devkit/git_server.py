@@ -5,7 +5,7 @@ every fetch and push are real git. Requests must authenticate with HTTP Basic (a
 token as password: Azure DevOps' PAT style) or ``Authorization: Bearer <token>``; anything else is
 answered 401. ``max_push_bytes`` refuses larger pushes with 413, to exercise chunked pushes.
 
-    python -m airflow_gitsync.testing.git_server --root DIR --port P --user U --token T \\
+    python -m gitsync_devkit.git_server --root DIR --port P --user U --token T \\
         [--max-push-bytes N] [--create REPO] [--ready-file PATH]
 """
 
@@ -326,7 +326,7 @@ _port.__name__ = "port (0-65535)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m airflow_gitsync.testing.git_server", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="python -m gitsync_devkit.git_server", description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, type=Path, help="directory holding the bare repositories")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=0)

@@ -7,8 +7,8 @@ import resource
 import time
 from collections import Counter
 
-from airflow_gitsync.testing.workspace_emulator import WorkspaceEmulator
-from airflow_gitsync.testing.workspace_generator import (
+from gitsync_devkit.emulator import WorkspaceEmulator
+from gitsync_devkit.workspace_generator import (
     CELL_SEPARATORS,
     MAX_EXPORT_BYTES,
     NOTEBOOK_HEADERS,

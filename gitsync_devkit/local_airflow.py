@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 ADMIN, PASSWORD = "admin", "admin-pw"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def backup_env(home: Path, state_dir: Path, parallel_tasks: int) -> dict[str, str]:

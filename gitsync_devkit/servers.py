@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def start_server(stack: ExitStack, name: str, module: str, args: list[str], workdir: Path) -> str:
-    """Run ``python -m airflow_gitsync.testing.<module> ARGS`` until ``stack`` closes; return its URL.
+    """Run ``python -m gitsync_devkit.<module> ARGS`` until ``stack`` closes; return its URL.
 
     The server writes its URL to a ready file once it listens; its output goes to
     ``<workdir>/<name>.log``. A server that exits or is not ready within 10 minutes (generating a
@@ -20,7 +20,7 @@ def start_server(stack: ExitStack, name: str, module: str, args: list[str], work
     ready.unlink(missing_ok=True)
     with (workdir / f"{name}.log").open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"airflow_gitsync.testing.{module}", *args, "--ready-file", str(ready)],
+            [sys.executable, "-m", f"gitsync_devkit.{module}", *args, "--ready-file", str(ready)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

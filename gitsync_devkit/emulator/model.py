@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from airflow_gitsync.testing.workspace_generator import NOTEBOOK_HEADERS, GeneratedObject, render_content
+from gitsync_devkit.workspace_generator import NOTEBOOK_HEADERS, GeneratedObject, render_content
 
 FIRST_OBJECT_ID = 1_000_000_000_000
 CONTENT_TYPES = ("NOTEBOOK", "FILE")

@@ -24,7 +24,8 @@ from databricks.sdk.errors import (
 )
 from databricks.sdk.service.workspace import ExportFormat, ImportFormat, Language, ObjectType
 
-from airflow_gitsync.testing.workspace_emulator import MAX_EXPORT_BYTES, WorkspaceEmulator
+from gitsync_devkit.emulator import WorkspaceEmulator
+from gitsync_devkit.workspace_generator import MAX_EXPORT_BYTES
 
 HEADERS = {
     Language.PYTHON: b"# Databricks notebook source\n",

@@ -1,0 +1,64 @@
+"""The wheel ships every provider module and its Airflow entry points, and nothing of the dev kit."""
+
+from __future__ import annotations
+
+import configparser
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Local state that is not source: copying it would be slow, and stale build/ output could leak in.
+NOT_SOURCE = (".git", ".venv", ".demo", ".bench", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[zipfile.ZipFile]:
+    """A wheel built with uv, as a release would be, from a copy of the checkout (the build writes into
+    its source tree)."""
+    uv = shutil.which("uv", path=Path(sys.executable).parent) or shutil.which("uv")
+    if uv is None:
+        pytest.fail(
+            "uv is needed to build the wheel: `make install` puts it in .venv/bin (or `pip install uv`)"
+        )
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    build = subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(tmp / "dist"), str(source)], capture_output=True, text=True
+    )
+    assert build.returncode == 0, f"uv build --wheel failed:\n{build.stdout}\n{build.stderr}"
+    (path,) = (tmp / "dist").glob("*.whl")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_wheel_holds_every_provider_module(wheel: zipfile.ZipFile) -> None:
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "airflow_gitsync").rglob("*.py")}
+    shipped = {name for name in wheel.namelist() if name.endswith(".py")}
+    assert modules - shipped == set()
+    assert "airflow_gitsync/get_provider_info.py" in shipped
+
+
+def test_wheel_holds_nothing_of_the_dev_kit(wheel: zipfile.ZipFile) -> None:
+    names = wheel.namelist()
+    assert [n for n in names if not n.startswith(("airflow_gitsync/", "airflow_gitsync-"))] == []
+    assert [n for n in names if "gitsync_devkit" in n or "emulator" in n or "git_server" in n] == []
+    assert [n for n in names if "/testing/" in n or n.startswith(("tests/", "benchmarks/"))] == []
+
+
+def test_wheel_declares_the_airflow_entry_points(wheel: zipfile.ZipFile) -> None:
+    (name,) = (n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
+    entry_points = configparser.ConfigParser()
+    entry_points.read_string(wheel.read(name).decode())
+    assert dict(entry_points["apache_airflow_provider"]) == {
+        "provider_info": "airflow_gitsync.get_provider_info:get_provider_info"
+    }
+    assert dict(entry_points["airflow.plugins"]) == {
+        "airflow_gitsync": "airflow_gitsync.plugins:GitsyncPlugin"
+    }
