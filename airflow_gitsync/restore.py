@@ -18,7 +18,7 @@ from functools import partial
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.mirror import Mirror
-from airflow_gitsync.layout import FILE, NOTEBOOK, to_workspace_path
+from airflow_gitsync.layout import FILE, NOTEBOOK, root_of
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
 
@@ -98,7 +98,7 @@ def plan_items(
     :param prefixes: repo paths of folders (``2024/ENG-101``) or files to restore; empty: everything.
         Each must select something.
     :param target_root: write under this folder instead of the original paths: an entry's repo path
-        (its path below the backup root) is placed below it, as :func:`to_workspace_path` maps it.
+        (its workspace path below the backup root, by its original name) is placed below it.
     :raises RestoreError: a prefix selects nothing, or selected files are missing from the manifest.
     """
     prefixes = [p.strip("/") for p in prefixes]
@@ -119,10 +119,8 @@ def plan_items(
         reason = _unrestorable(entry, tree.get(path))
         target = entry.workspace_path
         if reason is None and target_root is not None:
-            try:
-                target = to_workspace_path(target_root, path, entry.object_type)
-            except ValueError as exc:
-                reason = str(exc)
+            root = root_of(entry.workspace_path, path)
+            target = target_root.rstrip("/") + entry.workspace_path[len(root.rstrip("/")) :]
         if reason:
             failed.append(ItemFailure(target, reason))
         else:

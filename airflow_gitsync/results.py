@@ -67,9 +67,11 @@ class TaskMetrics:
 
 @dataclass(frozen=True, slots=True)
 class YearSlice:
-    """One year to scan, and its part of the manifest in the staging store (None: no entries)."""
+    """One year to scan: its folder's name, its name in the repository (escaped where
+    :func:`~airflow_gitsync.layout.safe_name` must), its manifest part in staging (None: none)."""
 
     year: str
+    repo_year: str
     manifest_blob: str | None
 
 

@@ -15,6 +15,8 @@ from datetime import datetime
 
 from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import CommitInfo
+from airflow_gitsync.layout import root_of
+from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import PlannedEngagement
 from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
@@ -55,6 +57,22 @@ def plan_exports(
             "(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [gitsync] export_batch_objects, see the README"
         )
     return [(_label([e.engagement for e in group]), group) for group in groups]
+
+
+def check_root(manifest: Iterable[ManifestEntry], workspace_root: str, allow_change: bool = False) -> None:
+    """Refuse to back up ``workspace_root`` into a repository whose manifest came from another root.
+
+    The root of each entry is what its workspace path and repo path imply (:func:`root_of`). A
+    different root would re-add every object under new paths and delete the old ones (a green run
+    that moves the whole backup); ``allow_change`` (the ``allow_root_change`` param) says it is meant.
+    """
+    roots = {root_of(e.workspace_path, e.repo_path) for e in manifest}
+    other = sorted(roots - {workspace_root.rstrip("/") or "/"})
+    if other and not allow_change:
+        raise SettingsError(
+            f"workspace_root {workspace_root!r}: the backup repository holds a backup of {', '.join(other)}; "
+            "backing up another root would move every object. Set the param allow_root_change to do that."
+        )
 
 
 def missing_engagements(planned: Iterable[PlannedEngagement], exports: Iterable[ExportResult]) -> list[str]:

@@ -95,6 +95,14 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "dry_run", False, {"type": "boolean"}, "Dry run", "Scan and report; export and commit nothing."
     ),
+    ParamSpec(
+        "allow_root_change",
+        False,
+        {"type": "boolean"},
+        "Allow a new workspace root",
+        "Back up workspace_root into a repository that holds a backup of another root "
+        "(every object moves to its new path). Off: such a run fails before changing anything.",
+    ),
     _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
     _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
 )
@@ -159,6 +167,7 @@ class BackupSettings:
     full_scan: bool
     commit_batch_size: int
     dry_run: bool
+    allow_root_change: bool
     databricks_conn_id: str
     git_conn_id: str
 

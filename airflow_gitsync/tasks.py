@@ -22,7 +22,7 @@ from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.layout import engagement_of, year_of
+from airflow_gitsync.layout import engagement_of, safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest, load_manifest
 from airflow_gitsync.results import (
     CommitResult,
@@ -37,7 +37,7 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.settings import BackupSettings, SettingsError
-from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceError
+from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceError
 from airflow_gitsync.workspace.export import ExportResult, export_engagement
 from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year
 
@@ -60,6 +60,10 @@ def _engine(settings: BackupSettings, config: GitsyncConfig):
     )
 
 
+def _repo_name(year: str) -> str:
+    return safe_name(year, top_level=True) if year else ""
+
+
 def prepare(params: Mapping) -> PrepareResult:
     """Validate params, refresh the git mirror, read the manifest and hand each year its slice."""
     started = time.monotonic()
@@ -68,26 +72,39 @@ def prepare(params: Mapping) -> PrepareResult:
     engine = _engine(settings, config)
     engine.sync()
     manifest = engine.read_manifest()
+    run.check_root(manifest.values(), settings.workspace_root, settings.allow_root_change)
     with _workspace_client(settings, config) as client:
-        listed = list_years(client, settings.workspace_root)
+        try:
+            listed = list_years(client, settings.workspace_root)
+        except NotFoundError:
+            raise SettingsError(
+                f"workspace_root {settings.workspace_root!r}: no such folder in the workspace"
+            ) from None
     slices: dict[str, list[ManifestEntry]] = defaultdict(list)
     for entry in manifest.values():
         slices[year_of(engagement_of(entry.repo_path.split("/")))].append(entry)
+    # Slices are keyed by the year's name in the repository, which may be escaped (layout.safe_name).
     # A year only in the manifest is a folder deleted from the workspace: it is scanned too (it
     # lists as empty once the root is confirmed), so that its deletion is committed.
-    years = sorted(set(listed) | set(slices))
+    names = {_repo_name(y): y for y in listed}
+    for repo_year in slices:
+        names.setdefault(repo_year, repo_year)
     if settings.years:
-        unknown = sorted(set(settings.years) - set(years))
+        unknown = sorted(set(settings.years) - set(names.values()))
         if unknown:
             raise SettingsError(f"years: {', '.join(unknown)} not found under {settings.workspace_root}")
-        years = [y for y in years if y in settings.years]
+        names = {r: y for r, y in names.items() if y in settings.years}
     staging = config.staging()
     return PrepareResult(
         capture_time=datetime.now(UTC).isoformat(timespec="seconds"),
         workspace_root=settings.workspace_root,
         years=[
-            YearSlice(year, staging.put(dump_manifest(slices[year])) if slices.get(year) else None)
-            for year in years
+            YearSlice(
+                year,
+                repo_year,
+                staging.put(dump_manifest(slices[repo_year])) if repo_year in slices else None,
+            )
+            for repo_year, year in sorted(names.items(), key=lambda item: item[1])
         ],
         metrics=TaskMetrics.since(started),
     )
@@ -101,7 +118,14 @@ def scan(year: YearSlice, params: Mapping) -> ScanResult:
     staging = config.staging()
     manifest = load_manifest(staging.get(year.manifest_blob)) if year.manifest_blob else {}
     with _workspace_client(settings, config) as client:
-        result = scan_year(client, settings.workspace_root, year.year, manifest, full_scan=settings.full_scan)
+        result = scan_year(
+            client,
+            settings.workspace_root,
+            year.year,
+            manifest,
+            full_scan=settings.full_scan,
+            repo_year=year.repo_year,
+        )
         result.api = client.stats()
     result.metrics = TaskMetrics.since(started)
     return result

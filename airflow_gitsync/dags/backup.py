@@ -75,7 +75,8 @@ def backup_dag(
     :param dag_kwargs: any other ``DAG`` argument (``start_date``, ``tags``, ``default_args`` ...).
     """
     config = GitsyncConfig.load()
-    network = _network_retries(config)
+    # A return value is megabytes at 70,000 notebooks: never logged whole.
+    network = _network_retries(config) | {"show_return_value_in_logs": False}
     kwargs: dict[str, Any] = {
         "schedule": schedule or DailyBackupTimetable("02:00"),
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -107,7 +108,7 @@ def backup_dag(
             with failing_fast():
                 return to_xcom(tasks.scan(year_slice, params))
 
-        @task(trigger_rule=TriggerRule.ALL_DONE)
+        @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
         def plan(ti=None) -> list[dict]:
             """Collect the engagements that changed and group them into export tasks."""
             prepared = ti.xcom_pull(task_ids="prepare", key=XComKey.RUN)

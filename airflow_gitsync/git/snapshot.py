@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.commit_plan import (
     Change,
@@ -222,7 +224,8 @@ class SnapshotEngine:
         tree = {path: object_id for path, (_, object_id) in self.mirror.ls_tree(base).items()}
         manifest = self._manifest_at(base)
         planned = plan_changes(changes, manifest, tree)
-        if not planned and base is not None:
+        owned = {path: data for path, data in repo_files.FILES.items() if tree.get(path) != git_blob_id(data)}
+        if not planned and not owned and base is not None:
             return [], []
         parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
         written = self.mirror.present({c.entry.blob_id for c in planned if c.entry})
@@ -234,6 +237,9 @@ class SnapshotEngine:
                 message = commit_message(part, info, number, len(parts))
                 marks.append(stream.begin_commit(ident=self.ident, when=when, message=message, parent=base))
                 base = None  # later parts follow the previous one
+                if number == 1:
+                    for path, data in owned.items():
+                        stream.put(path, data)
                 self._write_part(stream, part, staging, written)
                 stream.put_object(MANIFEST_PATH, f":{manifests[number - 1]}")
             ids = stream.finish()

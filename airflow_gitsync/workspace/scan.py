@@ -57,6 +57,15 @@ def _list_year(client: WorkspaceClient, root: str, year: str) -> tuple[list[dict
     return objects, failures
 
 
+def _engagement(root: str, path: str, is_folder: bool = False) -> str:
+    """The engagement of a workspace object (or folder), named as in the repository."""
+    try:
+        parts = layout.repo_parts(root, path)
+    except layout.UnsafePathError:
+        parts = tuple(path[len(root.rstrip("/")) + 1 :].split("/"))
+    return layout.engagement_of([*parts, ""] if is_folder else parts)
+
+
 def scan_year(
     client: WorkspaceClient,
     root: str,
@@ -64,20 +73,25 @@ def scan_year(
     manifest: dict[str, ManifestEntry],
     *,
     full_scan: bool = False,
+    repo_year: str | None = None,
 ) -> ScanResult:
     """List ``year`` and diff each of its engagements against ``manifest`` (the year's entries).
+
+    ``repo_year`` is the year's name in the repository (default: ``year`` escaped by
+    :func:`~airflow_gitsync.layout.safe_name`).
 
     A failure to list the year folder itself raises: there is no engagement to pin it on. A year
     that no longer exists lists as empty (its entries are deleted), after checking that the root
     itself is there.
     """
-    stray = sorted(p for p in manifest if layout.year_of(layout.engagement_of(p.split("/"))) != year)
+    if repo_year is None:
+        repo_year = layout.safe_name(year, top_level=True) if year else ""
+    stray = sorted(p for p in manifest if layout.year_of(layout.engagement_of(p.split("/"))) != repo_year)
     if stray:
         raise ValueError(f"manifest slice for year {year!r} holds other paths: {stray[:3]}")
     objects, folder_errors = _list_year(client, root, year)
     if not objects and manifest:
         client.get_status(root)  # raises NotFoundError rather than deleting a whole year on a bad root
-    prefix = root.rstrip("/") + "/"
     result = ScanResult(year)
     skipped: Counter[str] = Counter()
     listed: dict[str, list[ListedObject]] = defaultdict(list)
@@ -86,7 +100,7 @@ def scan_year(
     outside: dict[str, list[str]] = defaultdict(list)
     for folder, error in folder_errors.items():
         failure = ItemFailure(folder, f"listing failed: {error}")
-        listing_failures[layout.engagement_of([*folder[len(prefix) :].split("/"), ""])].append(failure)
+        listing_failures[_engagement(root, folder, is_folder=True)].append(failure)
         result.failed_listings.append(failure)
     for obj in objects:
         object_type, path = obj["object_type"], obj["path"]
@@ -95,7 +109,7 @@ def scan_year(
         if object_type not in BACKED_UP_TYPES:
             skipped[object_type] += 1
             continue
-        engagement = layout.engagement_of(path[len(prefix) :].split("/"))
+        engagement = _engagement(root, path)
         try:
             listed_object = ListedObject(
                 workspace_path=path,

@@ -18,7 +18,9 @@ def _metrics(seconds, rss=0):
     return TaskMetrics(seconds, rss)
 
 
-PREPARED = PrepareResult("t", "/Clients", [YearSlice("2024", None), YearSlice("2025", None)], _metrics(1.5))
+PREPARED = PrepareResult(
+    "t", "/Clients", [YearSlice("2024", "2024", None), YearSlice("2025", "2025", None)], _metrics(1.5)
+)
 SCANS = [
     ScanResult(
         "2024",

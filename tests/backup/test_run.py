@@ -6,6 +6,7 @@ import pytest
 
 from airflow_gitsync import run
 from airflow_gitsync.diff import EngagementChanges, ListedObject
+from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import PlannedEngagement
 from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
@@ -65,3 +66,20 @@ def test_an_incomplete_run_says_which_engagements_are_missing():
     assert line.startswith("Incomplete: 25 engagements not exported: 2024/E0, 2024/E1") and line.endswith(
         " ..."
     )
+
+
+def _entry(workspace_path, repo_path):
+    return ManifestEntry(repo_path, workspace_path, 1, "FILE", None, 1, "0" * 40)
+
+
+def test_a_backup_of_another_root_is_refused_unless_allowed():
+    manifest = [_entry("/Clients/2024/E/x", "2024/E/x"), _entry("/Clients/.git", "%2Egit")]
+    run.check_root(manifest, "/Clients")
+    run.check_root(manifest, "/Clients/")
+    for other in ("/Clients/2024", "/"):
+        with pytest.raises(
+            SettingsError, match=r"^workspace_root .*holds a backup of /Clients.*allow_root_change"
+        ):
+            run.check_root(manifest, other)
+        run.check_root(manifest, other, allow_change=True)
+    run.check_root([], "/Anything")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_gitsync.layout import to_repo_path
+from airflow_gitsync.layout import OWNED_ROOT_FILES, to_repo_path
 from gitsync_devkit.emulator import WorkspaceEmulator
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env
@@ -94,7 +94,7 @@ class Backup:
                 capture_output=True,
             ).stdout
             for name in names
-            if name and not name.startswith(".gitsync/")
+            if name and not name.startswith(".gitsync/") and name not in OWNED_ROOT_FILES
         }
 
     def expected(self) -> dict[str, bytes]:

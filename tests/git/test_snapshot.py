@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from airflow_gitsync import layout
+from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.runner import GitAuthError
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
@@ -51,7 +53,7 @@ class Workspace:
         return path
 
     def expected_tree(self) -> dict[str, bytes]:
-        return {**self.content, MANIFEST_PATH: dump_manifest(self.entries.values())}
+        return {**self.content, MANIFEST_PATH: dump_manifest(self.entries.values()), **repo_files.FILES}
 
 
 def _paths(count: int) -> list[str]:
@@ -202,7 +204,7 @@ def _assert_consistent(url: str, clone_dir, commits: list[str]) -> None:
         listed = _git(url, "-C", str(clone_dir), "ls-tree", "-r", "--name-only", commit).split()
         shown = _git(url, "-C", str(clone_dir), "show", f"{commit}:{MANIFEST_PATH}")
         manifest = load_manifest(shown.encode())
-        assert sorted(manifest) == [p for p in listed if p != MANIFEST_PATH]
+        assert sorted(manifest) == [p for p in listed if p != MANIFEST_PATH and p not in repo_files.FILES]
 
 
 @pytest.mark.parametrize(
@@ -262,7 +264,8 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
     assert clone(url, dest) == workspace.expected_tree()
     history = _git(url, "-C", str(dest), "log", "--format=", "--name-status", "main").split("\n")
     added = [line.split("\t")[1] for line in history if line.startswith("A\t")]
-    assert sorted(added) == sorted([*workspace.content, MANIFEST_PATH])  # each added exactly once
+    # each added exactly once
+    assert sorted(added) == sorted([*workspace.content, MANIFEST_PATH, *repo_files.FILES])
     _assert_consistent(url, dest, [*pushed, *again.commits])
 
 
@@ -295,7 +298,17 @@ def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
 def test_empty_remote_without_changes_gets_a_root_commit(engine, workspace, git_remote, tmp_path):
     result = engine.apply(ChangeSet([]), workspace.staging, DAY1, tag="backup/2026-11-27")
     assert len(result.commits) == 1 and result.tag_created
-    assert clone(git_remote, tmp_path / "clone") == {MANIFEST_PATH: b""}
+    assert clone(git_remote, tmp_path / "clone") == {MANIFEST_PATH: b"", **repo_files.FILES}
+
+
+def test_the_repository_describes_itself_and_heals_those_files(engine, workspace, git_remote, tmp_path):
+    """.gitattributes (* -text) and README.md at the root are the backup's, rewritten when changed."""
+    _initial(engine, workspace)
+    assert b"* -text" in repo_files.GITATTRIBUTES and set(repo_files.FILES) == layout.OWNED_ROOT_FILES
+    push_commit(git_remote, tmp_path / "human", "backup/daily", {".gitattributes": b"* text eol=crlf\n"}, "x")
+    result = engine.apply(ChangeSet([]), workspace.staging, DAY2)
+    assert result.changed
+    assert clone(git_remote, tmp_path / "clone", branch="backup/daily") == workspace.expected_tree()
 
 
 def test_dry_run_pushes_nothing(engine, workspace, git_server):

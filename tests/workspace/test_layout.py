@@ -9,8 +9,9 @@ from airflow_gitsync.layout import (
     engagement_of,
     in_layout,
     relative_parts,
+    root_of,
+    safe_name,
     to_repo_path,
-    to_workspace_path,
     year_of,
 )
 
@@ -32,41 +33,53 @@ ROOT = "/Clients"
 def test_repo_path_round_trip(workspace_path, object_type, language, expected):
     assert to_repo_path(ROOT, workspace_path, object_type, language) == expected
     assert to_repo_path(ROOT + "/", workspace_path, object_type, language) == expected
-    assert to_workspace_path(ROOT, expected, object_type) == workspace_path
+    assert root_of(workspace_path, expected) == ROOT
 
 
 def test_notebook_without_known_language_is_refused():
     with pytest.raises(ValueError, match="language"):
         to_repo_path(ROOT, "/Clients/2024/E/NOTEBOOKS/x", "NOTEBOOK", None)
-    with pytest.raises(ValueError, match="extension"):
-        to_workspace_path(ROOT, "2024/E/NOTEBOOKS/x.txt", "NOTEBOOK")
 
 
-@pytest.mark.parametrize(
-    "workspace_path",
-    [
-        "/Clients/2024/../etc/passwd",
-        "/Clients/2024/./x",
-        "/Clients/2024//x",
-        "/Clients/2024/E/.git/config",
-        "/Clients/2024/E/.GIT/hooks",
-        "/Clients/2024/E/.Git./x",
-        "/Clients/2024/E/a\x00b",
-        "/Clients/2024/E/a\nb",
-        "/Clients/2024/E/a\x7fb",
-        "/Clients/2024/E/a\\b",
-        "/Other/2024/x",
-        "/Clients",
-        "Clients/x",
-        "/Clients/.gitsync/manifest.jsonl",
-        "/Clients/" + "a" * 4100,
-    ],
-)
+@pytest.mark.parametrize("workspace_path", ["Clients/x", "/Clients//x", "/Clients/" + "a/" * 2100 + "b"])
 def test_unsafe_paths_are_refused_naming_the_path(workspace_path):
     with pytest.raises(UnsafePathError) as info:
         to_repo_path(ROOT, workspace_path, "FILE", None)
     assert info.value.path == workspace_path
     assert repr(workspace_path) in str(info.value)
+
+
+HOSTILE = [
+    ".git", ".GIT", "GIT~1", "git~1", ".g\u200cit", ".git ", ".git.", ".git::$INDEX_ALLOCATION",
+    ".gitmodules", "GITMOD~1", ".gitattributes", ".gitignore", ".mailmap", "CON", "nul.txt", "a:b",
+    "back\\slash", "tab\tname", "x.", "x ", ".", "..", "50%", "\u00e9" * 200, "q?*<>|\"",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_escaped_to_safe_components(name):
+    assert safe_name(name) != name
+    for suffix in ("", ".py"):
+        escaped = safe_name(name, suffix)
+        assert check_repo_path(f"2024/E/NOTEBOOKS/{escaped}")
+        assert len(escaped.encode()) <= 255 and escaped.endswith(suffix)
+
+
+def test_ordinary_names_are_kept_and_the_root_files_belong_to_the_backup():
+    for name in ("etl", "año fiscal", "Report (Q1) v2", "a\u2028b", "x.py", "README.md", ".gitsync"):
+        assert safe_name(name) == name
+    assert safe_name("README.md", top_level=True) == "%52EADME.md"
+    assert safe_name(".gitattributes", top_level=True) == "%2Egitattributes"
+    assert to_repo_path(ROOT, "/Clients/.gitsync/manifest.jsonl", "FILE", None) == "%2Egitsync/manifest.jsonl"
+    with pytest.raises(UnsafePathError):
+        check_repo_path("README.md")
+    assert check_repo_path("2024/README.md")
+
+
+def test_long_names_are_cut_with_a_hash_of_the_whole_name():
+    a, b = "n" * 300 + "a", "n" * 300 + "b"
+    assert safe_name(a, ".py") != safe_name(b, ".py")
+    assert len(safe_name(a, ".py").encode()) == 255
 
 
 def test_relative_parts():
@@ -112,7 +125,23 @@ def test_case_collisions():
 
 @pytest.mark.parametrize(
     "path",
-    ["", "/abs.py", "a/../b.py", "a/.git/config", "a/.GIT/x", "a\0b", "a\nb", "a//b", ".gitsync/x", "a\\b"],
+    [
+        "",
+        "/abs.py",
+        "a/../b.py",
+        "a/.git/config",
+        "a/.GIT/x",
+        "a\0b",
+        "a\nb",
+        "a//b",
+        ".gitsync/x",
+        "a\\b",
+        "a/GIT~1/x",
+        "a/.gitmodules",
+        "a/b:c",
+        "a/CON.py",
+        ".gitattributes",
+    ],
 )
 def test_unsafe_repo_paths_are_refused(path):
     with pytest.raises(UnsafePathError):

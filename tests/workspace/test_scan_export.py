@@ -206,7 +206,7 @@ def test_listing_failure_fails_one_engagement_and_deletes_nothing(emulator, stag
     assert_accounted(emulator, staging, healed, exports)
 
 
-def test_unsafe_names_and_collisions_are_reported_per_item(emulator_factory, staging):
+def test_hostile_names_are_escaped_and_collisions_reported_per_item(emulator_factory, staging):
     emu = emulator_factory(generate=0)
     emu.put_notebook(f"{ENG}/good", b"# Databricks notebook source\n")
     emu.put_notebook(f"{ENG}/.git/hooks/post-checkout", b"# Databricks notebook source\n")
@@ -217,15 +217,14 @@ def test_unsafe_names_and_collisions_are_reported_per_item(emulator_factory, sta
     with client_for(emu) as client:
         manifest, _, exports = backup(client, staging, {})
     failed = failures_of(exports)
-    assert set(manifest) == {"2024/ENG-7/NOTEBOOKS/good.py"}
-    assert set(failed) == {
-        f"{ENG}/.git/hooks/post-checkout",
-        f"{ENG}/back\\slash",
-        f"{ENG}/etl",
-        f"{ENG}/etl.py",
-        f"{ROOT}/.gitsync/manifest.jsonl",
+    assert {p: e.workspace_path for p, e in manifest.items()} == {
+        "2024/ENG-7/NOTEBOOKS/good.py": f"{ENG}/good",
+        "2024/ENG-7/NOTEBOOKS/%2Egit/hooks/post-checkout.py": f"{ENG}/.git/hooks/post-checkout",
+        "2024/ENG-7/NOTEBOOKS/back%5Cslash.py": f"{ENG}/back\\slash",
+        "%2Egitsync/manifest.jsonl.py": f"{ROOT}/.gitsync/manifest.jsonl",
     }
-    assert "shared by" in failed[f"{ENG}/etl"] and ".git" in failed[f"{ENG}/.git/hooks/post-checkout"]
+    assert set(failed) == {f"{ENG}/etl", f"{ENG}/etl.py"}
+    assert "shared by" in failed[f"{ENG}/etl"]
 
 
 def test_full_scan_heals_drift(emulator, staging):
