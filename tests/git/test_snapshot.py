@@ -6,6 +6,7 @@ import random
 import subprocess
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.runner import GitAuthError
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
-from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
 from tests.test_manifest import NAMES
@@ -316,6 +317,23 @@ def test_each_manifest_after_the_first_is_stored_as_a_delta(engine, workspace):
     query = "".join(f"{commit}:{MANIFEST_PATH}\n" for commit in built.commits).encode()
     bases = engine.mirror.git.text("cat-file", "--batch-check=%(deltabase)", input=query).split()
     assert len(bases) == 12 and bases[0] == "0" * 40 and "0" * 40 not in bases[1:]
+
+
+def test_a_corrupt_staged_object_fails_the_commit_naming_what_to_export_again(engine, git_remote, tmp_path):
+    workspace = Workspace(StagingStore(ObjectStoragePath(f"file://{tmp_path}/staging")))
+    changes = ChangeSet([workspace.write(p) for p in _paths(8)])
+    bad = changes.upserts[5]
+    (tmp_path / "staging" / "blobs" / bad.blob_id[:2] / bad.blob_id[2:]).write_bytes(b"x" * 600)
+    advice = rf"{bad.repo_path}: .*{bad.blob_id}.*; clear export\[2025/ENG-001\] with downstream"
+
+    with pytest.raises(StagingCorruptError, match=advice):
+        engine.apply(changes, workspace.staging, DAY1)
+    with pytest.raises(StagingMissingError, match=advice):  # a retry: the bad object was removed
+        engine.apply(changes, workspace.staging, DAY1)
+
+    workspace.staging.put(workspace.content[bad.repo_path])  # what the export does again
+    engine.apply(changes, workspace.staging, DAY1)
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
 
 
 def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
