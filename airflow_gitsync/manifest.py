@@ -1,7 +1,8 @@
-"""The manifest: one record per backed-up object, committed with the content it describes.
+r"""The manifest: one record per backed-up object, committed with the content it describes.
 
 Stored in the repository at :data:`MANIFEST_PATH` as JSON Lines, one object per line, sorted by
-``repo_path`` so that a day's diff of the manifest reads like the day's diff of the content.
+``repo_path`` so that a day's diff of the manifest reads like the day's diff of the content. The
+JSON is ASCII (``\uXXXX`` escapes), so only ``\n`` ends a line, whatever characters a name holds.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ManifestEntry:
     blob_id: str
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return json.dumps(asdict(self), ensure_ascii=True, separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict) -> ManifestEntry:
@@ -58,8 +59,12 @@ def dump_manifest(entries: Iterable[ManifestEntry]) -> bytes:
 
 
 def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
-    """Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number."""
-    for number, line in enumerate(data.decode().splitlines(), start=1):
+    r"""Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number.
+
+    Lines end at ``\n`` only: manifests written before the JSON was ASCII hold raw UTF-8, where
+    U+0085 or U+2028 inside a name is no line break.
+    """
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -20,10 +20,11 @@ class StoragePath(Protocol):
     def mkdir(self, parents: bool = ..., exist_ok: bool = ...) -> None: ...
     def read_bytes(self) -> bytes: ...
     def write_bytes(self, data: bytes) -> int: ...
+    def unlink(self, missing_ok: bool = ...) -> None: ...
 
 
 class StagingCorruptError(Exception):
-    """A staged object's bytes do not hash to its blob id."""
+    """A staged object's bytes do not hash to its blob id (the object is then removed)."""
 
 
 class StagingMissingError(KeyError):
@@ -41,26 +42,32 @@ class StagingStore:
         return self.root / "blobs" / blob_id[:2] / blob_id[2:]
 
     def put(self, content: bytes) -> str:
-        """Store ``content`` and return its blob id; storing the same bytes again is a no-op.
+        """Store ``content`` and return its blob id; storing the same bytes again writes nothing.
 
-        An object left truncated by a killed writer has the wrong size and is written again.
+        An object that is not those bytes (truncated by a killed writer, corrupted) is written
+        again: one of another size at once, one of the same size once its hash shows it.
         """
         blob_id = git_blob_id(content)
         path = self._path(blob_id)
-        if not path.exists() or path.stat().st_size != len(content):
+        stored = path.exists() and path.stat().st_size == len(content)
+        if not (stored and git_blob_id(path.read_bytes()) == blob_id):
             (self.root / "blobs" / blob_id[:2]).mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
         return blob_id
 
     def get(self, blob_id: str) -> bytes:
-        """The bytes stored under ``blob_id``, verified against it."""
+        """The bytes stored under ``blob_id``, verified against it; a corrupt object is removed."""
         path = self._path(blob_id)
         try:
             content = path.read_bytes()
         except FileNotFoundError:
             raise StagingMissingError(f"staging store {self.root} has no blob {blob_id}") from None
-        if git_blob_id(content) != blob_id:
-            raise StagingCorruptError(f"staging store {self.root}: blob {blob_id} is corrupt")
+        if (actual := git_blob_id(content)) != blob_id:
+            path.unlink(missing_ok=True)
+            raise StagingCorruptError(
+                f"staging store {self.root}: blob {blob_id} is corrupt (its {len(content)} bytes hash to "
+                f"{actual}) and was removed: run the task that staged it again to store it afresh"
+            )
         return content
 
     def __contains__(self, blob_id: str) -> bool:

@@ -31,8 +31,9 @@ from airflow_gitsync.git.fast_import import FastImport
 from airflow_gitsync.git.mirror import Mirror, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
+from airflow_gitsync.layout import engagement_of
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
-from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
 
@@ -276,8 +277,21 @@ class SnapshotEngine:
             elif change.entry.blob_id in written:
                 stream.put_object(change.path, change.entry.blob_id)
             else:
-                stream.put(change.path, staging.get(change.entry.blob_id))
+                stream.put(
+                    change.path, SnapshotEngine._read_staged(staging, change.path, change.entry.blob_id)
+                )
                 written.add(change.entry.blob_id)
+
+    @staticmethod
+    def _read_staged(staging: StagingStore, path: str, blob_id: str) -> bytes:
+        """The staged content of ``path``; when it is corrupt or missing, name the export to run again."""
+        try:
+            return staging.get(blob_id)
+        except (StagingCorruptError, StagingMissingError) as exc:
+            engagement = engagement_of(path.split("/")) or "(root)"
+            raise type(exc)(
+                f"{path}: {exc.args[0]}; clear export[{engagement}] with downstream to export it again"
+            ) from exc
 
     def _push_working_branch(
         self, commits: list[str], sizes: list[int], base: str | None, budget: int, tally: _Tally

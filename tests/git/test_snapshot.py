@@ -6,16 +6,21 @@ import random
 import subprocess
 
 import pytest
+from airflow.sdk import ObjectStoragePath
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_gitsync import layout
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.runner import GitAuthError
-from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
-from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
+from tests.test_manifest import NAMES
 
 DAY1 = CommitInfo("scheduled__2026-11-27", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")
 DAY2 = CommitInfo(
@@ -122,6 +127,35 @@ def test_incremental_modify_add_delete_rename(engine, workspace, git_remote, tmp
     assert log.splitlines()[0] == "Backup 2026-11-28: 3 modified, 3 added, 3 deleted"
     body = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "-1", "--format=%B", "main")
     assert "  2026/ENG-new: 0 modified, 2 added, 0 deleted" in body and body.rstrip().endswith("2 failed")
+
+
+def test_names_with_line_separators_are_read_back_the_next_day(engine, workspace, git_remote, tmp_path):
+    names = [f"2024/ENG-1/NOTEBOOKS/a{char}b.py" for char in ("\x85", "\u2028", "\u2029")]
+    engine.apply(ChangeSet([workspace.write(p) for p in names]), workspace.staging, DAY1)
+    assert engine.read_manifest() == workspace.entries  # what the next run's prepare reads
+
+    changes = ChangeSet([workspace.write(names[0]), workspace.write("2024/ENG-1/NOTEBOOKS/c.py")])
+    engine.apply(ChangeSet(changes.upserts, [workspace.delete(names[1])]), workspace.staging, DAY2)
+
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
+    assert engine.read_manifest() == workspace.entries
+
+
+def _manifest_entry(path: str) -> ManifestEntry:
+    return ManifestEntry(path, f"/Clients/{path}", 1, "FILE", None, None, "0" * 40)
+
+
+@given(st.sets(NAMES), st.sets(NAMES), st.sets(NAMES))
+def test_incremental_manifest_is_byte_for_byte_dump_manifest(base, upserts, deletions):
+    entries = {path: _manifest_entry(path) for path in base}
+    lines = _ManifestLines(entries)
+    for path in sorted(deletions - upserts):
+        lines.apply(Change(path, "deleted", None))
+        entries.pop(path, None)
+    for path in sorted(upserts):
+        entries[path] = _manifest_entry(path)
+        lines.apply(Change(path, "added", entries[path]))
+    assert lines.dump() == dump_manifest(entries.values())
 
 
 def test_rerun_with_same_input_creates_nothing(engine, workspace, git_server, tmp_path):
@@ -286,6 +320,23 @@ def test_each_manifest_after_the_first_is_stored_as_a_delta(engine, workspace):
     query = "".join(f"{commit}:{MANIFEST_PATH}\n" for commit in built.commits).encode()
     bases = engine.mirror.git.text("cat-file", "--batch-check=%(deltabase)", input=query).split()
     assert len(bases) == 12 and bases[0] == "0" * 40 and "0" * 40 not in bases[1:]
+
+
+def test_a_corrupt_staged_object_fails_the_commit_naming_what_to_export_again(engine, git_remote, tmp_path):
+    workspace = Workspace(StagingStore(ObjectStoragePath(f"file://{tmp_path}/staging")))
+    changes = ChangeSet([workspace.write(p) for p in _paths(8)])
+    bad = changes.upserts[5]
+    (tmp_path / "staging" / "blobs" / bad.blob_id[:2] / bad.blob_id[2:]).write_bytes(b"x" * 600)
+    advice = rf"{bad.repo_path}: .*{bad.blob_id}.*; clear export\[2025/ENG-001\] with downstream"
+
+    with pytest.raises(StagingCorruptError, match=advice):
+        engine.apply(changes, workspace.staging, DAY1)
+    with pytest.raises(StagingMissingError, match=advice):  # a retry: the bad object was removed
+        engine.apply(changes, workspace.staging, DAY1)
+
+    workspace.staging.put(workspace.content[bad.repo_path])  # what the export does again
+    engine.apply(changes, workspace.staging, DAY1)
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
 
 
 def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):

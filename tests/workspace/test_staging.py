@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 
 
-@pytest.fixture
-def store(tmp_path):
-    return StagingStore(tmp_path)
+@pytest.fixture(params=["path", "file://"])
+def store(request, tmp_path):
+    """A store whose objects lie under ``tmp_path``: a plain path, or a ``file://`` object storage root."""
+    return StagingStore(tmp_path if request.param == "path" else ObjectStoragePath(f"file://{tmp_path}"))
 
 
 def test_put_is_content_addressed_and_idempotent(store, tmp_path):
@@ -36,11 +38,23 @@ def test_truncated_object_is_rewritten_by_put(store, tmp_path):
     assert store.get(blob_id) == b"full content"
 
 
-def test_corrupt_object_of_same_size_fails_verification(store, tmp_path):
+def test_corrupt_object_of_same_size_is_rewritten_by_put(store, tmp_path):
     blob_id = store.put(b"abc")
     (tmp_path / "blobs" / blob_id[:2] / blob_id[2:]).write_bytes(b"abd")
-    with pytest.raises(StagingCorruptError):
+    assert store.put(b"abc") == blob_id
+    assert store.get(blob_id) == b"abc"
+
+
+def test_a_corrupt_object_is_removed_when_read_so_the_next_put_heals_it(store, tmp_path):
+    blob_id = store.put(b"abc")
+    (tmp_path / "blobs" / blob_id[:2] / blob_id[2:]).write_bytes(b"abd")
+    with pytest.raises(StagingCorruptError, match=f"blob {blob_id} .*removed.*again"):
         store.get(blob_id)
+    assert blob_id not in store
+    with pytest.raises(StagingMissingError):
+        store.get(blob_id)
+    store.put(b"abc")
+    assert store.get(blob_id) == b"abc"
 
 
 def test_missing_blob(store):
@@ -54,12 +68,3 @@ def test_missing_blob(store):
 def test_bad_blob_ids_are_refused(store, bad):
     with pytest.raises(ValueError, match="not a git blob id"):
         store.get(bad)
-
-
-def test_object_storage_path_root(tmp_path):
-    from airflow.sdk import ObjectStoragePath
-
-    store = StagingStore(ObjectStoragePath(f"file://{tmp_path}/staging"))
-    blob_id = store.put(b"via object storage")
-    assert store.get(blob_id) == b"via object storage"
-    assert (tmp_path / "staging" / "blobs" / blob_id[:2] / blob_id[2:]).read_bytes() == b"via object storage"
