@@ -27,14 +27,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, TriggerRule, conf, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_gitsync import tasks
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.dags.common import failing_fast, trigger_form
-from airflow_gitsync.notifications import failure_notifiers
+from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.results import (
     ExportTask,
@@ -77,16 +75,15 @@ def backup_dag(
     config = GitsyncConfig.load()
     # A return value is megabytes at 70,000 notebooks: never logged whole.
     network = _network_retries(config) | {"show_return_value_in_logs": False}
-    kwargs: dict[str, Any] = {
-        "schedule": schedule or DailyBackupTimetable("02:00"),
-        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
-        "catchup": False,
-        "max_active_runs": 1,
-        "doc_md": __doc__,
-        "tags": ["databricks", "git", "backup"],
-        "on_failure_callback": failure_notifiers(config),
-        "params": trigger_form(BACKUP_PARAMS, params),
-    } | dag_kwargs
+    kwargs = dag_arguments(
+        config,
+        BACKUP_PARAMS,
+        params,
+        schedule=schedule or DailyBackupTimetable("02:00"),
+        doc_md=__doc__,
+        tag="backup",
+        dag_kwargs=dag_kwargs,
+    )
 
     with DAG(dag_id, **kwargs) as dag:
 

@@ -6,11 +6,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import pendulum
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from airflow_gitsync.config import ConfigError
+from airflow_gitsync.config import ConfigError, GitsyncConfig
 from airflow_gitsync.git.runner import GitAuthError
+from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.results import XComKey
 from airflow_gitsync.settings import ParamSpec, SettingsError
 from airflow_gitsync.workspace.client import AuthError
@@ -33,6 +35,30 @@ def trigger_form(
         spec.validate(default)
         form[spec.name] = Param(default, title=spec.title, description=spec.description, **spec.schema)
     return form
+
+
+def dag_arguments(
+    config: GitsyncConfig,
+    specs: tuple[ParamSpec, ...],
+    params: Mapping[str, Any] | None,
+    *,
+    schedule: Any,
+    doc_md: str | None,
+    tag: str,
+    dag_kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What the provider's DAGs have in common (one run at a time, failure notifiers, the trigger
+    form from ``specs`` with ``params`` as new defaults), overridden by the caller's ``dag_kwargs``."""
+    return {
+        "schedule": schedule,
+        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
+        "catchup": False,
+        "max_active_runs": 1,
+        "doc_md": doc_md,
+        "tags": ["databricks", "git", tag],
+        "on_failure_callback": failure_notifiers(config),
+        "params": trigger_form(specs, params),
+    } | dict(dag_kwargs)
 
 
 @contextmanager

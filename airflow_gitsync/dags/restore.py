@@ -24,15 +24,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.dags.common import failing_fast, trigger_form
+from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.restore import plan_restore, restore
 from airflow_gitsync.results import to_xcom
 from airflow_gitsync.settings import RESTORE_PARAMS, RestoreSettings
@@ -49,16 +47,9 @@ def restore_dag(
     :param dag_kwargs: any other ``DAG`` argument.
     """
     config = GitsyncConfig.load()
-    kwargs: dict[str, Any] = {
-        "schedule": None,
-        "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
-        "catchup": False,
-        "max_active_runs": 1,
-        "doc_md": __doc__,
-        "tags": ["databricks", "git", "restore"],
-        "on_failure_callback": failure_notifiers(config),
-        "params": trigger_form(RESTORE_PARAMS, params),
-    } | dag_kwargs
+    kwargs = dag_arguments(
+        config, RESTORE_PARAMS, params, schedule=None, doc_md=__doc__, tag="restore", dag_kwargs=dag_kwargs
+    )
 
     with DAG(dag_id, **kwargs) as dag:
         # No retries: a second attempt would find what the first restored and, without overwrite, fail on it.
