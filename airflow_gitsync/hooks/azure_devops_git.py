@@ -3,7 +3,7 @@
 The connection's host is the repository URL (``https://dev.azure.com/<org>/<project>/_git/<repo>``;
 any git URL works, including a local path). Authentication, first match wins:
 
-- extra ``ssh_private_key``: SSH;
+- extra ``ssh_private_key``: SSH (a key whose line breaks the single-line form field lost is repaired);
 - extras ``tenant_id`` + ``client_id`` + ``client_secret``: a Microsoft Entra service principal;
 - extra ``use_managed_identity`` (optionally ``client_id`` for a user-assigned identity) or
   ``use_default_azure_credential``: ``azure-identity``'s managed identity / default credential;
@@ -16,6 +16,7 @@ in the Airflow database. Every secret is registered with Airflow's secrets maske
 
 from __future__ import annotations
 
+import re
 import time
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +33,22 @@ from airflow_gitsync.git.snapshot import SnapshotEngine
 
 AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 REFRESH_MARGIN_SECONDS = 300
+_ARMORED_KEY = re.compile(r"(-----BEGIN ([A-Z0-9 ]+)-----)\s*([A-Za-z0-9+/=\s]+?)\s*(-----END \2-----)")
+
+
+def repair_private_key(key: str) -> str:
+    """``key`` with the line breaks a single-line form field turned into spaces or dropped put back.
+
+    A PEM or OpenSSH key on one line is rebuilt as header, base64 body wrapped at 64 characters
+    (70 for OpenSSH, as ``ssh-keygen`` writes them) and footer; anything else (a key that has its
+    line breaks, an encrypted PEM key with headers, not a key) is returned unchanged.
+    """
+    match = _ARMORED_KEY.fullmatch(key.strip())
+    if match is None or "\n" in key.strip():
+        return key
+    header, label, body, footer = match.groups()
+    body, width = "".join(body.split()), 70 if label == "OPENSSH PRIVATE KEY" else 64
+    return "\n".join([header, *(body[i : i + width] for i in range(0, len(body), width)), footer]) + "\n"
 
 
 class EntraTokenProvider:
@@ -84,7 +101,7 @@ class AzureDevOpsGitHook(BaseHook):
     def _build_auth(self) -> GitAuth:
         client_id = self._extra("client_id")
         if key := self._extra("ssh_private_key"):
-            return GitAuth.ssh(key)
+            return GitAuth.ssh(repair_private_key(key))
         if self._extra("tenant_id") and client_id and self._extra("client_secret"):
             mask_secret(self._extra("client_secret"))
             credential = ClientSecretCredential(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import time
 
 import pytest
@@ -121,6 +123,38 @@ def test_ssh_key_extra_wins(connection, masked):
     hook = AzureDevOpsGitHook(connection(host="ssh://git@ssh.dev.azure.com/v3/o/p/r", password="pat",
                                          extra={"ssh_private_key": "KEY"}))  # fmt: skip
     assert hook.get_auth().describe() == "ssh" and "KEY\n" in masked
+
+
+@pytest.fixture(scope="module")
+def ssh_keys(tmp_path_factory) -> dict[str, tuple[str, str]]:
+    """Real unencrypted keys as ``ssh-keygen`` writes them: ``{kind: (private key, public key)}``."""
+    folder, keys = tmp_path_factory.mktemp("keys"), {}
+    for kind, options in (
+        ("ed25519", ["-t", "ed25519"]),
+        ("rsa-pem", ["-m", "PEM", "-t", "rsa", "-b", "2048"]),
+    ):
+        subprocess.run(["ssh-keygen", "-q", *options, "-N", "", "-C", "", "-f", folder / kind], check=True)
+        keys[kind] = ((folder / kind).read_text(), (folder / f"{kind}.pub").read_text().split()[1])
+    return keys
+
+
+def _key_file_public_key(hook: AzureDevOpsGitHook) -> tuple[str, str]:
+    """The key file ssh would be given, and its public key as ``ssh-keygen -y`` reads it (or its error)."""
+    with hook.get_auth().env(hook.remote_url) as env:
+        key_file = shlex.split(env["GIT_SSH_COMMAND"])[2]
+        derived = subprocess.run(["ssh-keygen", "-y", "-f", key_file], capture_output=True, text=True)
+        with open(key_file) as handle:
+            return handle.read(), derived.stdout.split()[1] if derived.returncode == 0 else derived.stderr
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "rsa-pem"])
+@pytest.mark.parametrize("line_break", [" ", "", "\n"], ids=["as-spaces", "vanished", "intact"])
+def test_ssh_key_that_lost_its_line_breaks_in_the_form_is_repaired(connection, ssh_keys, kind, line_break):
+    private_key, public_key = ssh_keys[kind]
+    typed = line_break.join(private_key.splitlines())  # what the single-line form field kept
+    hook = AzureDevOpsGitHook(connection(host="ssh://git@ssh.dev.azure.com/v3/o/p/r",
+                                         extra={"ssh_private_key": typed}))  # fmt: skip
+    assert _key_file_public_key(hook) == (private_key, public_key)
 
 
 def test_missing_host_is_a_clear_error(connection):
