@@ -18,7 +18,7 @@ from functools import partial
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.mirror import Mirror
-from airflow_gitsync.layout import FILE, NOTEBOOK, root_of
+from airflow_gitsync.layout import FILE, NOTEBOOK, OWNED_ROOT_FILES, root_of
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
 
@@ -102,7 +102,7 @@ def plan_items(
     :raises RestoreError: a prefix selects nothing, or selected files are missing from the manifest.
     """
     prefixes = [p.strip("/") for p in prefixes]
-    content = [p for p in tree if not p.startswith(_STATE_DIR)]
+    content = [p for p in tree if not p.startswith(_STATE_DIR) and p not in OWNED_ROOT_FILES]
     unmatched = [p for p in prefixes if not any(_selected(path, [p]) for path in (*manifest, *content))]
     if unmatched:
         raise RestoreError(f"paths select nothing in the backup: {', '.join(unmatched)}")
