@@ -30,9 +30,11 @@ _TRANSIENT = re.compile(
     r"|Empty reply from server|SSL",
     re.IGNORECASE,
 )
-_REJECTED = re.compile(
-    r"\[(remote )?rejected\]|Updates were rejected|failed to update ref|stale info|fetch first"
-)
+# A ref update the remote turned down: ``[rejected] (reason)`` decided by our git, ``[remote rejected]``
+# by the remote's; the reasons that mean the ref is not where we thought (it moved) are retried.
+_REJECTED_REF = re.compile(r"\[(?:remote )?rejected\][^(\n]*\(([^\n]*)\)")
+_MOVED = re.compile(r"non-fast-forward|fetch first|stale info|already exists|failed to lock|but expected")
+_PROGRESS = re.compile(r"\d+% \(\d+/\d+\)")
 
 
 class GitError(RuntimeError):
@@ -41,6 +43,10 @@ class GitError(RuntimeError):
 
 class GitAuthError(GitError):
     """The remote refused our credentials: retrying will not help."""
+
+
+class GitRemoteRefused(GitError):
+    """The remote refused a push for a reason of its own (fsck, a hook, a policy): retrying will not help."""
 
 
 class GitTransientError(GitError):
@@ -142,8 +148,8 @@ class GitRunner:
                     "check the connection's PAT, service principal or SSH key, that it has not expired, "
                     "and that it may read and write this repository"
                 )
-            if _REJECTED.search(stderr):
-                raise GitPushRejected(f"git {args[0]} to {redact_url(self.remote_url)} rejected: {stderr}")
+            if args[0] == "push" and (reasons := _REJECTED_REF.findall(stderr)):
+                raise self._rejection(reasons, stderr)
             if not _TRANSIENT.search(stderr):
                 raise GitError(f"git {args[0]} to {redact_url(self.remote_url)} failed: {stderr}")
             if attempt < self.retries:
@@ -153,3 +159,19 @@ class GitRunner:
                 )
                 time.sleep(delay)
         raise GitTransientError(f"git {args[0]} to {redact_url(self.remote_url)} kept failing: {stderr}")
+
+    def _rejection(self, reasons: list[str], output: str) -> GitError:
+        """:class:`GitPushRejected` when the remote moved, else :class:`GitRemoteRefused` with what it
+        said (its reasons and ``remote:`` lines, progress left out)."""
+        remote = redact_url(self.remote_url)
+        if all(_MOVED.search(reason) for reason in reasons):
+            return GitPushRejected(f"git push to {remote} rejected: {output}")
+        said = [
+            line.strip()
+            for line in re.split(r"[\r\n]", output)
+            if line.startswith("remote:") and line[7:].strip() and not _PROGRESS.search(line)
+        ]
+        return GitRemoteRefused(
+            f"git push to {remote} refused by the remote ({'; '.join(dict.fromkeys(reasons))}); pushing "
+            "again cannot change that:\n" + "\n".join(said)
+        )
