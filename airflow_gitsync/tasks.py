@@ -13,7 +13,6 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from airflow_gitsync import run
@@ -37,13 +36,11 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.settings import BackupSettings, SettingsError
-from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceError
-from airflow_gitsync.workspace.export import ExportResult, export_engagement
+from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError
+from airflow_gitsync.workspace.export import ExportResult, export_engagements
 from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year
 
 log = logging.getLogger(__name__)
-
-ENGAGEMENTS_IN_FLIGHT = 8
 
 
 def _workspace_client(settings: BackupSettings, config: GitsyncConfig):
@@ -190,7 +187,6 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
     engagements = from_xcom(list[EngagementChanges], json.loads(staging.get(task.changes_blob)))
     if settings.dry_run:
         return ExportTaskResult([_dry_run(e) for e in engagements], {}, TaskMetrics.since(started)), []
-    results: list[ExportResult] = []
     errors: list[WorkspaceError] = []
     listed = []
     for engagement in engagements:
@@ -199,18 +195,9 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
         else:
             listed.append(engagement)
     with _workspace_client(settings, config) as client:
-        # The engagements run side by side, so that a task of many small engagements keeps the
-        # client's workers busy instead of waiting out each engagement's last round trip.
-        with ThreadPoolExecutor(max_workers=ENGAGEMENTS_IN_FLIGHT) as pool:
-            futures = [pool.submit(export_engagement, client, e, staging) for e in listed]
-            for future in futures:
-                try:
-                    results.append(future.result())
-                except FATAL_ERRORS:
-                    raise
-                except WorkspaceError as error:
-                    errors.append(error)
+        results, failed = export_engagements(client, listed, staging)
         api = client.stats()
+    errors += failed
     return ExportTaskResult(results, api, TaskMetrics.since(started)), errors
 
 

@@ -11,14 +11,25 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from airflow_gitsync.config import ConfigError, GitsyncConfig
-from airflow_gitsync.git.runner import GitAuthError
+from airflow_gitsync.git.runner import GitAuthError, GitRemoteRefused
 from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.results import XComKey
 from airflow_gitsync.settings import ParamSpec, SettingsError
+from airflow_gitsync.staging import StagingCorruptError, StagingMissingError
 from airflow_gitsync.workspace.client import AuthError
 
-# Errors that a retry cannot fix: a bad param or setting, refused credentials, a missing connection.
-PERMANENT_ERRORS = (SettingsError, ConfigError, AuthError, GitAuthError, AirflowNotFoundException)
+# Errors that a retry of the same task cannot fix: a bad param or setting, refused credentials, a
+# missing connection, a remote that refuses the content, a staged object that must be exported again.
+PERMANENT_ERRORS = (
+    SettingsError,
+    ConfigError,
+    AuthError,
+    GitAuthError,
+    GitRemoteRefused,
+    StagingCorruptError,
+    StagingMissingError,
+    AirflowNotFoundException,
+)
 
 
 def trigger_form(

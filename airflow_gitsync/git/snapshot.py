@@ -131,12 +131,18 @@ class SnapshotEngine:
     def _base(self) -> str | None:
         return self.mirror.tracking(self.working_branch) or self.mirror.tracking(self.branch)
 
-    def _manifest_at(self, commit: str | None) -> dict[str, ManifestEntry]:
-        return load_manifest(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
+    def _base_name(self) -> str:
+        return self.working_branch if self.mirror.tracking(self.working_branch) else self.branch
+
+    def _manifest_at(self, commit: str | None, where: str = "") -> dict[str, ManifestEntry]:
+        try:
+            return load_manifest(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
+        except ValueError as exc:
+            raise ValueError(f"{where or 'commit'} ({commit}): {exc}") from exc
 
     def read_manifest(self) -> dict[str, ManifestEntry]:
         """The manifest at the working branch tip, else at main's tip, else empty (after sync)."""
-        return self._manifest_at(self._base())
+        return self._manifest_at(self._base(), self._base_name())
 
     def apply(
         self,
@@ -223,7 +229,7 @@ class SnapshotEngine:
         """Write the commits for ``changes`` on ``base`` (none when they change nothing); returns them
         and the bytes each adds (:meth:`Mirror.commit_sizes`)."""
         tree = {path: object_id for path, (_, object_id) in self.mirror.ls_tree(base).items()}
-        manifest = self._manifest_at(base)
+        manifest = self._manifest_at(base, self._base_name())
         planned = plan_changes(changes, manifest, tree)
         owned = {path: data for path, data in repo_files.FILES.items() if tree.get(path) != git_blob_id(data)}
         if not planned and not owned and base is not None:
@@ -320,36 +326,48 @@ class SnapshotEngine:
         return old
 
     def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, int]:
-        """Fast-forward main to ``head``, or merge it in when main moved; returns main and bytes sent."""
+        """Bring main to ``head``: a fast-forward when it can, else a commit on main in which every
+        path the backup owns takes the backup's content; returns main and the bytes sent."""
         ref = f"refs/heads/{self.branch}"
         main = self.mirror.tracking(self.branch)
-        if main == head or (main is not None and self.mirror.is_ancestor(head, main)):
-            return main, 0
         if main is None or self.mirror.is_ancestor(main, head):
-            return head, self.mirror.push(head, ref, main)
-        merge = self._merge_commit(main, head, info, when)
-        self.log.info("%s moved since the last backup: merged %s into it as %s", self.branch, head, merge)
-        return merge, self.mirror.push(merge, ref, main)
+            return head, (0 if main == head else self.mirror.push(head, ref, main))
+        commit = self._reconcile_main(main, head, info, when)
+        if commit is None:
+            return main, 0
+        self.log.info("%s has commits of its own: %s brings it to the backup %s", self.branch, commit, head)
+        return commit, self.mirror.push(commit, ref, main)
 
-    def _merge_commit(self, main: str, head: str, info: CommitInfo, when: str) -> str:
-        """A merge of ``head`` into ``main`` in which every backed-up path takes the backup's content."""
+    def _reconcile_main(self, main: str, head: str, info: CommitInfo, when: str) -> str | None:
+        """A commit on ``main`` (merging ``head`` unless main already contains it) in which every path
+        the backup owns equals ``head`` and every path it owned before and no longer does is gone;
+        None when main already agrees. The backup owns its manifest's paths, the manifest and the
+        root files of :mod:`repo_files`; every other file on main belongs to people and is kept.
+        Main's own manifest is never read: people may have edited it."""
         main_tree, head_tree = self.mirror.ls_tree(main), self.mirror.ls_tree(head)
-        backed_up = set(self._manifest_at(head)) | {MANIFEST_PATH}
-        earlier = set(self._manifest_at(main)) | set(self._manifest_at(self.mirror.merge_base(main, head)))
+        owned = set(self._manifest_at(head, self.working_branch)) | {MANIFEST_PATH, *repo_files.FILES}
+        base = self.mirror.merge_base(main, head)
+        earlier = set(self._manifest_at(base, f"the last backup merged into {self.branch}")) - owned
+        stale = sorted(p for p in earlier if p in main_tree)
+        differ = sorted(p for p in owned if p in head_tree and main_tree.get(p) != head_tree[p])
+        merged = self.mirror.is_ancestor(head, main)
+        if merged and not stale and not differ:
+            return None
+        title = "Restore backed-up paths" if merged else "Merge backup"
         message = (
-            f"Merge backup {info.logical_date[:10]} into {self.branch}\n\n"
-            f"Backed-up paths take the content of {self.working_branch} ({head}).\n\n"
-            f"Run id: {info.run_id}\n"
+            f"{title} {info.logical_date[:10]} into {self.branch}\n\n"
+            f"Backed-up paths take the content of {self.working_branch} ({head}); "
+            f"{len(differ)} rewritten, {len(stale)} deleted.\n\nRun id: {info.run_id}\n"
         )
         with FastImport(self.mirror.git, "refs/gitsync/merge") as stream:
-            mark = stream.begin_commit(ident=self.ident, when=when, message=message, parent=main, merge=head)
-            for path in sorted(earlier - backed_up):
-                if path in main_tree:
-                    stream.delete(path)
-            for path in sorted(backed_up):
-                if path in head_tree and main_tree.get(path) != head_tree[path]:
-                    mode, object_id = head_tree[path]
-                    stream.put_object(path, object_id, mode)
+            mark = stream.begin_commit(
+                ident=self.ident, when=when, message=message, parent=main, merge=None if merged else head
+            )
+            for path in stale:
+                stream.delete(path)
+            for path in differ:
+                mode, object_id = head_tree[path]
+                stream.put_object(path, object_id, mode)
             return stream.finish()[mark]
 
     def _tag(self, tag: str | None, head: str, message: str, when: str) -> tuple[str | None, bool, int]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -15,6 +19,7 @@ from airflow_gitsync.workspace.client import (
     WorkspaceClient,
     WorkspaceError,
 )
+from airflow_gitsync.workspace.progress import Progress
 
 
 @dataclass(slots=True)
@@ -52,7 +57,10 @@ def _export_one(
 
 
 def export_engagement(
-    client: WorkspaceClient, changes: EngagementChanges, staging: StagingStore
+    client: WorkspaceClient,
+    changes: EngagementChanges,
+    staging: StagingStore,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Export ``changes.to_export`` concurrently; per-object errors that retrying cannot fix are recorded.
 
@@ -63,6 +71,8 @@ def export_engagement(
     result = ExportResult(changes.engagement, deletions=list(changes.deleted), failed=list(changes.failed))
     transient: list[tuple[str, TransientError]] = []
     for obj, outcome in client.map_concurrent(partial(_export_one, client, staging), changes.to_export):
+        if progress:
+            progress.advance()
         if isinstance(outcome, str):
             result.upserts.append(obj.manifest_entry(outcome))
             if obj.previous_blob_id is None:
@@ -88,3 +98,52 @@ def export_engagement(
     result.deletions.sort()
     result.failed.sort(key=lambda f: f.path)
     return result
+
+
+ENGAGEMENTS_IN_FLIGHT = 8
+log = logging.getLogger(__name__)
+
+
+def export_engagements(
+    client: WorkspaceClient, engagements: Sequence[EngagementChanges], staging: StagingStore
+) -> tuple[list[ExportResult], list[WorkspaceError]]:
+    """Export several engagements side by side: the result of each that succeeded, the error of each
+    that failed.
+
+    Side by side, a task of many small engagements keeps the client's workers busy instead of
+    waiting out each engagement's last round trip. An error that concerns the whole task
+    (:data:`FATAL_ERRORS`) cancels the engagements not yet started, so they do not each spend their
+    own retry budget on it, and is raised.
+    """
+    results: list[ExportResult] = []
+    errors: list[WorkspaceError] = []
+    progress = Progress("export", sum(len(e.to_export) for e in engagements), client.stats, log)
+    fatal = threading.Event()
+
+    def run(engagement: EngagementChanges) -> ExportResult | None:
+        if fatal.is_set():
+            return None  # cancelled: the error that set it is raised
+        try:
+            return export_engagement(client, engagement, staging, progress)
+        except FATAL_ERRORS:
+            fatal.set()
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=ENGAGEMENTS_IN_FLIGHT, thread_name_prefix="engagement")
+    try:
+        futures = [pool.submit(run, e) for e in engagements]
+        for future in futures:
+            try:
+                result = future.result()
+            except FATAL_ERRORS:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            except WorkspaceError as error:
+                errors.append(error)
+            else:
+                if result is not None:
+                    results.append(result)
+    finally:
+        pool.shutdown(wait=True)
+    progress.finish()
+    return results, errors

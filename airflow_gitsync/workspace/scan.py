@@ -6,6 +6,7 @@ errors are per folder; an engagement with a failed folder fails as a whole and d
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -14,7 +15,9 @@ from airflow_gitsync.diff import EngagementChanges, ItemFailure, ListedObject, d
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.progress import Progress
 
+log = logging.getLogger(__name__)
 BACKED_UP_TYPES = frozenset({layout.NOTEBOOK, layout.FILE})
 
 
@@ -51,7 +54,12 @@ def _list_year(client: WorkspaceClient, root: str, year: str) -> tuple[list[dict
     if not year:
         return [o for o in client.list(root) if o["object_type"] != layout.DIRECTORY], {}
     failures: dict[str, WorkspaceError] = {}
-    objects = list(client.walk(year_path(root, year), on_error=failures.__setitem__))
+    progress = Progress(f"list {year_path(root, year)}", None, client.stats, log)
+    objects = []
+    for obj in client.walk(year_path(root, year), on_error=failures.__setitem__):
+        objects.append(obj)
+        progress.advance()
+    progress.finish()
     if year_path(root, year) in failures:
         raise failures[year_path(root, year)]
     return objects, failures

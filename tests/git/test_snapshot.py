@@ -26,6 +26,7 @@ DAY1 = CommitInfo("scheduled__2026-11-27", "2026-11-27T00:00:00+00:00", "2026-11
 DAY2 = CommitInfo(
     "scheduled__2026-11-28", "2026-11-28T00:00:00+00:00", "2026-11-28T02:00:00+00:00", ["2 failed"]
 )
+DAY3 = CommitInfo("scheduled__2026-11-29", "2026-11-29T00:00:00+00:00", "2026-11-29T02:00:00+00:00")
 
 
 class Workspace:
@@ -186,7 +187,7 @@ def test_merge_into_a_main_that_moved(engine, workspace, git_remote, tmp_path):
     _initial(engine, workspace)
     paths = _paths(120)
     push_commit(git_remote, tmp_path / "colleague", "main",
-                {"README.md": b"hand-written\n", paths[0]: b"edited on main\n"}, "Docs")  # fmt: skip
+                {"docs/NOTES.md": b"hand-written\n", paths[0]: b"edited on main\n"}, "Docs")  # fmt: skip
     changes = ChangeSet([workspace.write(paths[1])], [workspace.delete(paths[2])])
 
     result = engine.apply(changes, workspace.staging, DAY2, tag="backup/2026-11-28")
@@ -194,11 +195,38 @@ def test_merge_into_a_main_that_moved(engine, workspace, git_remote, tmp_path):
     parents = _git(git_remote, "ls-remote", git_remote, "refs/heads/main").split()[0]
     assert parents == result.merged_main != result.head
     files = clone(git_remote, tmp_path / "clone")
-    assert files == {**workspace.expected_tree(), "README.md": b"hand-written\n"}
+    assert files == {**workspace.expected_tree(), "docs/NOTES.md": b"hand-written\n"}
     merge_parents = _git(git_remote, "-C", str(tmp_path / "clone"), "log", "-1", "--format=%P").split()
     assert merge_parents[1] == result.head
     backup = clone(git_remote, tmp_path / "backup", branch="backup/daily")
     assert backup == workspace.expected_tree()
+
+
+def test_main_that_people_touch_keeps_their_files_and_gets_the_backup_back(
+    engine, workspace, git_remote, tmp_path
+):
+    """People's files survive; a hand-deleted notebook comes back; main's manifest is the backup's,
+    whatever people wrote into it (an extra line naming their file, or a malformed line)."""
+    _initial(engine, workspace)
+    paths = _paths(120)
+    tree = workspace.expected_tree()
+    human = tmp_path / "human"
+    bad_manifest = tree[MANIFEST_PATH] + b'{"repo_path": "docs/NOTES.md", broken\n'
+    push_commit(git_remote, human, "main", {"docs/NOTES.md": b"ours\n", MANIFEST_PATH: bad_manifest}, "notes")
+    git = ["git", "-C", str(human), "-c", "user.name=H", "-c", "user.email=h@x"]
+    subprocess.run([*git, "rm", "-q", paths[3]], check=True)
+    subprocess.run([*git, "commit", "-qm", "a notebook deleted by hand"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], env=auth_env(git_remote), check=True)
+
+    nothing = engine.apply(ChangeSet([]), workspace.staging, DAY2)  # no new backup commit, main reconciled
+    assert not nothing.changed and nothing.merged_main
+    assert clone(git_remote, tmp_path / "c1") == {**workspace.expected_tree(), "docs/NOTES.md": b"ours\n"}
+
+    result = engine.apply(ChangeSet([], [workspace.delete(paths[4])]), workspace.staging, DAY3)
+    assert result.changed
+    assert clone(git_remote, tmp_path / "c2") == {**workspace.expected_tree(), "docs/NOTES.md": b"ours\n"}
+    again = engine.apply(ChangeSet([]), workspace.staging, DAY3)
+    assert again.merged_main == result.merged_main  # nothing left to reconcile: no new commit
 
 
 def test_rejected_push_is_rebuilt_on_the_new_tip(engine, workspace, git_remote, tmp_path, monkeypatch):

@@ -15,8 +15,19 @@ from airflow_gitsync.blob import git_blob_id as layout_blob
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.workspace.client import AuthError, NotFoundError, TransientError, WorkspaceClient
-from airflow_gitsync.workspace.export import ExportResult, export_engagement
+from airflow_gitsync.workspace.client import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    TransientError,
+    WorkspaceClient,
+)
+from airflow_gitsync.workspace.export import (
+    ENGAGEMENTS_IN_FLIGHT,
+    ExportResult,
+    export_engagement,
+    export_engagements,
+)
 from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year
 
 ROOT = "/Clients"
@@ -280,3 +291,26 @@ def test_persistent_server_errors_fail_the_engagement_after_staging_the_rest(emu
     snapshot = emulator.snapshot(ROOT)
     staged = [o for o in changes.to_export[1:] if len(snapshot[o.workspace_path]) <= 10 * 1024 * 1024]
     assert all(layout_blob(snapshot[o.workspace_path]) in staging for o in staged)
+
+
+def test_a_fatal_error_cancels_the_engagements_not_yet_started(emulator_factory, staging):
+    """Rate limiting past the retry budget concerns the whole task: the queued engagements are
+    cancelled instead of each spending its own budget on it."""
+    emu = emulator_factory(generate=0)
+    for i in range(24):
+        emu.put_notebook(f"{ROOT}/2024/ENG-{i:02d}/NOTEBOOKS/nb", b"# Databricks notebook source\n")
+    emu.inject_failure(f"{ROOT}/2024", endpoints=("export",), status=429, error_code="REQUEST_LIMIT_EXCEEDED")
+    attempted = set()
+
+    class Recording(WorkspaceClient):
+        def export(self, path, *args, **kwargs):
+            attempted.add(path.split("/")[3])
+            return super().export(path, *args, **kwargs)
+
+    with Recording(
+        emu.url, lambda: "dapi-test", rates=FAST, backoff_base=0.01, max_retry_seconds=0.5
+    ) as client:
+        scan = scan_year(client, ROOT, "2024", {})
+        with pytest.raises(RateLimitedError):
+            export_engagements(client, scan.engagements, staging)
+    assert len(scan.engagements) == 24 and 0 < len(attempted) <= ENGAGEMENTS_IN_FLIGHT
