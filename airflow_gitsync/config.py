@@ -79,8 +79,8 @@ OPTIONS: tuple[Option, ...] = (
         "parallel_tasks",
         "integer",
         "4",
-        "How many scan and export tasks of one run may run at once; each uses 1/parallel_tasks of "
-        "the rate limits, so that together they stay under them.",
+        "How many scan and export tasks of one run may run at once. Not a throughput knob: the "
+        "tasks share the rate limits, whatever their number.",
         minimum=1,
     ),
     Option(
@@ -219,9 +219,15 @@ class GitsyncConfig:
             failure_notifier_kwargs=kwargs,
         )
 
-    def task_rates(self) -> dict[str, float]:
-        """Each concurrent task's share of the workspace rate limits, so that together they stay under."""
-        return {endpoint: rate / self.parallel_tasks for endpoint, rate in self.rates.items()}
+    def client_options(self) -> dict[str, Any]:
+        """Arguments of ``DatabricksWorkspaceHook.get_client``: the workspace's whole rate limits,
+        shared by every task on this machine through files under ``cache_dir/ratelimit``."""
+        return {
+            "rates": self.rates,
+            "max_workers": self.max_workers,
+            "max_retry_seconds": self.max_retry_seconds,
+            "limiter_dir": self.cache_dir / "ratelimit",
+        }
 
     def staging(self) -> StagingStore:
         """The staging store at :attr:`staging_url`, through Airflow's object storage."""

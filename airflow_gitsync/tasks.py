@@ -45,9 +45,7 @@ log = logging.getLogger(__name__)
 
 def _workspace_client(settings: BackupSettings, config: GitsyncConfig):
     hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
-    return hook.get_client(
-        rates=config.task_rates(), max_workers=config.max_workers, max_retry_seconds=config.max_retry_seconds
-    )
+    return hook.get_client(**config.client_options())
 
 
 def _engine(settings: BackupSettings, config: GitsyncConfig):

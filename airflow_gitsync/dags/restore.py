@@ -67,9 +67,7 @@ def restore_dag(
                 mirror.sync()
                 plan = plan_restore(mirror, settings.ref, settings.paths, settings.target_root)
                 hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
-                with hook.get_client(
-                    config.task_rates(), config.max_workers, config.max_retry_seconds
-                ) as client:
+                with hook.get_client(**config.client_options()) as client:
                     result = restore(
                         client, mirror, plan, overwrite=settings.overwrite, dry_run=settings.dry_run
                     )

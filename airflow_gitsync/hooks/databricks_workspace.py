@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.providers.databricks.hooks.databricks_base import BaseDatabricksHook
 from airflow.sdk.log import mask_secret
 
@@ -43,6 +45,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
         rates: dict[str, float] | None = None,
         max_workers: int = DEFAULT_MAX_WORKERS,
         max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
+        limiter_dir: Path | None = None,
     ) -> WorkspaceClient:
         """A client for this connection's workspace; close it (or use ``with``) when done.
 
@@ -50,6 +53,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
             ``other``), over the published defaults.
         :param max_workers: concurrent requests inside the task.
         :param max_retry_seconds: how long one call may keep retrying before it raises.
+        :param limiter_dir: share the rate limit with every process on this machine that uses it.
         """
         return WorkspaceClient(
             self._endpoint_url("").rstrip("/"),
@@ -61,4 +65,5 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
             timeout=(10.0, float(self.timeout_seconds)),
             user_agent=f"{self.user_agent_value} airflow-gitsync/{__version__}",
             proxies=self.proxies,
+            limiter_dir=limiter_dir,
         )

@@ -10,6 +10,7 @@ token provider.
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import random
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
@@ -115,6 +117,8 @@ class WorkspaceClient:
     :param max_workers: threads for :meth:`map_concurrent` and :meth:`walk`; also the pool size.
     :param max_retry_seconds: how long one call may keep retrying before it raises.
     :param proxies: ``requests`` proxies (``{"https": "http://proxy:3128"}``).
+    :param limiter_dir: where the rate limit's state is shared with every other process on this
+        machine that talks to the same workspace (see :mod:`.ratelimit`); None: this client only.
     """
 
     def __init__(
@@ -131,6 +135,7 @@ class WorkspaceClient:
         backoff_cap: float = 30.0,
         user_agent: str | None = None,
         proxies: dict[str, str] | None = None,
+        limiter_dir: Path | None = None,
     ) -> None:
         self.host = host.rstrip("/")
         self.max_workers = max_workers
@@ -142,7 +147,11 @@ class WorkspaceClient:
         self._headers_provider = headers_provider
         self._auth_lock = threading.Lock()
         self.rates = {**DEFAULT_RATES, **(rates or {})}
-        self._buckets = {name: TokenBucket(rate) for name, rate in self.rates.items()}
+        key = hashlib.sha256(self.host.encode()).hexdigest()[:16]
+        self._buckets = {
+            name: TokenBucket(rate, path=limiter_dir / f"{key}-{name}.bucket" if limiter_dir else None)
+            for name, rate in self.rates.items()
+        }
         self._stats = {name: EndpointStats() for name in self.rates}
         self._stats_lock = threading.Lock()
         self._session = requests.Session()
@@ -158,6 +167,8 @@ class WorkspaceClient:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._session.close()
+        for bucket in self._buckets.values():
+            bucket.close()
 
     def __enter__(self) -> WorkspaceClient:
         return self
@@ -232,6 +243,7 @@ class WorkspaceClient:
                 retry_after = _retry_after(response)
             if error.status == 429:
                 self._count(endpoint, http_429=1)
+                bucket.throttled()
             delay = self._backoff(attempt) if retry_after is None else retry_after
             if time.monotonic() + delay > deadline:
                 if error.status == 429:

@@ -1,18 +1,51 @@
-"""A thread-safe token bucket, one per endpoint class of the Workspace API."""
+"""The workspace's rate limit, shared by every thread and every task process on the machine.
+
+Databricks limits requests per workspace, whoever sends them: our scan, export, restore and
+verify tasks, and other clients. A :class:`TokenBucket` with a ``path`` keeps its state in a small
+file under ``flock``, so every process on the machine that opens the same file draws from one
+bucket: one task alone gets the whole rate (``airflow dags test``), four concurrent tasks share it,
+a restore running beside a backup takes part. What no file can share (other machines, other
+clients of the workspace) the bucket learns from the server: each 429 lowers the rate it hands
+out (multiplicative decrease, at most once a second) and every quiet second raises it back
+towards the configured rate (additive increase); a ``Retry-After`` holds everyone back that long.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+DECREASE = 0.85  # the rate kept after a 429
+INCREASE_PER_SECOND = 0.01  # of the configured rate, regained per second without a 429
+MIN_FACTOR = 0.05
+_STATE = struct.Struct("<4d")  # tokens, stamp, factor, factor changed at
+
+
+@dataclass
+class _State:
+    tokens: float
+    stamp: float
+    factor: float  # the share of the rate set by the last decrease ...
+    changed: float  # ... at this time; it has recovered since (current_factor)
+
+    def current_factor(self, now: float) -> float:
+        return min(1.0, self.factor + max(now - self.changed, 0.0) * INCREASE_PER_SECOND)
 
 
 class TokenBucket:
-    """At most ``rate`` acquisitions per second on average, bursts of at most ``burst``.
+    """At most ``rate`` acquisitions per second on average (times the learned factor), bursts of at
+    most ``burst``; shared through ``path`` when given, else within this process.
 
-    Callers reserve a slot under the lock and sleep outside it, so waiting threads are served in
-    arrival order at exactly the configured rate. :meth:`pause` (for a server's ``Retry-After``)
-    holds every caller back until the given time.
+    Callers reserve a slot under the lock and sleep outside it, so waiting callers are served in
+    arrival order. :meth:`pause` (a server's ``Retry-After``) holds every caller back; :meth:`throttled`
+    (any 429) lowers the rate. The clock must be ``time.monotonic`` (system-wide) when shared.
     """
 
     def __init__(
@@ -20,6 +53,7 @@ class TokenBucket:
         rate: float,
         burst: float = 1.0,
         *,
+        path: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -30,18 +64,46 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._tokens = burst
-        self._stamp = clock()
+        self._memory = _State(burst, clock(), 1.0, clock())
+        self._fd: int | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @contextmanager
+    def _state(self) -> Iterator[_State]:
+        """The bucket's state, locked for this thread and (when shared) this process."""
+        with self._lock:
+            if self._fd is None:
+                yield self._memory
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(self._fd, _STATE.size, 0)
+                now = self._clock()
+                # A new file, or one left by an earlier boot (its stamps are in another clock's time).
+                fresh = len(raw) < _STATE.size or _STATE.unpack(raw)[1] > now + 3600
+                state = _State(self.burst, now, 1.0, now) if fresh else _State(*_STATE.unpack(raw))
+                yield state
+                os.pwrite(self._fd, _STATE.pack(state.tokens, state.stamp, state.factor, state.changed), 0)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _reserve(self) -> float:
-        with self._lock:
+        with self._state() as state:
             now = self._clock()
-            if now > self._stamp:
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-            self._tokens -= 1
-            debt = -self._tokens / self.rate if self._tokens < 0 else 0.0
-            return self._stamp - now + debt
+            rate = self.rate * state.current_factor(now)
+            if now > state.stamp:
+                state.tokens = min(self.burst, state.tokens + (now - state.stamp) * rate)
+                state.stamp = now
+            state.tokens -= 1
+            debt = -state.tokens / rate if state.tokens < 0 else 0.0
+            return state.stamp - now + debt
 
     def acquire(self) -> float:
         """Take one token, sleeping until it is available; returns the seconds slept."""
@@ -52,8 +114,22 @@ class TokenBucket:
 
     def pause(self, seconds: float) -> None:
         """Give out no token for ``seconds`` from now (and no saved-up burst after that)."""
-        with self._lock:
+        with self._state() as state:
             until = self._clock() + seconds
-            if until > self._stamp:
-                self._stamp = until
-                self._tokens = min(self._tokens, 1.0)
+            if until > state.stamp:
+                state.stamp = until
+                state.tokens = min(state.tokens, 1.0)
+
+    def throttled(self) -> None:
+        """The server answered 429: hand out less (at most one decrease a second)."""
+        with self._state() as state:
+            now = self._clock()
+            if now - state.changed >= 1.0 or state.factor == 1.0:
+                state.factor = max(MIN_FACTOR, state.current_factor(now) * DECREASE)
+                state.changed = now
+
+    @property
+    def factor(self) -> float:
+        """The share of the configured rate handed out now."""
+        with self._state() as state:
+            return state.current_factor(self._clock())

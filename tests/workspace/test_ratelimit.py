@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import multiprocessing
+import struct
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from airflow_gitsync.workspace.ratelimit import TokenBucket
+from airflow_gitsync.workspace.ratelimit import DECREASE, INCREASE_PER_SECOND, TokenBucket
 
 
 class FakeClock:
@@ -70,3 +73,52 @@ def test_threads_share_the_rate():
     elapsed = time.monotonic() - start
     assert count == 160
     assert elapsed >= 159 / 200 * 0.95  # never faster than the rate (1 initial token)
+
+
+def test_a_429_lowers_the_rate_at_most_once_a_second_and_quiet_time_restores_it():
+    clock = FakeClock()
+    bucket = TokenBucket(10, clock=clock, sleep=clock.sleep)
+    bucket.throttled()
+    assert bucket.factor == pytest.approx(DECREASE)
+    bucket.throttled()  # the same burst of 429s: no second decrease
+    assert bucket.factor == pytest.approx(DECREASE)
+    clock.now += 1.0
+    bucket.throttled()
+    assert bucket.factor == pytest.approx((DECREASE + INCREASE_PER_SECOND) * DECREASE)
+    bucket.acquire()
+    assert bucket.acquire() == pytest.approx(1 / (10 * bucket.factor), rel=0.01)
+    clock.now += 100
+    assert bucket.factor == 1.0
+
+
+def _drain(path: str, start: float, seconds: float, out) -> None:
+    bucket = TokenBucket(50, path=Path(path))
+    time.sleep(max(start - time.monotonic(), 0))  # the monotonic clock is the machine's
+    deadline = start + seconds
+    count = 0
+    while time.monotonic() < deadline:
+        bucket.acquire()
+        count += 1
+    out.put(count)
+
+
+def test_processes_sharing_a_file_share_one_rate(tmp_path):
+    """Three processes on one bucket file get 50/s together, not 50/s each."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    start = time.monotonic() + 5  # after the processes have started
+    procs = [context.Process(target=_drain, args=(str(tmp_path / "b"), start, 2.0, out)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    counts = [out.get(timeout=60) for _ in procs]
+    for proc in procs:
+        proc.join()
+    assert 80 <= sum(counts) <= 2.0 * 50 + 1 + 3  # 100, the burst, one slot per process in flight
+    assert min(counts) >= 15  # each process gets a share
+
+
+def test_a_state_file_from_another_boot_starts_fresh(tmp_path):
+    path = tmp_path / "b"
+    path.write_bytes(struct.pack("<4d", -500.0, time.monotonic() + 10**7, 0.1, 0.0))
+    bucket = TokenBucket(10, path=path)
+    assert bucket.acquire() == 0 and bucket.factor == 1.0
