@@ -99,6 +99,14 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     Option(
+        "folder_export_min_objects",
+        "integer",
+        "2",
+        "An engagement with at least this many notebooks to export is exported as one folder (one "
+        "API call instead of one per notebook), checked against the listing; 0 turns it off.",
+        minimum=0,
+    ),
+    Option(
         "max_retry_seconds",
         "float",
         f"{DEFAULT_MAX_RETRY_SECONDS:g}",
@@ -185,6 +193,7 @@ class GitsyncConfig:
     parallel_tasks: int
     max_workers: int
     export_batch_objects: int
+    folder_export_min_objects: int
     max_retry_seconds: float
     task_retries: int
     failure_notifier: str | None
@@ -213,6 +222,7 @@ class GitsyncConfig:
             parallel_tasks=values["parallel_tasks"],
             max_workers=values["max_workers"],
             export_batch_objects=values["export_batch_objects"],
+            folder_export_min_objects=values["folder_export_min_objects"],
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],
             failure_notifier=values["failure_notifier"] or None,

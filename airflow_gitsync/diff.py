@@ -63,6 +63,7 @@ class EngagementChanges:
     deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
     failed: list[ItemFailure] = field(default_factory=list)
+    listed: int = 0  # notebooks and files the listing found in the engagement, whatever their state
 
     @property
     def has_work(self) -> bool:
@@ -129,6 +130,7 @@ def diff_engagement(
     if listing_failed:
         return changes
     objects = list(objects)
+    changes.listed = len(objects) + len(changes.failed)
     unique, collided = _split_collisions(objects)
     changes.failed.extend(collided)
     for obj in unique:

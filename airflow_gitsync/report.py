@@ -39,6 +39,8 @@ class Summary:
     api: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     commit: dict = field(default_factory=dict)
     complete: bool = True
+    folder_exports: int = 0
+    fallbacks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def totals(self) -> Counter:
@@ -59,6 +61,8 @@ class Summary:
             "peak_rss_bytes": dict(self.peak_rss),
             "api": {endpoint: dict(c) for endpoint, c in sorted(self.api.items())},
             "commit": self.commit,
+            "folder_exports": self.folder_exports,
+            "fallbacks": [{"engagement": e, "reason": r} for e, r in self.fallbacks],
         }
 
 
@@ -137,6 +141,9 @@ def build_summary(
             for failure in result.failed:
                 summary.failures.append((failure.path, failure.reason))
                 year["failed"] += 1
+            summary.folder_exports += result.folder_export
+            if result.fallback:
+                summary.fallbacks.append((result.engagement, result.fallback))
     for engagement in planned.engagements if planned else ():
         if engagement.engagement not in exported:
             summary.complete = False
@@ -181,6 +188,15 @@ def render_markdown(summary: Summary, title: str) -> str:
     if summary.warnings:
         lines += ["", f"## Warnings ({len(summary.warnings)})", ""]
         lines += [f"- {w}" for w in summary.warnings[:100]]
+    if summary.folder_exports:
+        lines += ["", f"Engagements exported as one folder: {summary.folder_exports:,}"]
+    if summary.fallbacks:
+        lines += [
+            "",
+            f"## Folder exports that fell back to one call per object ({len(summary.fallbacks)})",
+            "",
+        ]
+        lines += [f"- `{engagement}`: {reason}" for engagement, reason in summary.fallbacks[:100]]
     if summary.skipped_types:
         skipped = ", ".join(f"{t}: {n}" for t, n in sorted(summary.skipped_types.items()))
         lines += ["", f"Skipped object types (not notebooks or files): {skipped}"]
@@ -219,4 +235,6 @@ def metrics(summary: Summary) -> dict[str, float]:
         values["git.pushed_bytes"] = summary.commit.get("pushed_bytes", 0)
         values["git.repo_size_bytes"] = summary.commit.get("repo_size_bytes", 0)
     values["failures"] = len(summary.failures)
+    values["folder_exports"] = summary.folder_exports
+    values["folder_export_fallbacks"] = len(summary.fallbacks)
     return values

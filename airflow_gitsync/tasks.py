@@ -193,7 +193,7 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
         else:
             listed.append(engagement)
     with _workspace_client(settings, config) as client:
-        results, failed = export_engagements(client, listed, staging)
+        results, failed = export_engagements(client, listed, staging, config.folder_export_min_objects)
         api = client.stats()
     errors += failed
     return ExportTaskResult(results, api, TaskMetrics.since(started)), errors

@@ -22,10 +22,11 @@ from gitsync_devkit.local_airflow import LocalAirflow, backup_env
 DAG_ID = "databricks_git_backup"
 
 
-def airflow_env(home: Path, base: dict[str, str], parallel_tasks: int, rates: dict[str, float]) -> dict:
+def airflow_env(home: Path, base: dict[str, str], rates: dict[str, float]) -> dict:
+    """The default [gitsync] settings, with the workspace's rate limits the emulator enforces."""
     return (
         base
-        | backup_env(home, home, parallel_tasks)
+        | backup_env(home, home)
         | {
             "AIRFLOW__GITSYNC__EXPORT_RPS": str(rates["export"]),
             "AIRFLOW__GITSYNC__LIST_RPS": str(rates["list"]),

@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode, (name, parallel) in modes.items():
             home = workdir / name
             home.mkdir()
-            env = airflow_env(home, dict(os.environ), parallel, rates) | connections(
+            env = airflow_env(home, dict(os.environ), rates) | connections(
                 emulator.url, f"{git_url}/{name}.git"
             )
             with ExitStack() as runner:

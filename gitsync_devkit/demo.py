@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "git").mkdir(parents=True)
     home = workdir / "airflow"
-    os.environ.update(backup_env(home, workdir, parallel_tasks=1))
+    os.environ.update(backup_env(home, workdir))
     with ExitStack() as stack:
         print(f"Starting the Workspace API emulator with {args.notebooks:,} generated notebooks ...")
         emulator = start_server(

@@ -21,18 +21,16 @@ ADMIN, PASSWORD = "admin", "admin-pw"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def backup_env(home: Path, state_dir: Path, parallel_tasks: int) -> dict[str, str]:
+def backup_env(home: Path, state_dir: Path) -> dict[str, str]:
     """Airflow settings for running the backup DAG from this checkout on one machine (SQLite home,
-    staging store and git mirrors under ``state_dir``, room for a first full sync's export tasks)."""
+    staging store and git mirrors under ``state_dir``); every other setting is the default."""
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__MAX_MAP_LENGTH": "4096",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__GITSYNC__STAGING_URL": f"file://{state_dir}/staging",
         "AIRFLOW__GITSYNC__CACHE_DIR": str(state_dir / "mirrors"),
-        "AIRFLOW__GITSYNC__PARALLEL_TASKS": str(parallel_tasks),
     }
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from airflow_gitsync.diff import EngagementChanges, ItemFailure, ListedObject
+from airflow_gitsync.layout import root_of
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import (
@@ -19,6 +20,7 @@ from airflow_gitsync.workspace.client import (
     WorkspaceClient,
     WorkspaceError,
 )
+from airflow_gitsync.workspace.folder_export import export_folder
 from airflow_gitsync.workspace.progress import Progress
 
 
@@ -31,7 +33,9 @@ class ExportResult:
     plus objects in the manifest that vanished before export (a new object that vanished is
     neither). ``added``, ``modified`` and ``unchanged`` count the upserts by what they do to the
     content: an export whose blob did not change (only its ``modified_at`` moved) is ``unchanged``.
-    ``failed`` objects keep their manifest entry and are retried next run.
+    ``failed`` objects keep their manifest entry and are retried next run. ``folder_export``: the
+    engagement was exported as one folder; ``fallback``: why some or all of its objects were
+    exported one by one instead.
     """
 
     engagement: str
@@ -41,6 +45,8 @@ class ExportResult:
     modified: int = 0
     unchanged: int = 0
     failed: list[ItemFailure] = field(default_factory=list)
+    folder_export: bool = False
+    fallback: str | None = None
 
 
 def _export_one(
@@ -56,38 +62,68 @@ def _export_one(
     return obj, staging.put(content)
 
 
+def _engagement_folder(changes: EngagementChanges) -> str | None:
+    """The workspace folder of a two-level engagement (``/Clients/2024/ENG-101``), else None."""
+    if "/" not in changes.engagement or not changes.to_export:
+        return None
+    obj = changes.to_export[0]
+    root = root_of(obj.workspace_path, obj.repo_path).rstrip("/")
+    year, engagement = obj.workspace_path[len(root) + 1 :].split("/")[:2]
+    return f"{root}/{year}/{engagement}"
+
+
+def _record(result: ExportResult, obj: ListedObject, outcome: str | WorkspaceError, transient: list) -> None:
+    """Account for one object's export: staged under a blob id, gone, or failed."""
+    if isinstance(outcome, str):
+        result.upserts.append(obj.manifest_entry(outcome))
+        if obj.previous_blob_id is None:
+            result.added += 1
+        elif outcome == obj.previous_blob_id:
+            result.unchanged += 1
+        else:
+            result.modified += 1
+    elif isinstance(outcome, NotFoundError):
+        if obj.previous_blob_id:
+            result.deletions.append(obj.repo_path)
+    elif isinstance(outcome, TransientError):
+        transient.append((obj.workspace_path, outcome))
+    else:
+        result.failed.append(ItemFailure(obj.workspace_path, str(outcome)))
+
+
 def export_engagement(
     client: WorkspaceClient,
     changes: EngagementChanges,
     staging: StagingStore,
     progress: Progress | None = None,
+    folder_threshold: int = 0,
 ) -> ExportResult:
-    """Export ``changes.to_export`` concurrently; per-object errors that retrying cannot fix are recorded.
+    """Export ``changes.to_export``; per-object errors that retrying cannot fix are recorded.
 
-    Auth errors and rate limiting beyond the retry budget raise at once; objects that still failed
-    transiently (5xx, dropped connections) after their retry budget raise once the rest is staged,
-    so the engagement's task fails and its retry (or a clear in the UI) exports it again as a whole.
+    With ``folder_threshold`` (> 0), an engagement with at least that many objects to export is
+    exported as one folder (:mod:`.folder_export`); what the zip cannot vouch for, and everything
+    else, is exported one object at a time, concurrently. Auth errors and rate limiting beyond the
+    retry budget raise at once; objects that still failed transiently (5xx, dropped connections)
+    after their retry budget raise once the rest is staged, so the engagement's task fails and its
+    retry (or a clear in the UI) exports it again as a whole.
     """
     result = ExportResult(changes.engagement, deletions=list(changes.deleted), failed=list(changes.failed))
     transient: list[tuple[str, TransientError]] = []
-    for obj, outcome in client.map_concurrent(partial(_export_one, client, staging), changes.to_export):
+    todo = changes.to_export
+    folder = _engagement_folder(changes)
+    if folder and 0 < folder_threshold <= len(todo):
+        exported = export_folder(client, folder, todo, changes.listed)
+        result.folder_export, result.fallback = True, exported.fallback
+        for obj in todo:
+            if obj.workspace_path in exported.content:
+                _record(result, obj, staging.put(exported.content[obj.workspace_path]), transient)
+                if progress:
+                    progress.advance()
+        todo = exported.rest
+    for obj, outcome in client.map_concurrent(partial(_export_one, client, staging), todo):
         if progress:
             progress.advance()
-        if isinstance(outcome, str):
-            result.upserts.append(obj.manifest_entry(outcome))
-            if obj.previous_blob_id is None:
-                result.added += 1
-            elif outcome == obj.previous_blob_id:
-                result.unchanged += 1
-            else:
-                result.modified += 1
-        elif isinstance(outcome, NotFoundError):
-            if obj.previous_blob_id:
-                result.deletions.append(obj.repo_path)
-        elif isinstance(outcome, TransientError):
-            transient.append((obj.workspace_path, outcome))
-        else:
-            result.failed.append(ItemFailure(obj.workspace_path, str(outcome)))
+        _record(result, obj, outcome, transient)
     if transient:
         path, error = min(transient, key=lambda t: t[0])
         raise TransientError(
@@ -105,7 +141,10 @@ log = logging.getLogger(__name__)
 
 
 def export_engagements(
-    client: WorkspaceClient, engagements: Sequence[EngagementChanges], staging: StagingStore
+    client: WorkspaceClient,
+    engagements: Sequence[EngagementChanges],
+    staging: StagingStore,
+    folder_threshold: int = 0,
 ) -> tuple[list[ExportResult], list[WorkspaceError]]:
     """Export several engagements side by side: the result of each that succeeded, the error of each
     that failed.
@@ -124,7 +163,7 @@ def export_engagements(
         if fatal.is_set():
             return None  # cancelled: the error that set it is raised
         try:
-            return export_engagement(client, engagement, staging, progress)
+            return export_engagement(client, engagement, staging, progress, folder_threshold)
         except FATAL_ERRORS:
             fatal.set()
             raise

@@ -34,7 +34,7 @@ def export(workspace: Workspace, node: Node, fmt: str) -> tuple[bytes, str]:
                 "INVALID_PARAMETER_VALUE",
                 f"Export format {fmt} is not supported for directories by the emulator.",
             )
-        return _zip_directory(node.path, workspace.nodes_under(node.path)), "zip"
+        return _zip_directory(node.path, workspace.nodes_under(node.path), with_files=fmt == "AUTO"), "zip"
     if node.object_type not in CONTENT_TYPES:
         raise WorkspaceError(400, "BAD_REQUEST", f"Export of {node.object_type} objects is not supported.")
     if node.size > MAX_EXPORT_BYTES:
@@ -152,12 +152,18 @@ def _to_html(path: str, source: bytes) -> bytes:
     return (page + "</html>").encode()
 
 
-def _zip_directory(root: str, subtree: list[Node]) -> bytes:
+def _zip_directory(root: str, subtree: list[Node], with_files: bool) -> bytes:
+    """A folder as the public API documents it: a zip of its notebooks' sources (named by their path
+    below the folder plus their language's extension) and, with ``AUTO``, its workspace files. The
+    10 MB export limit applies to the whole response, so one object over it fails the folder."""
     buffer = io.BytesIO()
+    types = CONTENT_TYPES if with_files else ("NOTEBOOK",)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for node in subtree:
-            if node.object_type not in CONTENT_TYPES or node.size > MAX_EXPORT_BYTES:
+            if node.object_type not in types:
                 continue
+            if node.size > MAX_EXPORT_BYTES:
+                raise WorkspaceError(400, "MAX_NOTEBOOK_SIZE_EXCEEDED", size_message(node.size))
             name = node.path[len(root) :].lstrip("/")
             if node.object_type == "NOTEBOOK":
                 name += "." + FILE_TYPES[node.language or "PYTHON"]

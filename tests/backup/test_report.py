@@ -118,3 +118,17 @@ def test_peak_rss_is_the_largest_per_phase():
     tasks = [_task(EXPORT_A, rss=300), _task(EXPORT_B, rss=200)]
     summary = build_summary(prepared, SCANS, PLANNED, tasks, _committed())
     assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "scan": 0, "export": 300, "commit": 0}
+
+
+def test_folder_exports_and_their_fallbacks_are_in_the_report():
+    folder = ExportResult(
+        "2024/A", modified=2, folder_export=True, fallback="the folder is over the 10 MB limit"
+    )
+    summary = build_summary(PREPARED, SCANS, PLANNED, [_task(folder, EXPORT_B)], _committed("backup/x"))
+    text = render_markdown(summary, "Backup")
+    assert "Engagements exported as one folder: 1" in text
+    assert "- `2024/A`: the folder is over the 10 MB limit" in text
+    assert summary.to_dict()["fallbacks"] == [
+        {"engagement": "2024/A", "reason": "the folder is over the 10 MB limit"}
+    ]
+    assert metrics(summary)["folder_export_fallbacks"] == 1

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 import time
+import zipfile
 from collections.abc import Callable
 
 import pytest
@@ -106,6 +107,24 @@ def test_export_source_has_the_right_header_and_file_type_for_all_four_languages
         assert exported.file_type == FILE_TYPES[language]
         assert base64.b64decode(exported.content) == HEADERS[language] + b"1 + 1\n"
         assert w.workspace.export(path).content == exported.content  # SOURCE is the default
+
+
+def test_export_of_a_folder_is_a_zip_of_sources_and_files_with_auto(
+    w: WorkspaceClient, emulator: WorkspaceEmulator
+):
+    paths = put_sources(emulator)
+    emulator.put_file("/Clients/2024/ENG-X/NOTEBOOKS/data.csv", b"a,b\n")
+    exported = w.workspace.export("/Clients/2024/ENG-X", format=ExportFormat.AUTO)
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(exported.content))) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    expected = {
+        f"NOTEBOOKS/{path.rsplit('/', 1)[1]}.{FILE_TYPES[language]}": w.workspace.download(path).read()
+        for language, path in paths.items()
+    }
+    assert entries == expected | {"NOTEBOOKS/data.csv": b"a,b\n"}
+    source = w.workspace.export("/Clients/2024/ENG-X", format=ExportFormat.SOURCE)
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(source.content))) as archive:
+        assert sorted(archive.namelist()) == sorted(expected)
 
 
 def test_export_generated_notebooks_matches_snapshot(w: WorkspaceClient, emulator: WorkspaceEmulator):

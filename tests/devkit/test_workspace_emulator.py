@@ -113,9 +113,15 @@ def test_export_formats_and_direct_download(emulator: WorkspaceEmulator):
 def test_export_of_a_directory_is_a_zip_and_of_a_library_is_refused(emulator: WorkspaceEmulator):
     emulator.put_notebook("/Z/a", NB)
     emulator.put_file("/Z/sub/b.txt", b"bee")
-    zipped = api(emulator, "export", path="/Z", direct_download="true")
+    zipped = api(emulator, "export", path="/Z", format="AUTO", direct_download="true")
     with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
         assert {n: archive.read(n) for n in archive.namelist()} == {"a.py": NB, "sub/b.txt": b"bee"}
+    source = api(emulator, "export", path="/Z", format="SOURCE", direct_download="true")
+    with zipfile.ZipFile(io.BytesIO(source.content)) as archive:
+        assert archive.namelist() == ["a.py"]  # SOURCE leaves workspace files out
+    emulator.put_notebook("/Z/sub/huge", NB + b"#" * 10_485_761)
+    too_big = api(emulator, "export", path="/Z", format="AUTO")
+    assert too_big.status_code == 400 and too_big.json()["error_code"] == "MAX_NOTEBOOK_SIZE_EXCEEDED"
     library = next(o["path"] for o in emulator.objects() if o["object_type"] == "LIBRARY")
     refused = api(emulator, "export", path=library)
     assert refused.status_code == 400 and refused.json()["error_code"] == "BAD_REQUEST"
