@@ -91,11 +91,11 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     Option(
-        "export_batch_objects",
+        "export_task_calls",
         "integer",
         "200",
-        "Changed notebooks per export task before the next engagement starts a new task "
-        "(1 = one task per engagement).",
+        "Workspace API calls per export task before the next engagement starts a new task (an "
+        "engagement exported as one folder is one call; 1 = one task per engagement).",
         minimum=1,
     ),
     Option(
@@ -192,7 +192,7 @@ class GitsyncConfig:
     rates: dict[str, float]
     parallel_tasks: int
     max_workers: int
-    export_batch_objects: int
+    export_task_calls: int
     folder_export_min_objects: int
     max_retry_seconds: float
     task_retries: int
@@ -221,7 +221,7 @@ class GitsyncConfig:
             rates={endpoint: values[f"{endpoint}_rps"] for endpoint in ENDPOINTS},
             parallel_tasks=values["parallel_tasks"],
             max_workers=values["max_workers"],
-            export_batch_objects=values["export_batch_objects"],
+            export_task_calls=values["export_task_calls"],
             folder_export_min_objects=values["folder_export_min_objects"],
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],

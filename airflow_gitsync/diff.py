@@ -72,8 +72,17 @@ class EngagementChanges:
 
     @property
     def size(self) -> int:
-        """Objects to export or delete: what an export task's share of the work is measured in."""
+        """Objects to export or delete."""
         return len(self.to_export) + len(self.deleted)
+
+    def folder_export(self, folder_threshold: int) -> bool:
+        """Whether the engagement is exported as one folder: a two-level engagement
+        (``2024/ENG-101``) with at least ``folder_threshold`` (> 0) objects to export."""
+        return "/" in self.engagement and 0 < folder_threshold <= len(self.to_export)
+
+    def export_calls(self, folder_threshold: int) -> int:
+        """Workspace API calls its export takes: one for a folder, else one per object."""
+        return 1 if self.folder_export(folder_threshold) else len(self.to_export)
 
 
 def _export_reason(obj: ListedObject, previous: ManifestEntry | None, full_scan: bool) -> Reason | None:

@@ -32,29 +32,31 @@ def _label(engagements: Sequence[str]) -> str:
 
 
 def plan_exports(
-    engagements: Iterable[EngagementChanges], batch_objects: int, max_map_length: int
+    engagements: Iterable[EngagementChanges], task_calls: int, max_map_length: int, folder_threshold: int
 ) -> list[tuple[str, list[EngagementChanges]]]:
     """Group engagements into export tasks; each group with the label the UI shows for it.
 
-    Consecutive engagements (by name) share a task until it holds ``batch_objects`` objects to
-    export or delete: each mapped task instance costs Airflow a fixed overhead (a process, a DAG
-    parse, XCom), which a daily run touching most of ~1,500 engagements would otherwise pay ~1,500
-    times. With ``batch_objects = 1`` every engagement is its own task.
+    Consecutive engagements (by name) share a task until it holds ``task_calls`` Workspace API
+    calls (an engagement exported as one folder is one call, see
+    :meth:`EngagementChanges.export_calls`; each engagement counts one more, for its own work):
+    each mapped task instance costs Airflow a fixed overhead (a process, a DAG parse, XCom), which
+    a run touching most of ~1,500 engagements would otherwise pay ~1,500 times. With
+    ``task_calls = 1`` every engagement is its own task.
 
     :raises SettingsError: more groups than Airflow's ``[core] max_map_length`` allows.
     """
     groups: list[list[EngagementChanges]] = []
-    size = batch_objects
+    size = task_calls
     for engagement in sorted(engagements, key=lambda e: e.engagement):
-        if size >= batch_objects:
+        if size >= task_calls:
             groups.append([])
             size = 0
         groups[-1].append(engagement)
-        size += engagement.size + 1
+        size += engagement.export_calls(folder_threshold) + 1
     if len(groups) > max_map_length:
         raise SettingsError(
             f"{len(groups):,} export tasks exceed [core] max_map_length = {max_map_length:,}; raise it "
-            "(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [gitsync] export_batch_objects, see the README"
+            "(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [gitsync] export_task_calls, see the README"
         )
     return [(_label([e.engagement for e in group]), group) for group in groups]
 

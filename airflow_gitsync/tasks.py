@@ -135,7 +135,9 @@ def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length
     """
     config = GitsyncConfig.load()
     engagements = [e for s in scans for e in s.engagements if e.has_work]
-    groups = run.plan_exports(engagements, config.export_batch_objects, max_map_length)
+    groups = run.plan_exports(
+        engagements, config.export_task_calls, max_map_length, config.folder_export_min_objects
+    )
     staging = config.staging()
     scanned = {s.year for s in scans}
     return PlanResult(

@@ -62,10 +62,8 @@ def _export_one(
     return obj, staging.put(content)
 
 
-def _engagement_folder(changes: EngagementChanges) -> str | None:
-    """The workspace folder of a two-level engagement (``/Clients/2024/ENG-101``), else None."""
-    if "/" not in changes.engagement or not changes.to_export:
-        return None
+def _engagement_folder(changes: EngagementChanges) -> str:
+    """The workspace folder of a two-level engagement with objects to export (``/Clients/2024/ENG-101``)."""
     obj = changes.to_export[0]
     root = root_of(obj.workspace_path, obj.repo_path).rstrip("/")
     year, engagement = obj.workspace_path[len(root) + 1 :].split("/")[:2]
@@ -110,9 +108,8 @@ def export_engagement(
     result = ExportResult(changes.engagement, deletions=list(changes.deleted), failed=list(changes.failed))
     transient: list[tuple[str, TransientError]] = []
     todo = changes.to_export
-    folder = _engagement_folder(changes)
-    if folder and 0 < folder_threshold <= len(todo):
-        exported = export_folder(client, folder, todo, changes.listed)
+    if changes.folder_export(folder_threshold):
+        exported = export_folder(client, _engagement_folder(changes), todo, changes.listed)
         result.folder_export, result.fallback = True, exported.fallback
         for obj in todo:
             if obj.workspace_path in exported.content:

@@ -21,7 +21,7 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     assert config.staging_url == "file:///srv/airflow/gitsync/staging"
     assert str(config.cache_dir) == "/srv/airflow/gitsync/mirrors"
     assert config.rates == {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
-    assert (config.parallel_tasks, config.max_workers, config.export_batch_objects) == (4, 16, 200)
+    assert (config.parallel_tasks, config.max_workers, config.export_task_calls) == (4, 16, 200)
     assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
         None,
         None,

@@ -141,5 +141,5 @@ def backup(emulator_factory, git_server, tmp_path, monkeypatch, airflow_db) -> B
     monkeypatch.setenv("AIRFLOW__GITSYNC__PARALLEL_TASKS", "1")
     monkeypatch.setenv("AIRFLOW__GITSYNC__TASK_RETRIES", "0")
     monkeypatch.setenv("AIRFLOW__GITSYNC__MAX_RETRY_SECONDS", "2")
-    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_BATCH_OBJECTS", "1")  # one export task per engagement
+    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_TASK_CALLS", "1")  # one export task per engagement
     return Backup(emulator=emulator, server=git_server, remote=remote, workdir=tmp_path)

@@ -81,7 +81,7 @@ def test_dry_run_pushes_nothing_and_years_limits_the_scan(backup):
 
 
 def test_batched_export_commits_what_succeeded_and_names_the_failed_engagement(backup, monkeypatch):
-    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_BATCH_OBJECTS", "100000")  # everything in one task
+    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_TASK_CALLS", "100000")  # everything in one task
     notebooks = _notebooks(backup.emulator)
     failing = "/".join(notebooks[-1]["path"].split("/")[:4])
     engagement = failing.removeprefix("/Clients/")
