@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitsync_devkit.workspace_generator import NOTEBOOK_HEADERS, GeneratedObject, render_content
 
@@ -61,11 +61,17 @@ class Node:
     seed: int = 0
     shown_modified_at: str = "real"  # "real", "missing" or "zero"
     writes: int = 0
+    rendered: bytes | None = field(default=None, repr=False, compare=False)
 
     def read(self) -> bytes:
+        """The object's bytes; generated ones are rendered once and kept, as a workspace stores them
+        (rendering is the emulator's cost, not the API's: re-rendering on every read made it the
+        bottleneck of folder exports)."""
         if self.data is not None:
             return self.data
-        return render_content(self.object_type, self.language, self.size, self.seed, self.path)
+        if self.rendered is None:
+            self.rendered = render_content(self.object_type, self.language, self.size, self.seed, self.path)
+        return self.rendered
 
 
 class Workspace:
@@ -201,6 +207,8 @@ class Workspace:
             moved = [n for p, n in self._nodes.items() if is_under(p, old)]
             self._children[parent_of(old)].discard(old)
             for item in moved:
+                if item.object_type in CONTENT_TYPES:
+                    item.read()  # a move keeps the bytes, though generated ones depend on the path
                 del self._nodes[item.path]
                 children = self._children.pop(item.path, None)
                 item.path = new + item.path[len(old) :]
