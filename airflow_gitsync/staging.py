@@ -36,6 +36,7 @@ class StagingStore:
 
     def __init__(self, root: StoragePath) -> None:
         self.root = root
+        self._made: set[str] = set()  # prefix folders this instance has created: one mkdir each
 
     def _path(self, blob_id: str) -> StoragePath:
         check_blob_id(blob_id)
@@ -49,9 +50,14 @@ class StagingStore:
         """
         blob_id = git_blob_id(content)
         path = self._path(blob_id)
-        stored = path.exists() and path.stat().st_size == len(content)
+        try:
+            stored = path.stat().st_size == len(content)
+        except FileNotFoundError:
+            stored = False
         if not (stored and git_blob_id(path.read_bytes()) == blob_id):
-            (self.root / "blobs" / blob_id[:2]).mkdir(parents=True, exist_ok=True)
+            if blob_id[:2] not in self._made:
+                (self.root / "blobs" / blob_id[:2]).mkdir(parents=True, exist_ok=True)
+                self._made.add(blob_id[:2])
             path.write_bytes(content)
         return blob_id
 
