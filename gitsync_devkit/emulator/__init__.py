@@ -35,7 +35,7 @@ Control surface, the same bearer token, JSON in and out (content is base64), nev
     POST /_emulator/failures {path_prefix, endpoints, status, error_code}   POST /_emulator/clear-failures
     POST /_emulator/tokens {token}
 
-``modify`` with ``"touch": false`` changes the content but not ``modified_at`` (drift a daily backup cannot see).
+``modify`` with ``"touch": false`` changes the content, not ``modified_at`` (drift a daily backup misses).
 
 CLI: ``python -m gitsync_devkit.emulator --port P (--workspace DIR | --generate N)
 --token T [...]``; see ``--help``. Bad input gives one ``error: ...`` line on stderr and exit code 2.
