@@ -223,6 +223,11 @@ class GitsyncConfig:
         """Each concurrent task's share of the workspace rate limits, so that together they stay under."""
         return {endpoint: rate / self.parallel_tasks for endpoint, rate in self.rates.items()}
 
+    def restore_rates(self) -> dict[str, float]:
+        """The restore task's rates: the whole import limit (restore is the only caller of
+        workspace/import, one run at a time) and a task's share of the others."""
+        return self.task_rates() | {"import": self.rates["import"]}
+
     def staging(self) -> StagingStore:
         """The staging store at :attr:`staging_url`, through Airflow's object storage."""
         from airflow.sdk import ObjectStoragePath

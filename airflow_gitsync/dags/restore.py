@@ -64,15 +64,14 @@ def restore_dag(
                 mirror = AzureDevOpsGitHook(azure_devops_git_conn_id=settings.git_conn_id).get_mirror(
                     GitsyncConfig.load().cache_dir
                 )
-                # The restore is the only caller of workspace/import (one task, one run at a time):
-                # it takes that whole limit, and its share of the others.
-                rates = config.task_rates() | {"import": config.rates["import"]}
                 hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
                 # Held until the last blob is read: a backup's fetch, push or repack waits meanwhile.
                 with mirror.lock("a restore"):
                     mirror.sync()
                     plan = plan_restore(mirror, settings.ref, settings.paths, settings.target_root)
-                    with hook.get_client(rates, config.max_workers, config.max_retry_seconds) as client:
+                    with hook.get_client(
+                        config.restore_rates(), config.max_workers, config.max_retry_seconds
+                    ) as client:
                         result = restore(
                             client, mirror, plan, overwrite=settings.overwrite, dry_run=settings.dry_run
                         )

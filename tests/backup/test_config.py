@@ -22,6 +22,8 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     assert str(config.cache_dir) == "/srv/airflow/gitsync/mirrors"
     assert config.rates == {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
     assert (config.parallel_tasks, config.max_workers, config.export_batch_objects) == (4, 16, 200)
+    assert config.task_rates() == {"export": 15.0, "list": 12.5, "import": 7.5, "other": 7.5}
+    assert config.restore_rates() == config.task_rates() | {"import": 30.0}
     assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
         None,
         None,
