@@ -19,7 +19,7 @@ from functools import partial
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.mirror import Mirror
-from airflow_gitsync.layout import FILE, NOTEBOOK, OWNED_ROOT_FILES, root_of
+from airflow_gitsync.layout import FILE, NOTEBOOK, OWNED_ROOT_FILES, moved_to
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
 
@@ -121,8 +121,7 @@ def plan_items(
         reason = _unrestorable(entry, tree.get(path))
         target = entry.workspace_path
         if reason is None and target_root is not None:
-            root = root_of(entry.workspace_path, path)
-            target = target_root.rstrip("/") + entry.workspace_path[len(root.rstrip("/")) :]
+            target = moved_to(target_root, entry.workspace_path, path)
         if reason:
             failed.append(ItemFailure(target, reason))
         else:

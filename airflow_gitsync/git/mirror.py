@@ -121,6 +121,14 @@ class Mirror:
         result = self.git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         return result.stdout.decode().strip() or None
 
+    def newest_tag(self, prefix: str) -> str | None:
+        """The name of the newest tag starting with ``prefix``, by its tagger date (a backup tag's is
+        the capture time), or None."""
+        names = self.git.text(
+            "for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)", "refs/tags"
+        ).splitlines()
+        return next((name for name in names if name.startswith(prefix)), None)
+
     def tracking(self, branch: str) -> str | None:
         return self.resolve(f"refs/remotes/{REMOTE}/{branch}")
 

@@ -1,4 +1,5 @@
-"""The run's last task: sums up what every task returned, shows it, and fails an incomplete run."""
+"""The runs' last tasks: sum up what every task returned, show it, and fail an incomplete run (backup)
+or one that found content drift or could not verify everything (verify)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from airflow_gitsync.results import (
     XComKey,
     from_xcom,
 )
+from airflow_gitsync.verify import VerifyPlan, YearCheck
+from airflow_gitsync.verify_report import metrics as verify_metrics
+from airflow_gitsync.verify_report import render_markdown as render_verify_markdown
+from airflow_gitsync.verify_report import summarize
 from airflow_gitsync.workspace.scan import ScanResult
 
 
@@ -74,5 +79,49 @@ class BackupReportOperator(BaseOperator):
         if not summary.complete or summary.failures:
             raise AirflowFailException(
                 f"backup incomplete: {len(summary.failures)} failures, first: "
+                + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
+            )
+
+
+class VerifyReportOperator(BaseOperator):
+    """Summarise a verify run like the backup's report: the task log, XCom (key ``summary``), the UI
+    (rendered ``report_md``) and ``Stats`` under ``gitsync.verify.``. Fails (without retry) on content
+    drift behind an unchanged ``modified_at``, and when anything could not be verified. It reads the
+    tasks ``prepare`` and ``check`` of its DAG.
+    """
+
+    template_fields: Sequence[str] = ("report_md",)
+    template_fields_renderers = {"report_md": "md"}
+    overwrite_rtif_after_execution = True
+    ui_color = "#e8f4ea"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report_md = "(the summary appears here once the run has finished)"
+
+    def execute(self, context: Any) -> None:
+        ti = context["ti"]
+        summary = summarize(
+            _one(ti, VerifyPlan, "prepare", XComKey.RUN),
+            [from_xcom(YearCheck, c) for c in _pulled(ti, "check")],
+            ti.xcom_pull(task_ids="prepare", key=XComKey.ERROR),
+        )
+        day = (context.get("logical_date") or context["dag_run"].run_after).date().isoformat()
+        self.report_md = render_verify_markdown(
+            summary, f"Databricks backup verify {day} ({context['run_id']})"
+        )
+        self.log.info("Verify summary:\n%s", self.report_md)
+        for name, value in verify_metrics(summary).items():
+            Stats.gauge(f"gitsync.verify.{name}", value, tags={"dag_id": self.dag_id})
+        ti.xcom_push(key=XComKey.SUMMARY, value=summary.to_dict())
+        if content := summary.content_drift:
+            raise AirflowFailException(
+                f"content drift: {len(content)} object(s) changed while their modified_at did not, so no "
+                "daily backup will export them; run a backup with full_scan to heal it: "
+                + ", ".join(d.path for d in content[:10])
+            )
+        if summary.failed:
+            raise AirflowFailException(
+                f"verify incomplete: {len(summary.failures)} not verified, first: "
                 + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
             )

@@ -109,6 +109,22 @@ class Backup:
         }
 
 
+def trigger(dag_id: str, task_id: str, key: str, **conf):
+    """Run the DAG ``dag_id`` of ``dags/`` with ``conf`` (``dag.test()``); return the run and the XCom
+    ``key`` of its task ``task_id`` (None when the task pushed none)."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    run = bag.get_dag(dag_id).test(run_conf=conf)
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key)
+        value = session.scalars(query).one_or_none()
+        return run, None if value is None else XComModel.deserialize_value(value)
+
+
 @pytest.fixture
 def backup(emulator_factory, git_server, tmp_path, monkeypatch, airflow_db) -> Backup:
     """A ~150-notebook workspace (its over-size notebooks removed) and an empty remote, wired up."""
