@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from airflow_gitsync import run
+from airflow_gitsync import retention, run
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import ChangeSet
@@ -233,3 +233,23 @@ def commit(
     if not complete:
         log.warning("Run incomplete, not tagging: engagements %s, years %s", missing, planned.missing_years)
     return CommitResult(result, complete, missing, TaskMetrics.since(started))
+
+
+def clean_staging(
+    record: retention.RunRecord, committed: CommitResult | None, params: Mapping, now: datetime
+) -> retention.RetentionResult | None:
+    """Record what the run staged; after a successful commit (not a dry run) remove the staged objects
+    no run needs any more (:mod:`airflow_gitsync.retention`). None when nothing was swept."""
+    settings = BackupSettings.from_params(params)
+    config = GitsyncConfig.load()
+    staging = config.staging()
+    if record.blobs:
+        retention.record_run(staging, record)
+    if committed is None or settings.dry_run:
+        log.info(
+            "not sweeping the staging store: %s", "a dry run" if committed else "the commit did not succeed"
+        )
+        return None
+    result = retention.sweep(staging, now, config.staging_retention_days)
+    log.info("%s", result.summary(config.staging_retention_days))
+    return result
