@@ -208,9 +208,12 @@ def _check_tag_format(tag_format: str) -> None:
         )
 
 
-def _check_ref(ref: str) -> None:
-    if ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+def _ref(value: str, required: bool) -> str:
+    """The ``ref`` param, stripped; an empty one only when not ``required``."""
+    ref = value.strip()
+    if (required and not ref) or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
         raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
+    return ref
 
 
 @dataclass(frozen=True)
@@ -275,12 +278,9 @@ class RestoreSettings:
     def from_params(cls, params: Mapping) -> RestoreSettings:
         """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
         values = _validated(RESTORE_PARAMS, params)
-        ref = values["ref"].strip()
-        _check_ref(ref)
-        if not ref:
-            raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
         paths = tuple(p for p in (str(p).strip().strip("/") for p in values["paths"]) if p)
-        return cls(**values | {"ref": ref, "paths": paths, "target_root": values["target_root"] or None})
+        ref, target_root = _ref(values["ref"], required=True), values["target_root"] or None
+        return cls(**values | {"ref": ref, "paths": paths, "target_root": target_root})
 
 
 @dataclass(frozen=True)
@@ -299,10 +299,9 @@ class VerifySettings:
     def from_params(cls, params: Mapping) -> VerifySettings:
         """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
         values = _validated(VERIFY_PARAMS, params)
-        ref = values["ref"].strip()
-        _check_ref(ref)
         _check_tag_format(values["tag_format"])
-        return cls(**values | {"ref": ref, "workspace_root": values["workspace_root"] or None})
+        ref, root = _ref(values["ref"], required=False), values["workspace_root"] or None
+        return cls(**values | {"ref": ref, "workspace_root": root})
 
     @property
     def tag_prefix(self) -> str:

@@ -32,10 +32,7 @@ class VerifySummary:
 
     @property
     def totals(self) -> Counter:
-        total: Counter = Counter()
-        for counts in self.per_year.values():
-            total.update(counts)
-        return total
+        return sum(self.per_year.values(), Counter())
 
     @property
     def content_drift(self) -> list[Drift]:

@@ -18,13 +18,13 @@ import base64
 import logging
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from scan_export import peak_rss_mib
 from stack import TOKEN, Emulator, emulator_args
+from stack import start_emulator as start_process
 
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.commit_plan import ChangeSet, CommitInfo
@@ -41,18 +41,10 @@ EXPORT_LIMIT = 10 * 1024 * 1024
 
 
 def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Popen, Emulator]:
-    ready = workdir / "emulator.url"
     rates = {"export": 60.0, "list": 50.0}
-    command = [sys.executable, "-m", "gitsync_devkit.emulator"]
-    command += emulator_args(args.notebooks, rates, args.latency_ms, "127.0.0.1", 0)
-    command += ["--import-rps", str(args.import_rps), "--ready-file", str(ready)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not ready.exists() or not ready.read_text().strip():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"emulator did not start (exit code {process.poll()})")
-        time.sleep(0.2)
-    return process, Emulator(ready.read_text().strip())
+    command = emulator_args(args.notebooks, rates, args.latency_ms, "127.0.0.1", 0)
+    process, url = start_process([*command, "--import-rps", str(args.import_rps)], workdir)
+    return process, Emulator(url)
 
 
 def snapshot(emulator: Emulator, root: str) -> dict[str, bytes]:
