@@ -238,17 +238,19 @@ def commit(
 def clean_staging(
     record: retention.RunRecord, committed: CommitResult | None, params: Mapping, now: datetime
 ) -> retention.RetentionResult | None:
-    """Record what the run staged; after a successful commit (not a dry run) remove the staged objects
-    no run needs any more (:mod:`airflow_gitsync.retention`). None when nothing was swept."""
+    """Record what the run staged; after a successful commit remove the staged objects no run needs
+    any more (:mod:`airflow_gitsync.retention`). None when nothing was swept. A dry run does neither:
+    it commits nothing, so it must not supersede an unfinished run."""
     settings = BackupSettings.from_params(params)
+    if settings.dry_run:
+        log.info("a dry run: the staging store is neither recorded in nor swept")
+        return None
     config = GitsyncConfig.load()
     staging = config.staging()
     if record.blobs:
         retention.record_run(staging, record)
-    if committed is None or settings.dry_run:
-        log.info(
-            "not sweeping the staging store: %s", "a dry run" if committed else "the commit did not succeed"
-        )
+    if committed is None:
+        log.info("the commit did not succeed: the staging store is not swept")
         return None
     result = retention.sweep(staging, now, config.staging_retention_days)
     log.info("%s", result.summary(config.staging_retention_days))
