@@ -29,7 +29,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Option:
     """One ``[gitsync]`` option: its name, type (``string``, ``integer``, ``float``), default text,
-    description, an example, and the least value a number may take."""
+    description, an example, and the least and greatest value a number may take."""
 
     name: str
     type: str
@@ -37,6 +37,7 @@ class Option:
     description: str
     example: str | None = None
     minimum: float | None = None
+    maximum: float | None = None
 
 
 def _rate(endpoint: str, calls: str) -> Option:
@@ -123,6 +124,24 @@ OPTIONS: tuple[Option, ...] = (
         minimum=0,
     ),
     Option(
+        "staging_retention_days",
+        "integer",
+        "7",
+        "After a successful commit the backup removes staged objects older than this many days that "
+        "no run of the last this many days references, nor an unfinished run not yet superseded by "
+        "a complete one (so such a run can still be cleared).",
+        minimum=1,
+    ),
+    Option(
+        "verify_sample_percent",
+        "float",
+        "3",
+        "Share of the backed-up objects, in percent, that the verify DAG exports and compares by "
+        "content in its sample mode (full mode: all of them).",
+        minimum=0.001,
+        maximum=100,
+    ),
+    Option(
         "failure_notifier",
         "string",
         "",
@@ -168,6 +187,8 @@ def _parse(option: Option, text: str, airflow_home: str) -> Any:
         raise ConfigError(f"[{SECTION}] {option.name} = {text!r}: not {option.type}") from None
     if option.minimum is not None and value < option.minimum:
         raise ConfigError(f"[{SECTION}] {option.name} = {text}: must be at least {option.minimum:g}")
+    if option.maximum is not None and value > option.maximum:
+        raise ConfigError(f"[{SECTION}] {option.name} = {text}: must be at most {option.maximum:g}")
     return value
 
 
@@ -197,6 +218,8 @@ class GitsyncConfig:
     folder_export_min_objects: int
     max_retry_seconds: float
     task_retries: int
+    staging_retention_days: int
+    verify_sample_percent: float
     failure_notifier: str | None
     failure_notifier_kwargs: dict[str, Any]
 
@@ -226,6 +249,8 @@ class GitsyncConfig:
             folder_export_min_objects=values["folder_export_min_objects"],
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],
+            staging_retention_days=values["staging_retention_days"],
+            verify_sample_percent=values["verify_sample_percent"],
             failure_notifier=values["failure_notifier"] or None,
             failure_notifier_kwargs=kwargs,
         )

@@ -176,6 +176,13 @@ def root_of(workspace_path: str, repo_path: str) -> str:
     return "/".join(workspace_path.split("/")[:-depth]) or "/"
 
 
+def moved_to(root: str, workspace_path: str, repo_path: str) -> str:
+    """Where an object backed up from ``workspace_path`` (as ``repo_path``) lies below another root:
+    ``moved_to("/Restored", "/Clients/2024/A/NOTEBOOKS/etl", "2024/A/NOTEBOOKS/etl.py")`` is
+    ``/Restored/2024/A/NOTEBOOKS/etl``."""
+    return root.rstrip("/") + workspace_path[len(root_of(workspace_path, repo_path).rstrip("/")) :]
+
+
 def engagement_of(parts: Sequence[str]) -> str:
     """The engagement of an object from its path components below the root (repo or workspace side)."""
     return "/".join(parts[: min(len(parts) - 1, 2)])

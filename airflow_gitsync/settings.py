@@ -1,10 +1,11 @@
 """Run settings: each DAG's params declared once, and validated into one typed object.
 
-:data:`BACKUP_PARAMS` and :data:`RESTORE_PARAMS` are the declaration: the DAG factories turn them
-into the trigger form's ``Param``\\ s, and :meth:`BackupSettings.from_params` /
-:meth:`RestoreSettings.from_params` check a run's params against the same JSON schemas before the
-rules a schema cannot say (git ref names, the tag pattern). Bad input fails the run at its first
-task with a message naming the param, never half-way. No Airflow import.
+:data:`BACKUP_PARAMS`, :data:`RESTORE_PARAMS` and :data:`VERIFY_PARAMS` are the declaration: the DAG
+factories turn them into the trigger form's ``Param``\\ s, and the ``from_params`` of
+:class:`BackupSettings`, :class:`RestoreSettings` and :class:`VerifySettings` check a run's params
+against the same JSON schemas before the rules a schema cannot say (git ref names, the tag
+pattern). Bad input fails the run at its first task with a message naming the param, never
+half-way. No Airflow import.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def _conn(name: str, default: str, title: str) -> ParamSpec:
     return ParamSpec(name, default, {"type": "string", "minLength": 1}, title, "Airflow connection id.")
 
 
+_TAG_FORMAT = ParamSpec(
+    "tag_format",
+    "backup/%Y-%m-%d",
+    {"type": "string"},
+    "Tag format",
+    "strftime pattern of the tag per backup date (applied to the logical date).",
+)
+
 BACKUP_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "workspace_root",
@@ -64,13 +73,7 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
         "Working branch",
         "Branch that receives the backup commits; only this DAG writes it.",
     ),
-    ParamSpec(
-        "tag_format",
-        "backup/%Y-%m-%d",
-        {"type": "string"},
-        "Tag format",
-        "strftime pattern of the tag per backup date (applied to the logical date).",
-    ),
+    _TAG_FORMAT,
     ParamSpec(
         "years",
         [],
@@ -144,6 +147,44 @@ RESTORE_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
+VERIFY_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "mode",
+        "sample",
+        {"type": "string", "enum": ["sample", "full"]},
+        "Mode",
+        "sample: export a seeded random share of the objects ([gitsync] verify_sample_percent) and "
+        "compare their content; full: every object.",
+    ),
+    ParamSpec(
+        "seed",
+        None,
+        {"type": ["null", "integer"], "minimum": 0},
+        "Seed",
+        "Seed of the sample (the run logs the one it used; give it again to check the same objects). "
+        "Empty: a new one.",
+    ),
+    ParamSpec(
+        "ref",
+        "",
+        {"type": "string"},
+        "Backup ref",
+        "Tag, branch or commit to compare with. Empty: the newest tag of tag_format.",
+    ),
+    _TAG_FORMAT,
+    ParamSpec(
+        "workspace_root",
+        None,
+        {"type": ["null", "string"], "pattern": _WORKSPACE_PATH_OR_EMPTY},
+        "Workspace folder",
+        "Compare this folder (a restored copy: /Restored/2026-11-02) by presence and content. "
+        "Empty: the folder the backup was made from.",
+    ),
+    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
+    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+)
+
+
 def _validated(specs: tuple[ParamSpec, ...], params: Mapping) -> dict[str, Any]:
     """The declared params (unknown keys ignored; missing or None take the default), each checked."""
     values = {}
@@ -153,6 +194,26 @@ def _validated(specs: tuple[ParamSpec, ...], params: Mapping) -> dict[str, Any]:
         spec.validate(value)
         values[spec.name] = value
     return values
+
+
+def _check_tag_format(tag_format: str) -> None:
+    try:
+        tag, other_day = datetime(2000, 1, 2).strftime(tag_format), datetime(2000, 1, 3).strftime(tag_format)
+    except ValueError:
+        tag = other_day = ""
+    if not _REF_NAME.match(tag) or tag == other_day:
+        raise SettingsError(
+            f"tag_format {tag_format!r}: must be a strftime pattern giving a valid tag name "
+            "per date, like backup/%Y-%m-%d"
+        )
+
+
+def _ref(value: str, required: bool) -> str:
+    """The ``ref`` param, stripped; an empty one only when not ``required``."""
+    ref = value.strip()
+    if (required and not ref) or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+        raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
+    return ref
 
 
 @dataclass(frozen=True)
@@ -187,15 +248,7 @@ class BackupSettings:
                 raise SettingsError(f"{name} {value!r}: not a valid git branch name")
         if self.branch == self.working_branch:
             raise SettingsError(f"working_branch {self.working_branch!r}: must differ from branch")
-        try:
-            tag, other_day = self.tag_for(datetime(2000, 1, 2)), self.tag_for(datetime(2000, 1, 3))
-        except ValueError:
-            tag = other_day = ""
-        if not _REF_NAME.match(tag) or tag == other_day:
-            raise SettingsError(
-                f"tag_format {self.tag_format!r}: must be a strftime pattern giving a valid tag name "
-                "per date, like backup/%Y-%m-%d"
-            )
+        _check_tag_format(self.tag_format)
         for year in self.years:
             if "/" in year or year in (".", ".."):
                 raise SettingsError(f"years: {year!r} is not a folder name under {self.workspace_root}")
@@ -225,8 +278,32 @@ class RestoreSettings:
     def from_params(cls, params: Mapping) -> RestoreSettings:
         """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
         values = _validated(RESTORE_PARAMS, params)
-        ref = values["ref"].strip()
-        if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
-            raise SettingsError(f"ref {ref!r}: give a backup tag (backup/2026-11-02), branch or commit id")
         paths = tuple(p for p in (str(p).strip().strip("/") for p in values["paths"]) if p)
-        return cls(**values | {"ref": ref, "paths": paths, "target_root": values["target_root"] or None})
+        ref, target_root = _ref(values["ref"], required=True), values["target_root"] or None
+        return cls(**values | {"ref": ref, "paths": paths, "target_root": target_root})
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """Everything one verify run needs to know, from the verify DAG's params."""
+
+    mode: str
+    seed: int | None
+    ref: str
+    tag_format: str
+    workspace_root: str | None
+    databricks_conn_id: str
+    git_conn_id: str
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> VerifySettings:
+        """Validate a run's params into settings; raises :class:`SettingsError` naming the param."""
+        values = _validated(VERIFY_PARAMS, params)
+        _check_tag_format(values["tag_format"])
+        ref, root = _ref(values["ref"], required=False), values["workspace_root"] or None
+        return cls(**values | {"ref": ref, "workspace_root": root})
+
+    @property
+    def tag_prefix(self) -> str:
+        """What every backup tag starts with (the tag format up to its first ``%``): ``backup/``."""
+        return self.tag_format.split("%", 1)[0]

@@ -8,13 +8,17 @@ store works on any ``pathlib``-like root: Airflow's ``ObjectStoragePath`` (``fil
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from airflow_gitsync.blob import check_blob_id, git_blob_id
 
 
 class StoragePath(Protocol):
+    @property
+    def name(self) -> str: ...
     def __truediv__(self, other: str) -> StoragePath: ...
+    def iterdir(self) -> Iterator[StoragePath]: ...
     def exists(self) -> bool: ...
     def stat(self): ...
     def mkdir(self, parents: bool = ..., exist_ok: bool = ...) -> None: ...
@@ -67,7 +71,12 @@ class StagingStore:
         try:
             content = path.read_bytes()
         except FileNotFoundError:
-            raise StagingMissingError(f"staging store {self.root} has no blob {blob_id}") from None
+            raise StagingMissingError(
+                f"staging store {self.root} has no blob {blob_id}: never staged there, or removed by "
+                "staging retention once no recent or unfinished run needed it ([gitsync] "
+                "staging_retention_days); run the task that staged it again (an export task's change "
+                "list is staged by plan, a scan's manifest slice by prepare) or trigger a new run"
+            ) from None
         if (actual := git_blob_id(content)) != blob_id:
             path.unlink(missing_ok=True)
             raise StagingCorruptError(

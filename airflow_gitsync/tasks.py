@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from airflow_gitsync import run
+from airflow_gitsync import retention, run
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import ChangeSet
@@ -233,3 +233,25 @@ def commit(
     if not complete:
         log.warning("Run incomplete, not tagging: engagements %s, years %s", missing, planned.missing_years)
     return CommitResult(result, complete, missing, TaskMetrics.since(started))
+
+
+def clean_staging(
+    record: retention.RunRecord, committed: CommitResult | None, params: Mapping, now: datetime
+) -> retention.RetentionResult | None:
+    """Record what the run staged; after a successful commit remove the staged objects no run needs
+    any more (:mod:`airflow_gitsync.retention`). None when nothing was swept. A dry run does neither:
+    it commits nothing, so it must not supersede an unfinished run."""
+    settings = BackupSettings.from_params(params)
+    if settings.dry_run:
+        log.info("a dry run: the staging store is neither recorded in nor swept")
+        return None
+    config = GitsyncConfig.load()
+    staging = config.staging()
+    if record.blobs:
+        retention.record_run(staging, record)
+    if committed is None:
+        log.info("the commit did not succeed: the staging store is not swept")
+        return None
+    result = retention.sweep(staging, now, config.staging_retention_days)
+    log.info("%s", result.summary(config.staging_retention_days))
+    return result

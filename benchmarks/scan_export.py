@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from stack import start_emulator as start_process
 
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import WorkspaceClient
@@ -29,35 +30,11 @@ TOKEN = "dapi-bench"
 
 
 def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Popen, str]:
-    ready = workdir / "emulator.url"
-    command = [
-        sys.executable,
-        "-m",
-        "gitsync_devkit.emulator",
-        "--generate",
-        str(args.notebooks),
-        "--export-rps",
-        str(args.export_rps),
-        "--list-rps",
-        str(args.list_rps),
-        "--latency-ms",
-        str(args.latency_ms),
-        "--port",
-        "0",
-        "--token",
-        TOKEN,
-        "--seed",
-        "7",
-        "--ready-file",
-        str(ready),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not ready.exists() or not ready.read_text().strip():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"emulator did not start (exit code {process.poll()})")
-        time.sleep(0.2)
-    return process, ready.read_text().strip()
+    return start_process([
+        "--generate", str(args.notebooks), "--export-rps", str(args.export_rps),
+        "--list-rps", str(args.list_rps), "--latency-ms", str(args.latency_ms),
+        "--port", "0", "--token", TOKEN, "--seed", "7",
+    ], workdir)  # fmt: skip
 
 
 def peak_rss_mib(pid: int | None = None) -> float:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 
@@ -116,3 +118,17 @@ def run_measured(command: list[str], **kwargs) -> tuple[float, int, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.monotonic() - started, usage.ru_maxrss * 1024, proc.returncode
+
+
+def start_emulator(args: list[str], workdir: Path) -> tuple[subprocess.Popen, str]:
+    """``python -m gitsync_devkit.emulator ARGS`` in its own process, once it listens (at most 5 min):
+    the process and its URL."""
+    ready = workdir / "emulator.url"
+    command = [sys.executable, "-m", "gitsync_devkit.emulator", *args, "--ready-file", str(ready)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not ready.exists() or not ready.read_text().strip():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"emulator did not start (exit code {process.poll()})")
+        time.sleep(0.2)
+    return process, ready.read_text().strip()

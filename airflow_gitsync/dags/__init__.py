@@ -10,5 +10,6 @@ the DAG::
 
 from airflow_gitsync.dags.backup import backup_dag
 from airflow_gitsync.dags.restore import restore_dag
+from airflow_gitsync.dags.verify import verify_dag
 
-__all__ = ["backup_dag", "restore_dag"]
+__all__ = ["backup_dag", "restore_dag", "verify_dag"]

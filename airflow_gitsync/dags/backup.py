@@ -7,7 +7,8 @@ Backs up every notebook and workspace file under `workspace_root` (default `/Cli
 annotated tag per backup date once every engagement of the run is in.
 
 `prepare` → `scan` (one per year folder) → `plan` → `export` (one per changed engagement, or a few
-small ones, named in the UI by their engagements) → `commit` → `report`.
+small ones, named in the UI by their engagements) → `commit` → `report`, and `clean_staging`
+(removes staged objects no recent or unfinished run needs, `[gitsync] staging_retention_days`).
 
 **An engagement failed?** Its `export` task is red and the run ends failed, but everything else
 was committed and pushed. Fix the cause, then *Clear* that task instance **with downstream**: it
@@ -24,7 +25,7 @@ Deployment settings live in the `[gitsync]` Airflow config section; see the proj
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, conf, get_current_context, task
@@ -35,7 +36,9 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.results import (
+    CommitResult,
     ExportTask,
+    ExportTaskResult,
     PlanResult,
     PrepareResult,
     XComKey,
@@ -43,6 +46,7 @@ from airflow_gitsync.results import (
     from_xcom,
     to_xcom,
 )
+from airflow_gitsync.retention import RunRecord, run_references
 from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.timetables import DailyBackupTimetable
 from airflow_gitsync.workspace.export import ExportResult
@@ -155,6 +159,32 @@ def backup_dag(
                 )
             return to_xcom(result)
 
+        @task(trigger_rule=TriggerRule.ALL_DONE, **network)
+        def clean_staging(params=None, ti=None, dag_run=None) -> dict | None:
+            """Record the blob ids this run staged; after a successful commit remove the staged objects
+            that no recent or unfinished run needs ([gitsync] staging_retention_days)."""
+            prepared = _optional(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
+            committed = _optional(CommitResult, ti.xcom_pull(task_ids="commit"))
+            exports = [
+                from_xcom(ExportTaskResult, p)
+                for p in ti.xcom_pull(task_ids=["export"], key=XComKey.EXPORTS) or []
+                if p
+            ]
+            now = datetime.now(UTC)
+            record = RunRecord(
+                dag_id=dag_run.dag_id,
+                run_id=dag_run.run_id,
+                captured_at=prepared.capture_time if prepared else now.isoformat(),
+                recorded_at=now.isoformat(),
+                complete=bool(committed and committed.complete),
+                blobs=run_references(
+                    prepared, _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN)), exports
+                ),
+            )
+            with failing_fast():
+                result = tasks.clean_staging(record, committed, params, now)
+            return None if result is None else to_xcom(result)
+
         years = prepare()
         scanned = scan.expand(year=years)
         planned = plan()
@@ -162,5 +192,9 @@ def backup_dag(
         committed = commit()
         report = BackupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
         [years, scanned] >> planned
-        [planned, exported] >> committed >> report
+        [planned, exported] >> committed >> [report, clean_staging()]
     return dag
+
+
+def _optional(cls: type, data: Any) -> Any:
+    return None if data is None else from_xcom(cls, data)

@@ -64,13 +64,15 @@ def restore_dag(
                 mirror = AzureDevOpsGitHook(azure_devops_git_conn_id=settings.git_conn_id).get_mirror(
                     GitsyncConfig.load().cache_dir
                 )
-                mirror.sync()
-                plan = plan_restore(mirror, settings.ref, settings.paths, settings.target_root)
                 hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
-                with hook.get_client(**config.client_options()) as client:
-                    result = restore(
-                        client, mirror, plan, overwrite=settings.overwrite, dry_run=settings.dry_run
-                    )
+                # Held until the last blob is read: a backup's fetch, push or repack waits meanwhile.
+                with mirror.lock("a restore"):
+                    mirror.sync()
+                    plan = plan_restore(mirror, settings.ref, settings.paths, settings.target_root)
+                    with hook.get_client(**config.client_options()) as client:
+                        result = restore(
+                            client, mirror, plan, overwrite=settings.overwrite, dry_run=settings.dry_run
+                        )
             summary = result.summary()
             log.info("%s", summary)
             ti.xcom_push(key="result", value=to_xcom(result))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 import re
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,9 +58,49 @@ class Mirror:
         self.remote_url = remote_url
         self.log = logger
         self.git = GitRunner(path, remote_url, auth, logger)
+        self._lock_depth = 0
+
+    @contextmanager
+    def lock(self, holder: str = "a task") -> Iterator[None]:
+        """Hold the mirror exclusively (``flock`` on ``<mirror>.lock`` beside it) against other
+        processes and other :class:`Mirror` objects of the same path: a backup's sync..push and a
+        restore's sync..reads never interleave. Re-entrant within this object. When another holds it,
+        waits, after logging who (``holder``, pid and host, as the holder wrote them)."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        path = self.path.with_name(self.path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                self.log.info(
+                    "waiting for the mirror %s, held by %s", self.path, handle.read() or "another task"
+                )
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.truncate(0)
+            handle.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})")
+            handle.flush()
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
+                handle.truncate(0)
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def sync(self) -> None:
-        """Create the mirror if missing (gc.auto=0), then fetch branches and tags."""
+        """Create the mirror if missing (gc.auto=0), then fetch branches and tags; under :meth:`lock`."""
+        with self.lock("a sync"):
+            self._sync()
+
+    def _sync(self) -> None:
         if not (self.path / "HEAD").exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.git.run("init", "--quiet", "--bare")
@@ -77,6 +120,14 @@ class Mirror:
         """The commit ``ref`` points at (peeling tags), or None."""
         result = self.git.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         return result.stdout.decode().strip() or None
+
+    def newest_tag(self, prefix: str) -> str | None:
+        """The name of the newest tag starting with ``prefix``, by its tagger date (a backup tag's is
+        the capture time), or None."""
+        names = self.git.text(
+            "for-each-ref", "--sort=-creatordate", "--format=%(refname:strip=2)", "refs/tags"
+        ).splitlines()
+        return next((name for name in names if name.startswith(prefix)), None)
 
     def tracking(self, branch: str) -> str | None:
         return self.resolve(f"refs/remotes/{REMOTE}/{branch}")

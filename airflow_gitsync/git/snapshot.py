@@ -164,9 +164,24 @@ class SnapshotEngine:
 
         A push the remote rejects (it moved) is answered by fetching and planning the same change
         set again on the new tip; what was already pushed is then a no-op. ``dry_run`` builds the
-        commits in the mirror but moves no ref, pushes nothing, merges and tags nothing.
+        commits in the mirror but moves no ref, pushes nothing, merges and tags nothing. The mirror is
+        held (:meth:`Mirror.lock`) from the first fetch to the last push.
         """
         check_push_bytes(push_bytes)
+        with self.mirror.lock("a backup commit"):
+            return self._apply(changes, staging, info, batch_size, tag, tag_message, dry_run, push_bytes)
+
+    def _apply(
+        self,
+        changes: ChangeSet,
+        staging: StagingStore,
+        info: CommitInfo,
+        batch_size: int,
+        tag: str | None,
+        tag_message: str,
+        dry_run: bool,
+        push_bytes: int,
+    ) -> SnapshotResult:
         when = _git_time(info.capture_time)
         self.sync()
         previous_head = self.mirror.tracking(self.working_branch)

@@ -1,8 +1,9 @@
-"""The run's last task: sums up what every task returned, shows it, and fails an incomplete run."""
+"""The runs' last tasks: sum up what every task returned, show it, and fail an incomplete run (backup)
+or one that found content drift or could not verify everything (verify)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -18,6 +19,10 @@ from airflow_gitsync.results import (
     XComKey,
     from_xcom,
 )
+from airflow_gitsync.verify import VerifyPlan, YearCheck
+from airflow_gitsync.verify_report import metrics as verify_metrics
+from airflow_gitsync.verify_report import render_markdown as render_verify_markdown
+from airflow_gitsync.verify_report import summarize
 from airflow_gitsync.workspace.scan import ScanResult
 
 
@@ -31,16 +36,9 @@ def _one(ti: Any, cls: type, task_id: str, key: str) -> Any:
     return None if value is None else from_xcom(cls, value)
 
 
-class BackupReportOperator(BaseOperator):
-    """Summarise a backup run in the task log, XCom (key ``summary``), the UI and metrics; fail when
-    it is incomplete.
-
-    The markdown summary is shown in the UI as this task's rendered ``report_md`` field. Counters and
-    per-phase durations go to Airflow's ``Stats`` under ``gitsync.``. The task fails (without retry)
-    when any year, engagement or notebook did not make it into the backup, so the run ends failed
-    and the DAG's ``on_failure_callback`` notifiers fire. It reads the tasks ``prepare``, ``scan``,
-    ``plan``, ``export`` and ``commit`` of its DAG.
-    """
+class _ReportOperator(BaseOperator):
+    """A run's last task: its markdown summary in the log, in XCom (key ``summary``), in the UI as the
+    rendered ``report_md`` field, and its counters in ``Stats``."""
 
     template_fields: Sequence[str] = ("report_md",)
     template_fields_renderers = {"report_md": "md"}
@@ -50,6 +48,32 @@ class BackupReportOperator(BaseOperator):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report_md = "(the summary appears here once the run has finished)"
+
+    def _publish(
+        self, context: Any, markdown: str, summary: dict, counters: Mapping[str, float], prefix: str
+    ) -> None:
+        self.report_md = markdown
+        self.log.info("Summary:\n%s", markdown)
+        for name, value in counters.items():
+            Stats.gauge(f"{prefix}.{name}", value, tags={"dag_id": self.dag_id})
+        context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)
+
+    @staticmethod
+    def _title(context: Any, what: str) -> str:
+        day = (context.get("logical_date") or context["dag_run"].run_after).date().isoformat()
+        return f"{what} {day} ({context['run_id']})"
+
+
+class BackupReportOperator(_ReportOperator):
+    """Summarise a backup run in the task log, XCom (key ``summary``), the UI and metrics; fail when
+    it is incomplete.
+
+    The markdown summary is shown in the UI as this task's rendered ``report_md`` field. Counters and
+    per-phase durations go to Airflow's ``Stats`` under ``gitsync.``. The task fails (without retry)
+    when any year, engagement or notebook did not make it into the backup, so the run ends failed
+    and the DAG's ``on_failure_callback`` notifiers fire. It reads the tasks ``prepare``, ``scan``,
+    ``plan``, ``export`` and ``commit`` of its DAG.
+    """
 
     def execute(self, context: Any) -> None:
         ti = context["ti"]
@@ -65,14 +89,39 @@ class BackupReportOperator(BaseOperator):
                 if (error := ti.xcom_pull(task_ids=task_id, key=XComKey.ERROR))
             },
         )
-        day = (context.get("logical_date") or context["dag_run"].run_after).date().isoformat()
-        self.report_md = render_markdown(summary, f"Databricks backup {day} ({context['run_id']})")
-        self.log.info("Backup summary:\n%s", self.report_md)
-        for name, value in metrics(summary).items():
-            Stats.gauge(f"gitsync.{name}", value, tags={"dag_id": self.dag_id})
-        ti.xcom_push(key=XComKey.SUMMARY, value=summary.to_dict())
+        markdown = render_markdown(summary, self._title(context, "Databricks backup"))
+        self._publish(context, markdown, summary.to_dict(), metrics(summary), "gitsync")
         if not summary.complete or summary.failures:
             raise AirflowFailException(
                 f"backup incomplete: {len(summary.failures)} failures, first: "
+                + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
+            )
+
+
+class VerifyReportOperator(_ReportOperator):
+    """Summarise a verify run like the backup's report: the task log, XCom (key ``summary``), the UI
+    (rendered ``report_md``) and ``Stats`` under ``gitsync.verify.``. Fails (without retry) on content
+    drift behind an unchanged ``modified_at``, and when anything could not be verified. It reads the
+    tasks ``prepare`` and ``check`` of its DAG.
+    """
+
+    def execute(self, context: Any) -> None:
+        ti = context["ti"]
+        summary = summarize(
+            _one(ti, VerifyPlan, "prepare", XComKey.RUN),
+            [from_xcom(YearCheck, c) for c in _pulled(ti, "check")],
+            ti.xcom_pull(task_ids="prepare", key=XComKey.ERROR),
+        )
+        markdown = render_verify_markdown(summary, self._title(context, "Databricks backup verify"))
+        self._publish(context, markdown, summary.to_dict(), verify_metrics(summary), "gitsync.verify")
+        if content := summary.content_drift:
+            raise AirflowFailException(
+                f"content drift: {len(content)} object(s) changed while their modified_at did not, so no "
+                "daily backup will export them; run a backup with full_scan to heal it: "
+                + ", ".join(d.path for d in content[:10])
+            )
+        if summary.failed:
+            raise AirflowFailException(
+                f"verify incomplete: {len(summary.failures)} not verified, first: "
                 + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
             )

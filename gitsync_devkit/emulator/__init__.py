@@ -27,13 +27,15 @@ Control surface, the same bearer token, JSON in and out (content is base64), nev
 
     POST /_emulator/notebooks {path, content, language}    POST /_emulator/files {path, content}
     POST /_emulator/mkdirs {path}                          POST /_emulator/delete {path, recursive}
-    POST /_emulator/rename {old, new}                      POST /_emulator/modify {path, content?}
+    POST /_emulator/rename {old, new}                      POST /_emulator/modify {path, content?, touch?}
     POST /_emulator/modified-at {path, value}              POST /_emulator/generate {n, seed, root}
     GET  /_emulator/objects                                GET  /_emulator/snapshot?root=  (base64 content)
     GET  /_emulator/counters                               POST /_emulator/reset-counters
     POST /_emulator/faults {fault_rate?, drop_rate?, latency_ms?, rates?}   POST /_emulator/reset-faults
     POST /_emulator/failures {path_prefix, endpoints, status, error_code}   POST /_emulator/clear-failures
     POST /_emulator/tokens {token}
+
+``modify`` with ``"touch": false`` changes the content, not ``modified_at`` (drift a daily backup misses).
 
 CLI: ``python -m gitsync_devkit.emulator --port P (--workspace DIR | --generate N)
 --token T [...]``; see ``--help``. Bad input gives one ``error: ...`` line on stderr and exit code 2.

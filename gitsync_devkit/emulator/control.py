@@ -27,7 +27,9 @@ def control(
         ("POST", "delete"): lambda: emu.delete(body["path"], bool(body.get("recursive", False))),
         ("POST", "rename"): lambda: emu.rename(body["old"], body["new"]),
         ("POST", "modify"): lambda: emu.modify_notebook(
-            body["path"], None if body.get("content") is None else b64decode(body["content"])
+            body["path"],
+            None if body.get("content") is None else b64decode(body["content"]),
+            bool(body.get("touch", True)),
         ),
         ("POST", "modified-at"): lambda: emu.set_modified_at(body["path"], body.get("value")),
         ("POST", "generate"): lambda: {

@@ -157,8 +157,9 @@ class Workspace:
             node.size = len(data)
             return node
 
-    def modify(self, path: str, data: bytes | None) -> Node:
-        """Replace a notebook's or file's bytes (``None``: append a deterministic cell)."""
+    def modify(self, path: str, data: bytes | None, touch: bool = True) -> Node:
+        """Replace a notebook's or file's bytes (``None``: append a deterministic cell). Without
+        ``touch`` its ``modified_at`` stays as it was: content drift that timestamps do not show."""
         with self.lock:
             node = self.get(path)
             if node.object_type not in CONTENT_TYPES:
@@ -167,7 +168,10 @@ class Workspace:
                 )
             if data is None:
                 data = node.read() + _extra_cell(node)
-            return self.write(node.path, node.object_type, data, node.language)
+            if touch:
+                return self.write(node.path, node.object_type, data, node.language)
+            node.data, node.size, node.writes = data, len(data), node.writes + 1
+            return node
 
     def set_modified_at(self, path: str, value: int | None) -> None:
         """``None`` omits modified_at from API answers, ``0`` shows 0, anything else sets it."""

@@ -123,9 +123,10 @@ class WorkspaceEmulator:
     def rename(self, old: str, new: str) -> None:
         self.workspace.rename(old, new)
 
-    def modify_notebook(self, path: str, source: bytes | None = None) -> None:
-        """Write new bytes (``None``: append a deterministic cell); object_id stays, modified_at bumps."""
-        self.workspace.modify(path, source)
+    def modify_notebook(self, path: str, source: bytes | None = None, touch: bool = True) -> None:
+        """Write new bytes (``None``: append a deterministic cell); object_id stays, modified_at bumps
+        unless ``touch`` is False (the content changes behind an unchanged ``modified_at``)."""
+        self.workspace.modify(path, source, touch)
 
     def set_modified_at(self, path: str, value: int | None) -> None:
         self.workspace.set_modified_at(path, value)

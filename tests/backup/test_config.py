@@ -22,6 +22,8 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     assert str(config.cache_dir) == "/srv/airflow/gitsync/mirrors"
     assert config.rates == {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
     assert (config.parallel_tasks, config.max_workers, config.export_task_calls) == (4, 16, 200)
+    assert config.client_options()["limiter_dir"] == config.cache_dir / "ratelimit"
+    assert (config.staging_retention_days, config.verify_sample_percent) == (7, 3.0)
     assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
         None,
         None,
@@ -34,6 +36,8 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     [
         ({"parallel_tasks": "0"}, r"\[gitsync\] parallel_tasks = 0: must be at least 1"),
         ({"export_rps": "fast"}, r"\[gitsync\] export_rps = 'fast': not float"),
+        ({"staging_retention_days": "0"}, r"staging_retention_days = 0: must be at least 1"),
+        ({"verify_sample_percent": "101"}, r"verify_sample_percent = 101: must be at most 100"),
         ({"failure_notifier_kwargs": "{to:"}, r"failure_notifier_kwargs is not JSON"),
         ({"failure_notifier_kwargs": "[1]"}, r"failure_notifier_kwargs must be a JSON object"),
     ],

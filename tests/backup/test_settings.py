@@ -7,9 +7,11 @@ from airflow_gitsync.dags.common import trigger_form
 from airflow_gitsync.settings import (
     BACKUP_PARAMS,
     RESTORE_PARAMS,
+    VERIFY_PARAMS,
     BackupSettings,
     RestoreSettings,
     SettingsError,
+    VerifySettings,
 )
 
 
@@ -55,11 +57,16 @@ def test_bad_params_name_the_param(params, named):
 def test_every_param_is_a_settings_field():
     assert [s.name for s in BACKUP_PARAMS] == [f.name for f in fields(BackupSettings)]
     assert [s.name for s in RESTORE_PARAMS] == [f.name for f in fields(RestoreSettings)]
+    assert [s.name for s in VERIFY_PARAMS] == [f.name for f in fields(VerifySettings)]
 
 
 @pytest.mark.parametrize(
     ("specs", "settings", "base"),
-    [(BACKUP_PARAMS, BackupSettings, {}), (RESTORE_PARAMS, RestoreSettings, {"ref": "main"})],
+    [
+        (BACKUP_PARAMS, BackupSettings, {}),
+        (RESTORE_PARAMS, RestoreSettings, {"ref": "main"}),
+        (VERIFY_PARAMS, VerifySettings, {}),
+    ],
 )
 def test_the_trigger_form_and_the_validation_agree(specs, settings, base):
     """Each Param of the form accepts and rejects what ``from_params`` accepts and rejects."""
@@ -72,8 +79,8 @@ def test_the_trigger_form_and_the_validation_agree(specs, settings, base):
             spec.description,
         )
         samples = {
-            "string": ["", "x", "/Clients", 3],
-            "integer": [0, 1, 100_000, 100_001, "7"],
+            "string": ["", "x", "/Clients", "sample", "full", 3],
+            "integer": [-1, 0, 1, 100_000, 100_001, "7"],
             "boolean": [True, False, "yes"],
             "array": [[], ["2024"], "2024", [1]],
         }
@@ -113,3 +120,20 @@ def test_overridden_defaults_are_checked():
         trigger_form(BACKUP_PARAMS, {"commit_batch_size": 0})
     with pytest.raises(ValueError, match="unknown params"):
         trigger_form(BACKUP_PARAMS, {"nope": 1})
+
+
+def test_verify_defaults_and_bad_values():
+    settings = VerifySettings.from_params({})
+    assert (settings.mode, settings.seed, settings.ref, settings.workspace_root) == ("sample", None, "", None)
+    assert settings.tag_prefix == "backup/"
+    copy = VerifySettings.from_params({"mode": "full", "seed": 7, "workspace_root": "/Restored/x"})
+    assert (copy.mode, copy.seed, copy.workspace_root) == ("full", 7, "/Restored/x")
+    for params, named in [
+        ({"mode": "most"}, "mode"),
+        ({"seed": -1}, "seed"),
+        ({"ref": "-x"}, "ref"),
+        ({"tag_format": "latest"}, "tag_format"),
+        ({"workspace_root": "Restored"}, "workspace_root"),
+    ]:
+        with pytest.raises(SettingsError, match=f"^{named}"):
+            VerifySettings.from_params(params)

@@ -322,6 +322,19 @@ def test_mutations_keep_object_id_and_bump_modified_at(emulator: WorkspaceEmulat
     assert (caught.value.status, caught.value.error_code) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_modify_without_touch_keeps_modified_at(emulator: WorkspaceEmulator):
+    emulator.put_notebook("/T/nb", NB)
+    before = api(emulator, "get-status", path="/T/nb").json()
+    emulator.modify_notebook("/T/nb", touch=False)
+    control(
+        emulator, "modify", {"path": "/T/nb", "content": base64.b64encode(NB + b"x").decode(), "touch": False}
+    )
+    after = api(emulator, "get-status", path="/T/nb").json()
+    assert (after["modified_at"], after["object_id"]) == (before["modified_at"], before["object_id"])
+    assert emulator.snapshot("/T")["/T/nb"] == NB + b"x"
+    assert api(emulator, "export", path="/T/nb", direct_download="true").content == NB + b"x"
+
+
 def test_generated_content_is_stable_until_mutated(emulator: WorkspaceEmulator):
     snapshot = emulator.snapshot("/Clients")
     assert snapshot == emulator.snapshot("/Clients")

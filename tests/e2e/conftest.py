@@ -47,14 +47,7 @@ class Backup:
     @staticmethod
     def summary(run) -> dict:
         """The report task's summary XCom of a finished run."""
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
-
-        with create_session() as session:
-            query = XComModel.get_many(
-                run_id=run.run_id, dag_ids=run.dag_id, task_ids="report", key="summary"
-            )
-            return XComModel.deserialize_value(session.scalars(query).one())
+        return xcom(run, "report", "summary")
 
     def git(self, *args: str) -> str:
         """Run git against a fresh fetch of the remote (all refs, tags included)."""
@@ -107,6 +100,28 @@ class Backup:
             and o["path"] in snapshot
             and len(snapshot[o["path"]]) <= EXPORT_LIMIT
         }
+
+
+def xcom(run, task_id: str, key: str = "return_value"):
+    """The XCom ``key`` of the (unmapped) task ``task_id`` of a finished run; None when it pushed none."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key)
+        value = session.scalars(query).one_or_none()
+        return None if value is None else XComModel.deserialize_value(value)
+
+
+def trigger(dag_id: str, task_id: str, key: str, **conf):
+    """Run the DAG ``dag_id`` of ``dags/`` with ``conf`` (``dag.test()``); return the run and the XCom
+    ``key`` of its task ``task_id``."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    run = bag.get_dag(dag_id).test(run_conf=conf)
+    return run, xcom(run, task_id, key)
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def test_dry_run_pushes_nothing_and_years_limits_the_scan(backup):
     run = backup.run("2026-11-07", dry_run=True)
     assert run.state == DagRunState.SUCCESS
     assert backup.git("for-each-ref", "--format=%(refname)") == ""
+    assert not (backup.workdir / "staging" / "runs").exists(), "a dry run must not record a run"
 
     run = backup.run("2026-11-08", years=["2024"])
     assert run.state == DagRunState.SUCCESS

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airflow.sdk import DagRunState
 
-from tests.e2e.conftest import EXPORT_LIMIT, ROOT
+from tests.e2e.conftest import EXPORT_LIMIT, ROOT, trigger
 
 TAG = "backup/2026-11-02"
 
 
 def restore(**conf):
     """Run ``databricks_git_restore`` with ``conf``; return the run and its ``result`` XCom."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    run = bag.get_dag("databricks_git_restore").test(run_conf=conf)
-    with create_session() as session:
-        query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids="restore", key="result")
-        return run, XComModel.deserialize_value(session.scalars(query).one())
+    return trigger("databricks_git_restore", "restore", "result", **conf)
 
 
 def backed_up(emulator, root: str = ROOT) -> dict[str, tuple[str, str | None, bytes]]:

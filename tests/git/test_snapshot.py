@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import subprocess
+import threading
 
 import pytest
 from airflow.sdk import ObjectStoragePath
@@ -14,6 +16,7 @@ from airflow_gitsync import layout
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.commit_plan import Change
+from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitAuthError
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
@@ -406,3 +409,31 @@ def test_unsafe_repo_paths_are_refused(engine, workspace, path):
         engine.apply(ChangeSet([bad]), workspace.staging, DAY1)
     with pytest.raises(ValueError, match="unsafe path"):
         engine.apply(ChangeSet([], [path]), workspace.staging, DAY1)
+
+
+def test_a_commit_waits_while_another_process_holds_the_mirror(engine, workspace, tmp_path):
+    """A restore holds the mirror from its sync to its last blob read; a backup commit waits for it."""
+    _initial(engine, workspace)
+    restore_side = Mirror(
+        engine.mirror.path, engine.remote_url, GitAuth.basic(GIT_USER, GIT_TOKEN), logging.getLogger("t")
+    )
+    changes = ChangeSet([workspace.write(_paths(1)[0])], [])
+    committed = threading.Event()
+
+    def commit() -> None:
+        engine.apply(changes, workspace.staging, DAY2)
+        committed.set()
+
+    with restore_side.lock("a restore"):
+        with restore_side.lock("the same restore, again"):  # re-entrant
+            restore_side.sync()
+        thread = threading.Thread(target=commit)
+        thread.start()
+        assert not committed.wait(1.5), "the commit ran while the restore held the mirror"
+        lock_file = engine.mirror.path.with_name(engine.mirror.path.name + ".lock")
+        assert lock_file.read_text().startswith("a restore (pid ")
+        with restore_side.blob_reader() as read_blob:
+            assert read_blob(workspace.entries[_paths(2)[1]].blob_id) == workspace.content[_paths(2)[1]]
+    thread.join(timeout=60)
+    assert committed.is_set()
+    assert engine.read_manifest() == workspace.entries

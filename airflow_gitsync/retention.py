@@ -1,0 +1,162 @@
+"""Staging retention: which staged objects no run needs any more, and removing them. No Airflow import.
+
+Each backup run records the blob ids it staged or handed on (manifest slices, change lists, exported
+objects) in ``runs/<hash of dag and run id>.json``, with its capture time and whether it completed,
+whether its commit succeeded or not. After a successful commit the run removes each object under
+``blobs/`` for which both hold:
+
+- it was written more than ``days`` days ago. This spares whatever a run in flight is writing (of any
+  DAG sharing the store) and the objects of a run that died before recording them;
+- no record still references it: a run recorded in the last ``days`` days, or an incomplete run that
+  no later complete run of the same DAG has superseded, so clearing its failed task still finds what
+  it staged. Once a later run has captured the workspace completely, re-running the older one's tasks
+  would only apply older content; its objects then go with age.
+
+Age alone is not enough: the store never rewrites an object it already holds, so an object's time
+is when it was first staged, not when a run last used it (a year's manifest slice that has not
+changed for a month is staged again every day under the same blob id). Records of complete runs
+older than ``days`` and of superseded ones go too. A store that tells no modification time has
+nothing removed (Airflow's ``stat_result`` reads ``mtime`` and ``LastModified`` only, and so gives 0
+for ``abfs://``'s ``last_modified``; it is read here from the info itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
+from airflow_gitsync.staging import StagingStore, StoragePath
+
+RUNS = "runs"
+BLOBS = "blobs"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one run of ``dag_id`` staged or handed on (``blobs``), when it captured the workspace and
+    was last recorded (ISO 8601 with a time zone), and whether it completed (was tagged)."""
+
+    dag_id: str
+    run_id: str
+    captured_at: str
+    recorded_at: str
+    complete: bool
+    blobs: list[str]
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha1(f"{self.dag_id}\0{self.run_id}".encode(), usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    """One sweep: objects (and bytes) removed and kept, records removed, objects of unknown age kept."""
+
+    removed: int
+    removed_bytes: int
+    kept: int
+    kept_bytes: int
+    records_removed: int
+    unknown_age: int
+
+    def summary(self, days: int) -> str:
+        line = (
+            f"staging retention ({days} days): removed {self.removed:,} objects "
+            f"({self.removed_bytes:,} bytes) and {self.records_removed:,} run records; "
+            f"kept {self.kept:,} objects ({self.kept_bytes:,} bytes)"
+        )
+        if self.unknown_age:
+            line += f"; {self.unknown_age:,} kept because the store gives no modification time"
+        return line
+
+
+def run_references(
+    prepared: PrepareResult | None, planned: PlanResult | None, exports: Iterable[ExportTaskResult]
+) -> list[str]:
+    """The blob ids a run's tasks staged or hand each other: manifest slices, change lists, exports."""
+    blobs = {y.manifest_blob for y in prepared.years if y.manifest_blob} if prepared else set()
+    blobs |= {t.changes_blob for t in planned.export_tasks} if planned else set()
+    blobs |= {u.blob_id for task in exports for e in task.exports for u in e.upserts}
+    return sorted(blobs)
+
+
+def record_run(store: StagingStore, record: RunRecord) -> None:
+    """Write (or replace) the run's record."""
+    (store.root / RUNS).mkdir(parents=True, exist_ok=True)
+    (store.root / RUNS / f"{record.key}.json").write_bytes(json.dumps(to_xcom(record)).encode())
+
+
+def _records(store: StagingStore) -> Iterator[tuple[StoragePath, RunRecord]]:
+    folder = store.root / RUNS
+    if folder.exists():
+        for path in folder.iterdir():
+            yield path, from_xcom(RunRecord, json.loads(path.read_bytes()))
+
+
+def still_needed(records: Sequence[RunRecord], now: datetime, days: int) -> list[RunRecord]:
+    """The records whose objects are kept: recorded in the last ``days`` days, or incomplete and not
+    superseded by a complete run of the same DAG captured later."""
+    since = now - timedelta(days=days)
+    last_complete: dict[str, datetime] = {}
+    for r in records:
+        if r.complete:
+            captured = datetime.fromisoformat(r.captured_at)
+            last_complete[r.dag_id] = max(captured, last_complete.get(r.dag_id, captured))
+
+    def needed(r: RunRecord) -> bool:
+        if datetime.fromisoformat(r.recorded_at) > since:
+            return True
+        superseded = r.dag_id in last_complete and last_complete[r.dag_id] > datetime.fromisoformat(
+            r.captured_at
+        )
+        return not r.complete and not superseded
+
+    return [r for r in records if needed(r)]
+
+
+def modified_time(stat: object) -> float | None:
+    """When a staged object was written (epoch seconds), from a local ``os.stat_result`` or an object
+    store's info (``mtime``, ``last_modified``, ``LastModified``); None when it does not say."""
+    if isinstance(stat, Mapping):
+        for key in ("mtime", "last_modified", "LastModified"):
+            value = stat.get(key)
+            if isinstance(value, datetime):
+                return value.timestamp()
+            if isinstance(value, int | float) and value > 0:
+                return float(value)
+        return None
+    return getattr(stat, "st_mtime", 0) or None
+
+
+def _blob_id(path: StoragePath) -> str:
+    """``blobs/ab/cdef...`` -> ``abcdef...`` (from the path's text: a ``name`` is not reliable on every
+    object store's path class)."""
+    return "".join(str(path).rstrip("/").rsplit("/", 2)[-2:])
+
+
+def sweep(store: StagingStore, now: datetime, days: int) -> RetentionResult:
+    """Remove the objects and run records no run needs any more (see the module docstring)."""
+    records = dict(_records(store))
+    needed = still_needed(list(records.values()), now, days)
+    keep = {blob for r in needed for blob in r.blobs}
+    needed_keys = {r.key for r in needed}
+    expired = [path for path, r in records.items() if r.key not in needed_keys]
+    for path in expired:
+        path.unlink(missing_ok=True)
+    oldest = (now - timedelta(days=days)).timestamp()
+    removed = removed_bytes = kept = kept_bytes = unknown = 0
+    blobs = store.root / BLOBS
+    for prefix in blobs.iterdir() if blobs.exists() else ():
+        for path in prefix.iterdir():
+            stat = path.stat()
+            written = modified_time(stat)
+            if _blob_id(path) in keep or written is None or written > oldest:
+                kept, kept_bytes, unknown = kept + 1, kept_bytes + stat.st_size, unknown + (written is None)
+            else:
+                path.unlink(missing_ok=True)
+                removed, removed_bytes = removed + 1, removed_bytes + stat.st_size
+    return RetentionResult(removed, removed_bytes, kept, kept_bytes, len(expired), unknown)

@@ -1,0 +1,198 @@
+"""Verify: compare a workspace folder with a backup, by listing and by content. No Airflow import.
+
+By listing, per year and engagement, with the backup's own change detection
+(:func:`~airflow_gitsync.workspace.scan.scan_year` against the backup's manifest): objects the
+manifest lacks (the next backup adds them), entries no longer in the workspace (it removes them),
+objects whose ``modified_at``, object id or language moved (it exports them again), objects without a
+usable ``modified_at`` (every backup exports them). By content: each selected object is exported
+afresh, hashed to its git blob id and compared with the manifest's. ``full`` selects every object
+still in the workspace, ``sample`` a share of them picked by a seeded hash of the repo path, so the
+same seed picks the same objects whichever task checks them. A content difference that the listing
+does not explain (the object's ``modified_at`` did not move) is drift that no daily backup sees; a
+``full_scan`` backup heals it.
+
+Another folder than the one the backup was made from (a restored copy) is compared by presence and
+content only: a copy has object ids and timestamps of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.diff import ItemFailure, ListedObject
+from airflow_gitsync.layout import engagement_of, moved_to, root_of, safe_name, year_of
+from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.results import TaskMetrics
+from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.scan import scan_year
+
+Kind = Literal["added", "deleted", "modified", "unknown-mtime", "content"]
+KINDS: tuple[Kind, ...] = ("added", "deleted", "modified", "unknown-mtime", "content")
+NEXT_RUN: dict[str, str] = {
+    "added": "the next backup adds it",
+    "deleted": "the next backup removes it from the backup",
+    "modified": "the next backup exports it again",
+    "unknown-mtime": "every backup exports it and compares its content",
+    "content": "no daily backup will see this: run a backup with full_scan to heal it",
+}
+FULL = "full"
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One difference between the workspace and the backup: the repo path, its kind, what differs."""
+
+    path: str
+    kind: Kind
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The objects whose content is compared: every one at ``share`` 1, else those whose hash of
+    ``seed`` and repo path falls below ``share``."""
+
+    share: float
+    seed: int
+
+    def __contains__(self, repo_path: str) -> bool:
+        if self.share >= 1:
+            return True
+        digest = hashlib.sha256(f"{self.seed}\0{repo_path}".encode()).digest()
+        return int.from_bytes(digest[:8]) < self.share * 2**64
+
+
+@dataclass(frozen=True, slots=True)
+class YearToVerify:
+    """A year folder to list (its workspace name) and its name in the repository."""
+
+    year: str
+    repo_year: str
+
+
+@dataclass(frozen=True)
+class VerifyPlan:
+    """What a run compares: the backup (ref, commit, the root it was made from), the workspace folder,
+    the mode and its sample, and the years to check."""
+
+    ref: str
+    commit: str
+    backup_root: str
+    root: str
+    mode: str
+    sample: Sample
+    years: list[YearToVerify]
+
+    @property
+    def same_root(self) -> bool:
+        return self.root == self.backup_root
+
+
+@dataclass
+class YearCheck:
+    """One year's outcome: objects listed and content-checked, the drift, what could not be verified;
+    as a task result also the API counters and the task's metrics."""
+
+    year: str
+    listed: int = 0
+    checked: int = 0
+    drift: list[Drift] = field(default_factory=list)
+    failed: list[ItemFailure] = field(default_factory=list)
+    api: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: TaskMetrics | None = None
+
+
+def backup_root(manifest: Iterable[ManifestEntry]) -> str | None:
+    """The workspace folder a manifest's objects were backed up from (None for an empty manifest)."""
+    roots = sorted({root_of(e.workspace_path, e.repo_path) for e in manifest})
+    if len(roots) > 1:
+        raise ValueError(f"the manifest holds objects of several roots: {', '.join(roots)}")
+    return roots[0] if roots else None
+
+
+def repo_year(entry: ManifestEntry) -> str:
+    return year_of(engagement_of(entry.repo_path.split("/")))
+
+
+def years_to_verify(listed: Iterable[str], manifest: Iterable[ManifestEntry]) -> list[YearToVerify]:
+    """The years listed in the workspace, and those only the manifest has (deleted folders)."""
+    names = {(safe_name(y, top_level=True) if y else ""): y for y in listed}
+    for entry in manifest:
+        names.setdefault(repo_year(entry), repo_year(entry))
+    return [YearToVerify(year, repo) for repo, year in sorted(names.items(), key=lambda item: item[1])]
+
+
+def _what_moved(obj: ListedObject, entry: ManifestEntry) -> str:
+    if obj.reason == "unknown-mtime":
+        return "no usable modified_at"
+    if obj.object_id != entry.object_id:
+        return f"object id {entry.object_id} -> {obj.object_id} (replaced)"
+    if obj.language != entry.language:
+        return f"language {entry.language} -> {obj.language}"
+    return f"modified_at {entry.modified_at} -> {obj.modified_at}"
+
+
+def _blob_of(client: WorkspaceClient, path: str) -> str | WorkspaceError:
+    try:
+        return git_blob_id(client.export(path))
+    except FATAL_ERRORS:
+        raise
+    except WorkspaceError as exc:
+        return exc
+
+
+def verify_year(
+    client: WorkspaceClient, plan: VerifyPlan, year: YearToVerify, manifest: Mapping[str, ManifestEntry]
+) -> YearCheck:
+    """List one year of ``plan.root``, diff it against its ``manifest`` entries, export the sampled
+    objects and compare their blob ids. Auth errors and rate limiting beyond the retry budget raise;
+    an object or folder that fails is reported as not verified."""
+    scan = scan_year(client, plan.root, year.year, dict(manifest), repo_year=year.repo_year)
+    check = YearCheck(year.year, listed=scan.unchanged)
+    unlisted: set[str] = set()  # engagements not listed completely: their entries are not verified
+    moved: set[str] = set()
+    for changes in scan.engagements:
+        check.listed += len(changes.to_export)
+        check.failed += changes.failed
+        if any(f.reason.startswith("listing failed") for f in changes.failed):
+            unlisted.add(changes.engagement)
+        for obj in changes.to_export:
+            if obj.reason == "added":
+                check.drift.append(Drift(obj.repo_path, "added", obj.workspace_path))
+                continue
+            moved.add(obj.repo_path)
+            if plan.same_root:
+                kind = "unknown-mtime" if obj.reason == "unknown-mtime" else "modified"
+                check.drift.append(Drift(obj.repo_path, kind, _what_moved(obj, manifest[obj.repo_path])))
+        check.drift += [Drift(path, "deleted", manifest[path].workspace_path) for path in changes.deleted]
+    gone = {d.path for d in check.drift if d.kind == "deleted"}
+    failed = {f.path for f in check.failed}
+    selected = [
+        (entry, where)
+        for path, entry in sorted(manifest.items())
+        if path not in gone
+        and engagement_of(path.split("/")) not in unlisted
+        and (where := moved_to(plan.root, entry.workspace_path, path)) not in failed
+        and path in plan.sample
+    ]
+    for (entry, where), blob in client.map_concurrent(
+        lambda pair: (pair, _blob_of(client, pair[1])), selected
+    ):
+        if isinstance(blob, NotFoundError):
+            check.drift.append(Drift(entry.repo_path, "deleted", f"{where} vanished while verifying"))
+        elif isinstance(blob, WorkspaceError):
+            check.failed.append(ItemFailure(where, f"content not verified: {blob}"))
+        else:
+            check.checked += 1
+            explained = plan.same_root and entry.repo_path in moved
+            if blob != entry.blob_id and not explained:
+                since = f"; modified_at {entry.modified_at} unchanged" if plan.same_root else ""
+                detail = f"{where} exports as blob {blob}, the backup holds {entry.blob_id}{since}"
+                check.drift.append(Drift(entry.repo_path, "content", detail))
+    check.drift.sort(key=lambda d: (d.path, d.kind))
+    check.failed.sort(key=lambda f: f.path)
+    return check

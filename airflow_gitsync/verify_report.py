@@ -1,0 +1,158 @@
+"""The verify run's summary: drift per year and engagement, rendered for the log and the UI. Pure.
+
+A year whose check did not finish makes the summary incomplete; the run fails when anything could
+not be verified or when content drifted behind an unchanged ``modified_at``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from airflow_gitsync.layout import engagement_of
+from airflow_gitsync.verify import KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
+
+COLUMNS = ("listed", "checked", *KINDS, "failed")
+_SHOWN = 200
+
+
+@dataclass
+class VerifySummary:
+    """Aggregated outcome of one verify run."""
+
+    plan: VerifyPlan | None
+    per_year: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    per_engagement: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    drift: list[Drift] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    api: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    seconds: float = 0.0
+    complete: bool = True
+
+    @property
+    def totals(self) -> Counter:
+        return sum(self.per_year.values(), Counter())
+
+    @property
+    def content_drift(self) -> list[Drift]:
+        return [d for d in self.drift if d.kind == "content"]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run must fail: content drifted unseen, or something was not verified."""
+        return bool(self.content_drift or self.failures or not self.complete)
+
+    def to_dict(self) -> dict:
+        plan = self.plan
+        return {
+            "complete": self.complete,
+            "ref": plan and plan.ref,
+            "commit": plan and plan.commit,
+            "root": plan and plan.root,
+            "mode": plan and plan.mode,
+            "sample_share": plan and plan.sample.share,
+            "seed": plan and plan.sample.seed,
+            "totals": {k: self.totals[k] for k in COLUMNS},
+            "per_year": {y: {k: c[k] for k in COLUMNS} for y, c in sorted(self.per_year.items())},
+            "per_engagement": {e: dict(c) for e, c in sorted(self.per_engagement.items())},
+            "drift": [{"path": d.path, "kind": d.kind, "detail": d.detail} for d in self.drift],
+            "failures": [{"path": p, "reason": r} for p, r in self.failures],
+            "api": {endpoint: dict(c) for endpoint, c in sorted(self.api.items())},
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def summarize(
+    plan: VerifyPlan | None, checks: Iterable[YearCheck], error: str | None = None
+) -> VerifySummary:
+    """Combine the year checks; a planned year without a check is a failure with its cause unknown."""
+    summary = VerifySummary(plan)
+    if plan is None:
+        summary.complete = False
+        summary.failures.append(("(prepare)", f"the prepare task failed: {error or 'did not finish'}"))
+        return summary
+    done = set()
+    for check in checks:
+        done.add(check.year)
+        counts = summary.per_year[check.year or "(root)"]
+        counts.update(listed=check.listed, checked=check.checked, failed=len(check.failed))
+        for drift in check.drift:
+            counts[drift.kind] += 1
+            summary.per_engagement[engagement_of(drift.path.split("/")) or "(root)"][drift.kind] += 1
+        summary.drift += check.drift
+        summary.failures += [(f.path, f.reason) for f in check.failed]
+        for endpoint, counters in check.api.items():
+            summary.api[endpoint].update(counters)
+        summary.seconds += check.metrics.seconds if check.metrics else 0.0
+    for year in plan.years:
+        if year.year not in done:
+            summary.complete = False
+            summary.per_year[year.year or "(root)"]["failed"] += 1
+            summary.failures.append((year.year or "(root)", "its check task did not finish"))
+    summary.drift.sort(key=lambda d: (d.kind != "content", d.path))
+    return summary
+
+
+def _status(summary: VerifySummary) -> str:
+    if summary.content_drift:
+        count = len(summary.content_drift)
+        return f"**CONTENT DRIFT: {count} object(s) changed behind an unchanged modified_at**"
+    if summary.failures or not summary.complete:
+        return "**INCOMPLETE**: not everything could be verified"
+    if summary.drift:
+        return "drift found; the next backup run takes care of all of it"
+    return "in sync: no drift"
+
+
+def _scope(plan: VerifyPlan) -> str:
+    what = (
+        "every object"
+        if plan.sample.share >= 1
+        else f"a sample of {plan.sample.share:.2%} of the objects, seed {plan.sample.seed} "
+        f'(trigger with {{"seed": {plan.sample.seed}}} to check the same ones)'
+    )
+    copy = "" if plan.same_root else f" (a copy of {plan.backup_root}: presence and content only)"
+    return f"`{plan.root}`{copy} against `{plan.ref}` (commit `{plan.commit[:12]}`), content of {what}"
+
+
+def render_markdown(summary: VerifySummary, title: str) -> str:
+    """The summary as a markdown page (rendered in the Airflow UI)."""
+    lines = [f"# {title}", "", f"Status: {_status(summary)}", ""]
+    if summary.plan:
+        lines += [f"Compared {_scope(summary.plan)}.", ""]
+    lines += ["| year | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for year, counts in sorted(summary.per_year.items()):
+        lines.append(f"| {year} | " + " | ".join(f"{counts[k]:,}" for k in COLUMNS) + " |")
+    totals = summary.totals
+    lines.append("| **total** | " + " | ".join(f"**{totals[k]:,}**" for k in COLUMNS) + " |")
+    if content := summary.content_drift:
+        lines += ["", f"## Content drift ({len(content)}): {NEXT_RUN['content']}", ""]
+        lines += [f"- **`{d.path}`**: {d.detail}" for d in content[:_SHOWN]]
+    if summary.per_engagement:
+        lines += ["", "## Drift by engagement", ""]
+        lines += ["| engagement | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 1) + "|"]
+        for engagement, counts in sorted(summary.per_engagement.items())[:_SHOWN]:
+            lines.append(f"| {engagement} | " + " | ".join(f"{counts[k]:,}" for k in KINDS) + " |")
+    if summary.drift:
+        lines += ["", f"## Drift ({len(summary.drift)}) and what the next backup does about it", ""]
+        lines += [f"- `{d.path}` {d.kind}: {d.detail}; {NEXT_RUN[d.kind]}" for d in summary.drift[:_SHOWN]]
+        if len(summary.drift) > _SHOWN:
+            lines.append(f"- ... and {len(summary.drift) - _SHOWN} more (see the task's XCom)")
+    if summary.failures:
+        lines += ["", f"## Not verified ({len(summary.failures)})", ""]
+        lines += [f"- `{path}`: {reason}" for path, reason in summary.failures[:_SHOWN]]
+    if summary.api:
+        lines += ["", "## Databricks API", "", "| endpoint | calls | 429s | retries |", "|---|---|---|---|"]
+        for endpoint, c in sorted(summary.api.items()):
+            lines.append(f"| {endpoint} | {c['calls']:,.0f} | {c['http_429']:,.0f} | {c['retries']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def metrics(summary: VerifySummary) -> Mapping[str, float]:
+    """Flat counters for Airflow's ``Stats``, under ``gitsync.verify.``."""
+    values: dict[str, float] = {f"objects.{k}": summary.totals[k] for k in ("listed", "checked")}
+    values.update({f"drift.{kind}": summary.totals[kind] for kind in KINDS})
+    values["failures"] = len(summary.failures)
+    values["task_seconds"] = summary.seconds
+    return values
