@@ -188,3 +188,23 @@ def insert(dag_id: str, history: Iterable[Day]) -> int:
             ],
         )
     return len(history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gitsync_devkit.backup_history --days 400``: write a history into ``AIRFLOW_HOME``'s
+    database, up to yesterday."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--dag-id", default="databricks_git_backup")
+    parser.add_argument("--days", type=int, default=400)
+    parser.add_argument("--last", type=date.fromisoformat, default=None, help="default: yesterday (UTC)")
+    parser.add_argument("--seed", type=int, default=14)
+    args = parser.parse_args(argv)
+    last = args.last or datetime.now(UTC).date() - timedelta(days=1)
+    print(f"{insert(args.dag_id, generate(last, args.days, args.seed))} runs written")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -147,10 +147,11 @@ def _health(history: History, dag_id: str) -> str:
     )
     body += "</div>"
     if history.gaps:
+        commands = "\n".join(escape(g.command(dag_id)) for g in history.gaps)
         body += (
-            f"<h2>Missing dates ({missing:,})</h2><p>No run for these dates. Each command creates them:</p>"
+            f"<h2>Missing dates ({missing:,})</h2><p>No run for these dates; these commands create them:</p>"
+            f"<pre>{commands}</pre>"
         )
-        body += "".join(f"<pre>{escape(g.command(dag_id))}</pre>" for g in history.gaps)
     return body
 
 
