@@ -58,7 +58,7 @@ def backups(
         page,
         rates=GitsyncConfig.load().rates,
         default_root=DEFAULTS["workspace_root"],
-        through=max([through, *(r.day for r in page[:1])]),
+        through=through,
         older=next_older.day if next_older else None,
     )
     return pages.backups_page(

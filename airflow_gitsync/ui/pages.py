@@ -233,7 +233,7 @@ def backups_page(
     )
     pager = " · ".join(
         f'<a href="?{escape(urlencode(query))}">{label}</a>'
-        for label, query in (("newer", newer), ("older", older))
+        for label, query in (("newest", newer), ("older", older))
         if query is not None
     )
     first, last = history.days[0], history.days[-1]
