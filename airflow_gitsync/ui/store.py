@@ -29,7 +29,14 @@ def backup_runs(
     day = func.coalesce(DagRun.logical_date, DagRun.run_after, type_=UtcDateTime)
     query = (
         select(
-            DagRun.run_id, DagRun.state, day, DagRun.start_date, DagRun.end_date, DagRun.conf, XComModel.value
+            DagRun.run_id,
+            DagRun.state,
+            day,
+            DagRun.run_after,
+            DagRun.start_date,
+            DagRun.end_date,
+            DagRun.conf,
+            XComModel.value,
         )
         .outerjoin(
             XComModel,
@@ -49,14 +56,15 @@ def backup_runs(
     if run_id is not None:
         query = query.where(DagRun.run_id == run_id)
     records = []
-    for run_id_, state, when, start, end, conf, value in session.execute(query):
+    for run_id_, state, when, run_after, start, end, conf, value in session.execute(query):
         summary = XComModel.deserialize_value(SimpleNamespace(value=value))
         records.append(
             RunRecord(
                 run_id=run_id_,
                 day=when.astimezone(UTC).date(),
                 state=str(state),
-                start=start,
+                # no run starts before it may: `airflow dags test` records the logical date as start
+                start=max(start, run_after) if start else None,
                 end=end,
                 conf=conf if isinstance(conf, dict) else {},
                 summary=summary if isinstance(summary, dict) else None,
