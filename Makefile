@@ -7,13 +7,16 @@ UV_VERSION := 0.13.9
 CONSTRAINTS := constraints-3.11.txt
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg $(CONSTRAINTS) Makefile | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint format install constraints clean
+.PHONY: demo test lint format install browser constraints clean
 
+# `make demo UI=1` leaves Airflow's UI running with the Backups view after the demo's runs.
 demo: $(STAMP)
-	$(BIN)/python -m gitsync_devkit.demo
+	$(BIN)/python -m gitsync_devkit.demo $(if $(UI),--ui)
 
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -24,7 +27,24 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The Backups view's browser test drives Debian's Chromium (never a browser download) with
+# playwright-core from npm, pinned in package-lock.json and installed into node_modules/.
+browser: $(CHROMIUM) $(NODE_STAMP)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	else echo "error: the browser test needs Debian's chromium package: sudo apt-get install chromium" >&2; \
+		exit 1; fi
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && apt-get install -y -q nodejs npm; \
+	else echo "error: the browser test needs node and npm: sudo apt-get install nodejs npm" >&2; exit 1; fi
+	npm ci --no-audit --no-fund
+	rm -f node_modules/.installed-*
+	touch $@
 
 # A project venv, installed with the committed constraints so every machine gets the same set
 # (Airflow's own install practice). Re-runs whenever setup.cfg, the constraints or this file change.
@@ -49,4 +69,4 @@ constraints: $(STAMP)
 		--no-header --no-annotate -o $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .bench build *.egg-info
+	rm -rf $(VENV) .demo .bench build *.egg-info node_modules

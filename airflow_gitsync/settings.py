@@ -5,7 +5,8 @@ factories turn them into the trigger form's ``Param``\\ s, and the ``from_params
 :class:`BackupSettings`, :class:`RestoreSettings` and :class:`VerifySettings` check a run's params
 against the same JSON schemas before the rules a schema cannot say (git ref names, the tag
 pattern). Bad input fails the run at its first task with a message naming the param, never
-half-way. No Airflow import.
+half-way. A param with a usable default accepts null (the validation gives it the default), so
+the form marks only the truly required ones (``ref``). No Airflow import.
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ class ParamSpec:
 
 
 def _conn(name: str, default: str, title: str) -> ParamSpec:
-    return ParamSpec(name, default, {"type": "string", "minLength": 1}, title, "Airflow connection id.")
+    return ParamSpec(
+        name, default, {"type": ["string", "null"], "minLength": 1}, title, "Airflow connection id."
+    )
 
 
 _TAG_FORMAT = ParamSpec(
     "tag_format",
     "backup/%Y-%m-%d",
-    {"type": "string"},
+    {"type": ["string", "null"]},
     "Tag format",
     "strftime pattern of the tag per backup date (applied to the logical date).",
 )
@@ -61,15 +64,15 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "workspace_root",
         "/Clients",
-        {"type": "string", "pattern": _WORKSPACE_PATH},
+        {"type": ["string", "null"], "pattern": _WORKSPACE_PATH},
         "Workspace root",
         "Workspace folder to back up (an absolute path like /Clients).",
     ),
-    ParamSpec("branch", "main", {"type": "string"}, "Branch", "Branch the backup is merged into."),
+    ParamSpec("branch", "main", {"type": ["string", "null"]}, "Branch", "Branch the backup is merged into."),
     ParamSpec(
         "working_branch",
         "backup/daily",
-        {"type": "string"},
+        {"type": ["string", "null"]},
         "Working branch",
         "Branch that receives the backup commits; only this DAG writes it.",
     ),
@@ -77,31 +80,35 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "years",
         [],
-        {"type": "array", "items": {"type": "string"}},
+        {"type": ["array", "null"], "items": {"type": "string"}},
         "Years",
         "Only these top-level folders (e.g. 2024). Empty: all of them. The tag then says which.",
     ),
     ParamSpec(
         "full_scan",
         False,
-        {"type": "boolean"},
+        {"type": ["boolean", "null"]},
         "Full scan",
         "Export every notebook and compare content, not timestamps (heals any drift).",
     ),
     ParamSpec(
         "commit_batch_size",
         1000,
-        {"type": "integer", "minimum": 1, "maximum": 100_000},
+        {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000},
         "Commit batch size",
         "Most files per commit (the first full sync is split into several).",
     ),
     ParamSpec(
-        "dry_run", False, {"type": "boolean"}, "Dry run", "Scan and report; export and commit nothing."
+        "dry_run",
+        False,
+        {"type": ["boolean", "null"]},
+        "Dry run",
+        "Scan and report; export and commit nothing.",
     ),
     ParamSpec(
         "allow_root_change",
         False,
-        {"type": "boolean"},
+        {"type": ["boolean", "null"]},
         "Allow a new workspace root",
         "Back up workspace_root into a repository that holds a backup of another root "
         "(every object moves to its new path). Off: such a run fails before changing anything.",
@@ -123,7 +130,7 @@ RESTORE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "paths",
         [],
-        {"type": "array", "items": {"type": "string"}},
+        {"type": ["array", "null"], "items": {"type": "string"}},
         "Paths",
         "Repo paths of folders or files to restore (2024/ENG-101). Empty: everything.",
     ),
@@ -137,11 +144,11 @@ RESTORE_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "overwrite",
         False,
-        {"type": "boolean"},
+        {"type": ["boolean", "null"]},
         "Overwrite",
         "Replace objects that exist. Off: they are left alone and reported as failed.",
     ),
-    ParamSpec("dry_run", False, {"type": "boolean"}, "Dry run", "List what would be written."),
+    ParamSpec("dry_run", False, {"type": ["boolean", "null"]}, "Dry run", "List what would be written."),
     _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
     _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
 )
@@ -151,7 +158,7 @@ VERIFY_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "mode",
         "sample",
-        {"type": "string", "enum": ["sample", "full"]},
+        {"type": ["string", "null"], "enum": ["sample", "full", None]},
         "Mode",
         "sample: export a seeded random share of the objects ([gitsync] verify_sample_percent) and "
         "compare their content; full: every object.",
@@ -167,7 +174,7 @@ VERIFY_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "ref",
         "",
-        {"type": "string"},
+        {"type": ["string", "null"]},
         "Backup ref",
         "Tag, branch or commit to compare with. Empty: the newest tag of tag_format.",
     ),

@@ -4,7 +4,8 @@ Starts the Workspace API emulator (a generated workspace of ~2,000 notebooks, at
 rate limits) and the git smart-HTTP server (with PAT auth) as separate processes, runs
 ``databricks_git_backup`` in a local Airflow (SQLite) for one day, changes the workspace (modify,
 add, delete, rename), runs the next day incrementally, then prints each run's summary and the
-remote's ``git log``. Everything lives under ``.demo/`` in the checkout.
+remote's ``git log``. Everything lives under ``.demo/`` in the checkout. With ``--ui`` (``make demo
+UI=1``) it then serves Airflow's UI on that database, with the Backups view, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow_gitsync.git.auth import GitAuth
-from gitsync_devkit.local_airflow import backup_env
+from gitsync_devkit.local_airflow import ADMIN, PASSWORD, LocalAirflow, backup_env
 from gitsync_devkit.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,10 +129,27 @@ def _print_summary(title: str, state: str, summary: dict | None, elapsed: float,
         print(f"  warning: {warning}")
 
 
+def _serve_ui() -> None:
+    """Airflow's API server, scheduler and DAG processor on the demo's database, until Ctrl-C."""
+    print("\nStarting Airflow's UI (api-server, scheduler, dag-processor) ...")
+    with LocalAirflow(dict(os.environ)) as airflow:
+        print(
+            f"\nThe Backups view: {airflow.url}/plugin/backups (user {ADMIN}, password {PASSWORD}).\n"
+            "The dates after the demo's two runs show as missing, with the backfill command that fills\n"
+            f"them (run it with AIRFLOW_HOME={os.environ['AIRFLOW_HOME']}). Ctrl-C stops everything."
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nStopping ...")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", type=int, default=2000)
     parser.add_argument("--workdir", type=Path, default=ROOT / ".demo")
+    parser.add_argument("--ui", action="store_true", help="then serve Airflow's UI until Ctrl-C")
     args = parser.parse_args(argv)
 
     workdir = args.workdir.resolve()
@@ -237,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  git mirror cache     {workdir / 'mirrors'}\n"
             f"  server logs          {workdir}/*.log"
         )
+        if args.ui:
+            _serve_ui()
+        else:
+            print("\n(make demo UI=1 also leaves Airflow's UI running, with the Backups view)")
     return 0
 
 

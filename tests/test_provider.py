@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -46,6 +48,13 @@ def test_airflow_lists_the_provider_and_its_plugin():
     ).stdout
     assert any(line.startswith("airflow-gitsync") and __version__ in line for line in providers.splitlines())
     plugins = subprocess.run(
-        [sys.executable, "-m", "airflow", "plugins"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "airflow", "plugins", "--output", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    assert "DailyBackupTimetable" in plugins
+    listed = json.loads(plugins[re.search(r"^\[", plugins, re.MULTILINE).start() :])  # after any log lines
+    ours = next(p for p in listed if p["name"] == "airflow_gitsync")
+    assert ours["timetables"] == ["airflow_gitsync.timetables.DailyBackupTimetable"]
+    assert [v["url_route"] for v in ours["external_views"]] == ["backups", "dag-backups", "backup-summary"]
+    assert [a["url_prefix"] for a in ours["fastapi_apps"]] == ["/gitsync"]

@@ -79,10 +79,10 @@ def test_the_trigger_form_and_the_validation_agree(specs, settings, base):
             spec.description,
         )
         samples = {
-            "string": ["", "x", "/Clients", "sample", "full", 3],
-            "integer": [-1, 0, 1, 100_000, 100_001, "7"],
-            "boolean": [True, False, "yes"],
-            "array": [[], ["2024"], "2024", [1]],
+            "string": ["", "x", "/Clients", "sample", "full", 3, None],
+            "integer": [-1, 0, 1, 100_000, 100_001, "7", None],
+            "boolean": [True, False, "yes", None],
+            "array": [[], ["2024"], "2024", [1], None],
         }
         kind = next(
             t
@@ -101,6 +101,15 @@ def test_the_trigger_form_and_the_validation_agree(specs, settings, base):
             if not form_ok:
                 with pytest.raises(SettingsError, match=f"^{spec.name}"):
                     settings.from_params(base | {spec.name: value})
+
+
+def test_the_form_marks_only_truly_required_params():
+    """Airflow's form stars a param whose schema type does not allow null; null means the default."""
+    required = [s.name for s in BACKUP_PARAMS + RESTORE_PARAMS if "null" not in s.schema["type"]]
+    assert required == ["ref"]
+    assert BackupSettings.from_params(dict.fromkeys(s.name for s in BACKUP_PARAMS)) == (
+        BackupSettings.from_params({})
+    )
 
 
 def _accepts(param, value) -> bool:

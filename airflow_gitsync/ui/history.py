@@ -1,0 +1,272 @@
+"""The backup history: what each run recorded, read as one row per backup date.
+
+Pure: :class:`RunRecord` is what the data access reads (a dag run and its ``report`` task's
+``summary`` XCom, see :meth:`airflow_gitsync.report.Summary.to_dict`). From a page of them this
+module classifies each run, finds the dates without a run (with the backfill command that fills
+them), the duration against the rate-limit floor, the repository's growth toward Azure DevOps' 10 GB
+and the engagements that fail.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from airflow_gitsync.report import COUNTS
+
+
+class State(StrEnum):
+    """What a backup date holds."""
+
+    COMPLETE = "complete"  # tagged, nothing failed
+    PARTIAL = "partial"  # committed, but something failed (see the summary)
+    FAILED = "failed"  # nothing committed, or no summary
+    RUNNING = "running"
+    MISSING = "missing"  # no run for the date
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One dag run of a backup DAG and its summary (None: the report task pushed none)."""
+
+    run_id: str
+    day: date
+    state: str
+    start: datetime | None = None
+    end: datetime | None = None
+    conf: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Consecutive backup dates without a run, ``first`` to ``last``."""
+
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def command(self, dag_id: str) -> str:
+        """The CLI command that creates the missing runs."""
+        return (
+            f"airflow backfill create --dag-id {dag_id} "
+            f"--from-date {self.first.isoformat()} --to-date {self.last.isoformat()}"
+        )
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One run, read for the table and the plots."""
+
+    run: RunRecord
+    state: State
+    totals: Mapping[str, int]
+    phases: Mapping[str, float]
+    failures: Sequence[tuple[str, str]]
+    tag: str | None
+    seconds: float | None
+    floor_seconds: float | None
+    pushed_bytes: int | None
+    repo_size_bytes: int | None
+
+    @property
+    def day(self) -> date:
+        return self.run.day
+
+
+@dataclass(frozen=True)
+class EngagementFailures:
+    """How often one engagement failed over the page's dates."""
+
+    engagement: str
+    days: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class History:
+    """A page of backup history: rows newest first, with the gaps between them."""
+
+    rows: list[BackupRow]
+    gaps: list[Gap]
+    engagements: list[EngagementFailures]
+    days: list[date]  # every date the page covers, oldest first (rows and gaps)
+
+    def entries(self) -> list[BackupRow | Gap]:
+        """Rows and gaps, newest first: the table."""
+        return sorted(
+            [*self.rows, *self.gaps],
+            key=lambda e: e.day if isinstance(e, BackupRow) else e.last,
+            reverse=True,
+        )
+
+
+def state_of(run: RunRecord) -> State:
+    """A finished run with a summary is complete, partial (committed, something failed) or failed."""
+    if run.state in ("queued", "running"):
+        return State.RUNNING
+    summary = run.summary
+    if not summary:
+        return State.FAILED
+    if summary.get("complete") and not summary.get("failures") and run.state == "success":
+        return State.COMPLETE
+    return State.PARTIAL if summary.get("commit") else State.FAILED
+
+
+def floor_seconds(summary: Mapping[str, Any], rates: Mapping[str, float]) -> float | None:
+    """The least time the workspace's rate limits allow for the API calls the run made."""
+    api = summary.get("api") or {}
+    if not api:
+        return None
+    return sum(c.get("calls", 0) / rates[endpoint] for endpoint, c in api.items() if rates.get(endpoint))
+
+
+def row_of(run: RunRecord, rates: Mapping[str, float]) -> BackupRow:
+    summary = run.summary or {}
+    commit = summary.get("commit") or {}
+    totals = summary.get("totals") or {}
+    finished = run.start is not None and run.end is not None and run.state not in ("queued", "running")
+    return BackupRow(
+        run=run,
+        state=state_of(run),
+        totals={k: int(totals.get(k, 0)) for k in COUNTS},
+        phases=dict(summary.get("durations_seconds") or {}),
+        failures=[(f.get("path", ""), f.get("reason", "")) for f in summary.get("failures") or ()],
+        tag=commit.get("tag"),
+        seconds=(run.end - run.start).total_seconds() if finished else None,
+        floor_seconds=floor_seconds(summary, rates) if summary else None,
+        pushed_bytes=commit.get("pushed_bytes"),
+        repo_size_bytes=commit.get("repo_size_bytes"),
+    )
+
+
+def gaps(days: Sequence[date], through: date | None, older: date | None) -> list[Gap]:
+    """The dates in ``(older, through]`` without a run, as runs of consecutive dates, newest first.
+
+    ``days`` are the page's run dates; ``older`` is the next older run's date (None: the page holds
+    the first run, nothing before it is missing) and ``through`` the last date that should have a
+    run (None: the newest of ``days``).
+    """
+    if not days:
+        return []
+    have = set(days)
+    day = through or max(days)
+    stop = older if older is not None else min(days)
+    found: list[Gap] = []
+    last = None
+    while day > stop:
+        if day not in have:
+            last = last or day
+        elif last:
+            found.append(Gap(day + timedelta(days=1), last))
+            last = None
+        day -= timedelta(days=1)
+    if last:
+        found.append(Gap(stop + timedelta(days=1), last))
+    return found
+
+
+def engagement_of_failure(path: str, root: str) -> str | None:
+    """The engagement (``2024/ENG-101``) a failure's path belongs to; None for a run-level failure.
+
+    Object and folder failures name a workspace path under ``root``; an engagement or year whose
+    task did not finish is named relative to it already; ``(prepare)`` and the like are the run's.
+    """
+    if path.startswith("("):
+        return None
+    prefix = root.rstrip("/") + "/"
+    if path.startswith("/"):
+        if not path.startswith(prefix):
+            return None
+        path = path[len(prefix) :]
+    return "/".join(path.split("/")[:2]) or None
+
+
+def failing_engagements(rows: Sequence[BackupRow], default_root: str) -> list[EngagementFailures]:
+    """Engagements that failed, those failing on the most dates first."""
+    days: dict[str, set[date]] = defaultdict(set)
+    failures: Counter = Counter()
+    for row in rows:
+        root = row.run.conf.get("workspace_root") or default_root
+        for path, _ in row.failures:
+            if engagement := engagement_of_failure(path, root):
+                days[engagement].add(row.day)
+                failures[engagement] += 1
+    return sorted(
+        (EngagementFailures(e, len(d), failures[e]) for e, d in days.items()),
+        key=lambda e: (-e.days, -e.failures, e.engagement),
+    )
+
+
+def history(
+    runs: Sequence[RunRecord],
+    *,
+    rates: Mapping[str, float],
+    default_root: str,
+    through: date | None = None,
+    older: date | None = None,
+) -> History:
+    """Read a page of runs (any order) into rows, gaps and failing engagements; see :func:`gaps`."""
+    rows = sorted((row_of(run, rates) for run in runs), key=lambda r: r.day, reverse=True)
+    found = gaps([r.day for r in rows], through, older)
+    covered = {r.day for r in rows} | {g.first + timedelta(days=i) for g in found for i in range(g.days)}
+    return History(rows, found, failing_engagements(rows, default_root), sorted(covered))
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A least-squares line through the repository sizes, and when it reaches a limit."""
+
+    intercept: float  # size at the first date
+    per_day: float
+    reaches_limit: date | None  # None: not growing
+
+
+def project(points: Sequence[tuple[date, float]], limit: float) -> Projection | None:
+    """Fit the sizes (at least two dates, oldest first) and extrapolate to ``limit``; a repository
+    already past it reaches it at its last date. None with too few dates."""
+    if len({d for d, _ in points}) < 2:
+        return None
+    origin = points[0][0]
+    xs = [(d - origin).days for d, _ in points]
+    ys = [float(v) for _, v in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mean_x) ** 2 for x in xs
+    )
+    intercept = mean_y - slope * mean_x
+    if slope <= 0:
+        return Projection(intercept, slope, None)
+    days = min((limit - intercept) / slope, 365 * 1000)
+    return Projection(intercept, slope, origin + timedelta(days=max(max(xs), math.ceil(days))))
+
+
+def tag_url(remote: str | None, tag: str) -> str | None:
+    """The tag's page on Azure DevOps (``..._git/repo?version=GTbackup/2026-11-02``) when the remote
+    is an Azure DevOps repository (HTTPS, ``visualstudio.com`` or SSH), else None."""
+    if not remote:
+        return None
+    if remote.startswith("git@ssh.dev.azure.com:v3/"):
+        remote = "ssh://" + remote.replace(":v3/", "/v3/", 1)
+    parts = urlsplit(remote)
+    host = parts.hostname or ""
+    path = parts.path.strip("/").removesuffix(".git")
+    if host == "ssh.dev.azure.com" and path.startswith("v3/") and path.count("/") == 3:
+        org, project, repo = path.split("/")[1:]
+        base = f"https://dev.azure.com/{org}/{project}/_git/{repo}"
+    elif parts.scheme == "https" and (host == "dev.azure.com" or host.endswith(".visualstudio.com")):
+        if "/_git/" not in f"/{path}":
+            return None
+        base = f"https://{host}/{path}"
+    else:
+        return None
+    return f"{base}?version=GT{quote(tag, safe='/')}"

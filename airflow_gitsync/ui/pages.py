@@ -1,0 +1,288 @@
+"""The Backups view's HTML: the history page (health, gaps, plots, table) and a run's summary page.
+
+Pure: it renders a :class:`~airflow_gitsync.ui.history.History` or one row. A run's summary is the
+report task's own markdown (:func:`airflow_gitsync.report.render_markdown`) as HTML, so the page
+and the task's rendered field never disagree. Links are relative: ``ui_root`` leads from the page
+to Airflow's UI (the grid), whatever prefix Airflow is served under.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from markdown_it import MarkdownIt
+
+from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
+from airflow_gitsync.report import Summary, render_markdown
+from airflow_gitsync.report import _size as size
+from airflow_gitsync.ui import svg
+from airflow_gitsync.ui.history import BackupRow, Gap, History, State, project
+
+PHASES = (("prepare", "#9aa5b1"), ("scan", "#5b8def"), ("export", "#38a169"), ("commit", "#805ad5"))
+CHANGES = (("added", "#38a169"), ("modified", "#3182ce"), ("deleted", "#dd6b20"), ("failed", "#d33"))
+_COLUMNS = [
+    "date",
+    "state",
+    "tag",
+    "added",
+    "modified",
+    "deleted",
+    "failed",
+    "skipped",
+    "duration",
+    "pushed",
+    "links",
+]
+TagLink = Callable[[str], str | None]
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;color:#1f2328;margin:16px 20px;background:#fff}
+h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:22px 0 8px}
+a{color:#0b62c4}code,pre{font:12px/1.4 ui-monospace,monospace;background:#f3f4f6;border-radius:4px}
+code{padding:1px 4px;overflow-wrap:anywhere}pre{padding:8px 10px;white-space:pre-wrap;user-select:all}
+table{border-collapse:collapse;margin:4px 0 12px}th,td{padding:4px 8px;border-bottom:1px solid #e6e8eb;
+text-align:right;vertical-align:top}th{background:#f6f8fa;font-weight:600}
+td:first-child,th:first-child,td.l,th.l{text-align:left}tr[data-state=missing] td{background:#fff3f3}
+.cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #e6e8eb;border-radius:8px;
+padding:8px 12px;min-width:170px}.card b{display:block;font-size:18px}
+.state{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;font-weight:600}
+.complete{background:#dcf5e3;color:#17602b}.partial{background:#fff0c2;color:#7a5200}
+.failed,.missing{background:#fde2e2;color:#9b1c1c}.running{background:#e0ecff;color:#1d4ea3}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}
+.chart{border:1px solid #e6e8eb;border-radius:8px;background:#fff}
+.summary li{overflow-wrap:anywhere}.muted{color:#57606a}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body>{body}</body></html>"
+    )
+
+
+def seconds(value: float) -> str:
+    if value < 600:
+        return f"{value:.0f} s"
+    return f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.1f} h"
+
+
+def _badge(state: State) -> str:
+    return f'<span class="state {state}">{state}</span>'
+
+
+def run_href(run_id: str) -> str:
+    """The summary page of a run, relative to the history page."""
+    return f"runs/{quote(run_id, safe='')}"
+
+
+def grid_href(ui_root: str, dag_id: str, run_id: str) -> str:
+    return f"{ui_root}dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def _duration(row: BackupRow) -> str:
+    if row.seconds is None:
+        return ""
+    if not row.floor_seconds:
+        return seconds(row.seconds)
+    return (
+        f'{seconds(row.seconds)} <span class="muted">({row.seconds / row.floor_seconds:.1f}x floor '
+        f"{seconds(row.floor_seconds)})</span>"
+    )
+
+
+def _tag(tag: str | None, tag_link: TagLink) -> str:
+    if not tag:
+        return ""
+    url = tag_link(tag)
+    return f'<a href="{escape(url)}" target="_blank" rel="noopener">{escape(tag)}</a>' if url else escape(tag)
+
+
+def _row_html(row: BackupRow, dag_id: str, ui_root: str, tag_link: TagLink) -> str:
+    counts = "".join(
+        f"<td>{row.totals[k]:,}</td>" for k in ("added", "modified", "deleted", "failed", "skipped")
+    )
+    links = (
+        f'<a href="{run_href(row.run.run_id)}">summary</a> · '
+        f'<a href="{grid_href(ui_root, dag_id, row.run.run_id)}" target="_top">run</a>'
+    )
+    return (
+        f'<tr data-state="{row.state}" data-day="{row.day}">'
+        f'<td>{row.day}</td><td class="l">{_badge(row.state)}</td>'
+        f'<td class="l">{_tag(row.tag, tag_link)}</td>{counts}<td>{_duration(row)}</td>'
+        f"<td>{size(row.pushed_bytes) if row.pushed_bytes is not None else ''}</td>"
+        f'<td class="l">{links}</td></tr>'
+    )
+
+
+def _gap_html(gap: Gap, dag_id: str) -> str:
+    days = str(gap.first) if gap.days == 1 else f"{gap.first} … {gap.last} ({gap.days} dates)"
+    return (
+        f'<tr data-state="missing" data-day="{gap.last}">'
+        f'<td>{days}</td><td class="l">{_badge(State.MISSING)}</td>'
+        f'<td class="l" colspan="9">no run; fill it with <code class="backfill">{escape(gap.command(dag_id))}'
+        "</code></td></tr>"
+    )
+
+
+def _health(history: History, dag_id: str) -> str:
+    complete = [r for r in history.rows if r.state is State.COMPLETE]
+    states = Counter(r.state for r in history.rows)
+    missing = sum(g.days for g in history.gaps)
+    sized = [r for r in history.rows if r.repo_size_bytes]
+    cards = [
+        ("Last complete backup", str(complete[0].day) if complete else "none on this page"),
+        ("Missing dates", f"{missing:,}"),
+        ("Failed / partial runs", f"{states[State.FAILED]:,} / {states[State.PARTIAL]:,}"),
+    ]
+    if sized:
+        latest = sized[0].repo_size_bytes or 0
+        cards.append(("Repository size", f"{size(latest)} ({latest / RECOMMENDED_MAX_BYTES:.0%} of 10 GB)"))
+    body = '<div class="cards">' + "".join(
+        f'<div class="card"><span class="muted">{escape(k)}</span><b>{escape(v)}</b></div>' for k, v in cards
+    )
+    body += "</div>"
+    if history.gaps:
+        commands = "\n".join(escape(g.command(dag_id)) for g in history.gaps)
+        body += (
+            f"<h2>Missing dates ({missing:,})</h2><p>No run for these dates; these commands create them:</p>"
+            f"<pre>{commands}</pre>"
+        )
+    return body
+
+
+def _charts(history: History) -> str:
+    days = history.days
+    rows = {r.day: r for r in reversed(history.rows)}  # the newest run of a date wins
+    missing = [d for d in days if d not in rows]
+
+    def per_day(value: Callable[[BackupRow], float | None]) -> list[float | None]:
+        return [value(rows[d]) if d in rows else None for d in days]
+
+    changed = svg.bars(
+        "Changed notebooks per day",
+        days,
+        [(k, c, per_day(lambda r, k=k: r.totals[k])) for k, c in CHANGES],
+        lambda v: f"{v:,.0f}",
+        missing=missing,
+    )
+    phases = svg.bars(
+        "Task time per phase per day (tick: rate-limit floor)",
+        days,
+        [(k, c, per_day(lambda r, k=k: r.phases.get(k))) for k, c in PHASES],
+        seconds,
+        missing=missing,
+        marker=("floor", "#111", per_day(lambda r: r.floor_seconds)),
+    )
+    gib = 1024**3  # plotted in GiB, so that the axis has round numbers
+    points = [(r.day, r.repo_size_bytes / gib) for r in reversed(history.rows) if r.repo_size_bytes]
+    projection = project(points, RECOMMENDED_MAX_BYTES / gib)
+    note, trend = "", None
+    if projection:
+        trend = (projection.intercept, projection.per_day)
+        note = (
+            f"+{size(projection.per_day * gib)}/day: reaches 10 GB around {projection.reaches_limit}"
+            if projection.reaches_limit
+            else "not growing"
+        )
+    sizes = svg.line(
+        "Repository size against Azure DevOps' 10 GB",
+        points,
+        lambda v: f"{v:g} GiB",
+        limit=("10 GB recommended maximum", RECOMMENDED_MAX_BYTES / gib),
+        trend=trend,
+        note=note,
+    )
+    failing = svg.hbars(
+        "Failures per engagement (dates with a failure)",
+        [
+            (
+                e.engagement,
+                e.days,
+                f"{e.days} date{'s' * (e.days > 1)}, {e.failures} failure{'s' * (e.failures > 1)}",
+                e.days > 1,
+            )
+            for e in history.engagements[:15]
+        ],
+        empty="no engagement failed on this page",
+    )
+    return f'<div class="charts">{changed}{phases}{sizes}{failing}</div>'
+
+
+def backups_page(
+    dag_id: str,
+    history: History,
+    *,
+    ui_root: str,
+    tag_link: TagLink,
+    newer: Mapping[str, Any] | None,
+    older: Mapping[str, Any] | None,
+) -> str:
+    """The history page; ``newer`` / ``older`` are the query of the neighbouring pages (None: none)."""
+    title = f"Backups of {dag_id}"
+    if not history.rows:
+        return _page(title, f"<h1>{escape(title)}</h1><p>No runs of this DAG yet.</p>")
+    head = "".join(f'<th class="{"l" if h in ("state", "tag", "links") else ""}">{h}</th>' for h in _COLUMNS)
+    table = "".join(
+        _row_html(e, dag_id, ui_root, tag_link) if isinstance(e, BackupRow) else _gap_html(e, dag_id)
+        for e in history.entries()
+    )
+    pager = " · ".join(
+        f'<a href="?{escape(urlencode(query))}">{label}</a>'
+        for label, query in (("newest", newer), ("older", older))
+        if query is not None
+    )
+    first, last = history.days[0], history.days[-1]
+    return _page(
+        title,
+        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}</p>"
+        f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
+        f'<table id="history"><thead><tr>{head}</tr></thead><tbody>{table}</tbody></table><p>{pager}</p>',
+    )
+
+
+def summary_from_dict(data: Mapping[str, Any]) -> Summary:
+    """The :class:`Summary` a ``summary`` XCom (:meth:`Summary.to_dict`) was made from."""
+    per_year: defaultdict[str, Counter] = defaultdict(Counter)
+    per_year.update({year: Counter(counts) for year, counts in (data.get("per_year") or {}).items()})
+    api: defaultdict[str, Counter] = defaultdict(Counter)
+    api.update({endpoint: Counter(c) for endpoint, c in (data.get("api") or {}).items()})
+    return Summary(
+        per_year=per_year,
+        failures=[(f["path"], f["reason"]) for f in data.get("failures") or ()],
+        warnings=list(data.get("warnings") or ()),
+        skipped_types=Counter(data.get("skipped_types") or {}),
+        durations=dict(data.get("durations_seconds") or {}),
+        peak_rss=dict(data.get("peak_rss_bytes") or {}),
+        api=api,
+        commit=dict(data.get("commit") or {}),
+        complete=bool(data.get("complete")),
+    )
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def summary_page(dag_id: str, row: BackupRow | None, *, run_id: str, ui_root: str, tag_link: TagLink) -> str:
+    """A run's summary as a page, with links to the run in the grid and to its tag."""
+    title = f"Backup {row.day if row else ''} ({run_id})"
+    links = (
+        '<a href="../backups">all backups</a> · '
+        f'<a href="{grid_href(ui_root, dag_id, run_id)}" target="_top">run in the grid</a>'
+    )
+    if row is None:
+        return _page(title, f"<h1>{escape(title)}</h1><p>No run {escape(run_id)} of {escape(dag_id)}.</p>")
+    links += f" · tag {_tag(row.tag, tag_link)}" if row.tag else ""
+    head = (
+        f"<h1>{escape(title)}</h1><p>{_badge(row.state)} run {escape(row.run.state)}"
+        f"{' in ' + _duration(row) if row.seconds is not None else ''} · {links}</p>"
+    )
+    if not row.run.summary:
+        return _page(title, head + "<p>This run has no summary (its report task has not pushed one).</p>")
+    markdown = render_markdown(summary_from_dict(row.run.summary), title)
+    body = _MARKDOWN.render(markdown.split("\n", 1)[1])  # its title is the page's
+    return _page(title, f'{head}<div class="summary">{body}</div>')

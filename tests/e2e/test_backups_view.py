@@ -1,0 +1,134 @@
+"""The Backups view in a real Airflow and a real browser.
+
+Starts ``api-server`` + ``scheduler`` + ``dag-processor`` (simple auth manager), writes 400 days of
+synthetic backup history into its database, and checks that the view's endpoints answer 401/403
+without valid credentials and 200 with them, that a 400-day page loads in under a second, and
+that headless Chromium (Debian's, driven by playwright-core) shows the page inside Airflow's UI:
+the nav entry, a row per run and per missing date with its backfill command, the four plots with
+data points, and a run's summary tab. Screenshots are left in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from airflow_gitsync.ui.history import history
+from airflow_gitsync.workspace.client import DEFAULT_RATES
+from gitsync_devkit.backup_history import generate, records
+from gitsync_devkit.local_airflow import LocalAirflow
+
+DAG_ID = "databricks_git_backup"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCRIPT = REPO_ROOT / "tests" / "ui" / "backups_view.mjs"
+AZURE = "https://dev.azure.com/org/proj/_git/notebooks"
+DAYS = 400
+pytestmark = pytest.mark.scheduler
+
+
+def _browser_ready() -> None:
+    """Fail (never skip) naming what ``make install`` would have installed."""
+    missing = [
+        what
+        for what, ok in (
+            ("Debian's chromium package (apt-get install chromium)", CHROMIUM.exists()),
+            ("node and npm (apt-get install nodejs npm)", shutil.which("node")),
+            (
+                "playwright-core from npm (make install runs npm ci)",
+                (REPO_ROOT / "node_modules/playwright-core").is_dir(),
+            ),
+        )
+        if not ok
+    ]
+    if missing:
+        pytest.fail("the browser test needs " + "; ".join(missing))
+
+
+@pytest.fixture
+def airflow(tmp_path: Path) -> Iterator[LocalAirflow]:
+    env = dict(os.environ) | {
+        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT": json.dumps(
+            {"conn_type": "azure_devops_git", "host": AZURE, "password": "not-a-real-pat"}
+        ),
+    }
+    with LocalAirflow(env) as instance:
+        instance.wait(f"DAG {DAG_ID} to be parsed", lambda: instance.api("GET", f"/dags/{DAG_ID}"))
+        subprocess.run(
+            [sys.executable, "-m", "gitsync_devkit.backup_history", "--days", str(DAYS)],
+            env=instance.env,
+            check=True,
+            capture_output=True,
+        )
+        yield instance
+
+
+def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: Path):
+    _browser_ready()
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    expected = history(
+        records(generate(yesterday, DAYS)), rates=DEFAULT_RATES, default_root="/Clients", through=yesterday
+    )
+    assert expected.gaps, "the generated history has dates without a run"
+    page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
+
+    assert requests.get(page, timeout=30).status_code == 401
+    bad = requests.get(page, headers={"Authorization": "Bearer not-a-token"}, timeout=30)
+    assert bad.status_code in (401, 403)
+    run = next(r for r in expected.rows if r.run.summary)
+    summary_url = f"{airflow.url}/gitsync/dags/{DAG_ID}/runs/{run.run.run_id}"
+    assert requests.get(summary_url, timeout=30).status_code == 401
+    assert airflow.session.get(summary_url, timeout=30).status_code == 200
+
+    seconds = []
+    for _ in range(4):
+        started = time.perf_counter()
+        response = airflow.session.get(page, timeout=30)
+        seconds.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text[:500]
+    assert min(seconds[1:]) < 1.0, seconds  # the first request also imports the app
+    tagged = next(r for r in expected.rows if r.tag)
+    assert f'href="{AZURE}?version=GT{tagged.tag}"' in response.text
+
+    token = airflow.session.headers["Authorization"].removeprefix("Bearer ")
+    done = subprocess.run(
+        ["node", str(SCRIPT), airflow.url, token, str(tmp_path), DAG_ID, run.run.run_id],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{airflow.logs()}"
+    found = json.loads(done.stdout.splitlines()[-1])
+    print(f"screenshots: {tmp_path}/backups.png, backups-table.png, summary.png")
+
+    assert found["nav"] == 1 and found["errors"] == []
+    assert found["rows"] == len(expected.rows) + len(expected.gaps)
+    assert found["complete"] == sum(r.state == "complete" for r in expected.rows)
+    assert found["missing"] == len(expected.gaps)
+    assert found["backfill"] == [g.command(DAG_ID) for g in expected.gaps]
+    assert "--from-date {0} --to-date {0}".format(expected.gaps[0].first) in found["backfill"][0]
+    points = dict(found["points"])
+    assert len(points) == 4 and all(points.values()), points
+    assert points["Repository size against Azure DevOps' 10 GB"] == sum(
+        1 for r in expected.rows if r.repo_size_bytes
+    )
+    assert found["summary"]["title"] == f"Backup {run.day} ({run.run.run_id})"
+    assert found["summary"]["tables"] >= 2
+    assert found["summary"]["gridLink"].endswith(
+        f"/dags/{DAG_ID}/runs/" + run.run.run_id.replace(":", "%3A").replace("+", "%2B")
+    )
+    for name in ("backups.png", "backups-table.png", "summary.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

@@ -1,0 +1,64 @@
+// The Backups view in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
+// playwright-core, logged in to a running Airflow with a JWT in the UI's session cookie.
+//
+// node tests/ui/backups_view.mjs <airflow url> <jwt> <output dir> <dag id> <run id>
+// Opens Airflow's UI at the Backups nav page and at a run's "Backup summary" tab, waits for the
+// plugin's iframe, saves a screenshot of each and prints what it found as one JSON line.
+import { chromium } from "playwright-core";
+
+const [url, token, out, dagId, runId] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  chromiumSandbox: false,
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+  ],
+});
+const errors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1100 } });
+  await context.addCookies([{ name: "_token", value: token, url }]);
+  const page = await context.newPage();
+  page.on("pageerror", (error) => errors.push(String(error)));
+
+  await page.goto(`${url}/plugin/backups`);
+  const view = page.frameLocator('iframe[title="Backups"]');
+  await view.locator("#history tbody tr").first().waitFor({ timeout: 90_000 });
+  const count = (selector) => view.locator(selector).count();
+  const found = {
+    nav: await page.locator('a[href$="/plugin/backups"]').count(),
+    rows: await count("#history tr[data-state]"),
+    complete: await count('#history tr[data-state="complete"]'),
+    missing: await count('#history tr[data-state="missing"]'),
+    backfill: await view.locator("code.backfill").allTextContents(),
+    charts: await count("svg.chart"),
+    points: await view.locator("svg.chart").evaluateAll((charts) =>
+      charts.map((c) => [c.getAttribute("aria-label"), c.querySelectorAll(".point").length]),
+    ),
+  };
+  await page.screenshot({ path: `${out}/backups.png` });
+  const frame = page.frames().find((f) => f !== page.mainFrame() && f.url().includes("/gitsync/"));
+  await frame.evaluate(() => window.scrollTo(0, document.querySelector("#history").offsetTop - 20));
+  await page.screenshot({ path: `${out}/backups-table.png` });
+
+  await page.goto(`${url}/dags/${dagId}/runs/${encodeURIComponent(runId)}/plugin/backup-summary`);
+  const summary = page.frameLocator('iframe[title="Backup summary"]');
+  await summary.locator(".summary table").first().waitFor({ timeout: 90_000 });
+  found.summary = {
+    title: await summary.locator("h1").textContent(),
+    tables: await summary.locator(".summary table").count(),
+    gridLink: await summary.locator('a[target="_top"]').first().getAttribute("href"),
+  };
+  await page.screenshot({ path: `${out}/summary.png` });
+  found.errors = errors;
+  console.log(JSON.stringify(found));
+} finally {
+  await browser.close();
+}

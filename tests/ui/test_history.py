@@ -1,0 +1,153 @@
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from airflow_gitsync.report import Summary
+from airflow_gitsync.ui.history import (
+    Gap,
+    RunRecord,
+    State,
+    engagement_of_failure,
+    gaps,
+    history,
+    project,
+    row_of,
+    state_of,
+    tag_url,
+)
+from gitsync_devkit.backup_history import generate, records
+
+RATES = {"export": 60.0, "list": 50.0}
+D = date(2026, 11, 2)
+
+
+def _summary(**kwargs) -> dict:
+    return Summary(**kwargs).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("state", "summary", "expected"),
+    [
+        ("success", _summary(commit={"tag": "backup/2026-11-02"}), State.COMPLETE),
+        ("failed", _summary(commit={"tag": "t"}, failures=[("/Clients/a/b/c", "too big")]), State.PARTIAL),
+        ("failed", _summary(commit={"head": "x"}, complete=False), State.PARTIAL),
+        ("failed", _summary(complete=False), State.FAILED),
+        ("failed", None, State.FAILED),
+        ("running", None, State.RUNNING),
+    ],
+)
+def test_state_of_a_run(state, summary, expected):
+    assert state_of(RunRecord("r", D, state, summary=summary)) is expected
+
+
+def test_a_row_has_the_duration_against_the_rate_limit_floor():
+    summary = Summary(commit={"tag": "backup/2026-11-02", "pushed_bytes": 5, "repo_size_bytes": 9})
+    summary.api["export"].update(calls=600)
+    summary.api["list"].update(calls=100)
+    start = datetime(2026, 11, 2, 2, tzinfo=UTC)
+    row = row_of(
+        RunRecord("r", D, "success", start, start + timedelta(seconds=30), {}, summary.to_dict()), RATES
+    )
+    assert (row.seconds, row.floor_seconds) == (30.0, 12.0)
+    assert (row.tag, row.pushed_bytes, row.repo_size_bytes) == ("backup/2026-11-02", 5, 9)
+    running = row_of(RunRecord("r", D, "running", start, None), RATES)
+    assert (running.seconds, running.floor_seconds, running.state) == (None, None, State.RUNNING)
+
+
+def test_gaps_between_runs_up_to_the_last_expected_date_and_the_next_older_run():
+    days = [date(2026, 11, d) for d in (10, 7, 6, 3)]
+    assert gaps(days, through=date(2026, 11, 12), older=date(2026, 11, 1)) == [
+        Gap(date(2026, 11, 11), date(2026, 11, 12)),
+        Gap(date(2026, 11, 8), date(2026, 11, 9)),
+        Gap(date(2026, 11, 4), date(2026, 11, 5)),
+        Gap(date(2026, 11, 2), date(2026, 11, 2)),
+    ]
+    assert gaps(days, through=None, older=None) == gaps(days, date(2026, 11, 10), date(2026, 11, 3))
+    assert gaps([], date(2026, 11, 12), None) == []
+
+
+def test_a_missing_date_gives_the_backfill_command_that_fills_it():
+    assert Gap(D, D).command("databricks_git_backup") == (
+        "airflow backfill create --dag-id databricks_git_backup --from-date 2026-11-02 --to-date 2026-11-02"
+    )
+    assert Gap(D, D + timedelta(days=2)).days == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "engagement"),
+    [
+        ("/Clients/2024/ENG-101/NOTEBOOKS/etl", "2024/ENG-101"),
+        ("/Clients/2024/ENG-101", "2024/ENG-101"),
+        ("2024/ENG-101", "2024/ENG-101"),
+        ("2024", "2024"),
+        ("/Other/x", None),
+        ("(prepare)", None),
+    ],
+)
+def test_the_engagement_of_a_failure(path, engagement):
+    assert engagement_of_failure(path, "/Clients") == engagement
+
+
+def test_history_counts_engagements_failing_on_several_dates_first():
+    def run(day, *paths):
+        summary = _summary(commit={"head": "x"}, failures=[(p, "too big") for p in paths])
+        return RunRecord(f"r{day}", date(2026, 11, day), "failed", summary=summary)
+
+    result = history(
+        [run(1, "/Clients/2024/A/NOTEBOOKS/x"), run(2, "/Clients/2024/B/NOTEBOOKS/x", "/Clients/2024/A/N/y")],
+        rates=RATES,
+        default_root="/Clients",
+    )
+    assert [(e.engagement, e.days, e.failures) for e in result.engagements] == [
+        ("2024/A", 2, 2),
+        ("2024/B", 1, 1),
+    ]
+    assert [r.day.day for r in result.rows] == [2, 1]
+
+
+def test_a_page_of_generated_history_covers_every_date_once():
+    days = generate(date(2026, 11, 30), 400)
+    result = history(records(days), rates=RATES, default_root="/Clients", through=date(2026, 11, 30))
+    assert len(result.days) == 400 == len(result.rows) + sum(g.days for g in result.gaps)
+    assert result.days == sorted(result.days) and result.days[-1] == date(2026, 11, 30)
+    entries = result.entries()
+    assert len(entries) == len(result.rows) + len(result.gaps)
+    assert {e.state for e in result.rows} >= {State.COMPLETE, State.PARTIAL, State.FAILED}
+
+
+def test_projection_of_the_repository_size():
+    points = [(D + timedelta(days=i), 1000.0 + 10 * i) for i in range(10)]
+    projection = project(points, 2000)
+    assert projection.per_day == pytest.approx(10)
+    assert projection.reaches_limit == D + timedelta(days=100)
+    assert project([(D, 5.0), (D + timedelta(days=1), 4.0)], 10).reaches_limit is None
+    assert project([(D, 5.0)], 10) is None
+    assert project([(D, 50.0), (D + timedelta(days=1), 60.0)], 10).reaches_limit == D + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        (
+            "https://dev.azure.com/org/proj/_git/repo",
+            "https://dev.azure.com/org/proj/_git/repo?version=GTbackup/2026-11-02",
+        ),
+        (
+            "https://user@dev.azure.com/org/proj/_git/repo/",
+            "https://dev.azure.com/org/proj/_git/repo?version=GTbackup/2026-11-02",
+        ),
+        (
+            "https://org.visualstudio.com/proj/_git/repo",
+            "https://org.visualstudio.com/proj/_git/repo?version=GTbackup/2026-11-02",
+        ),
+        (
+            "git@ssh.dev.azure.com:v3/org/proj/repo",
+            "https://dev.azure.com/org/proj/_git/repo?version=GTbackup/2026-11-02",
+        ),
+        ("https://github.com/org/repo.git", None),
+        ("http://127.0.0.1:8080/backup.git", None),
+        (None, None),
+    ],
+)
+def test_tag_url_on_azure_devops(remote, url):
+    assert tag_url(remote, "backup/2026-11-02") == url

@@ -1,0 +1,184 @@
+import re
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from html.parser import HTMLParser
+
+from airflow_gitsync.report import Summary
+from airflow_gitsync.ui import pages, svg
+from airflow_gitsync.ui.history import RunRecord, history, row_of, tag_url
+from gitsync_devkit.backup_history import generate, records
+
+RATES = {"export": 60.0, "list": 50.0}
+AZURE = "https://dev.azure.com/org/proj/_git/repo"
+
+
+class _Checker(HTMLParser):
+    """Fails on tags that are closed without being opened (a sign of unescaped input)."""
+
+    VOID = {"meta", "br", "hr", "img", "input", "link", "rect", "line", "circle", "polyline"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID:
+            assert self.stack and self.stack.pop() == tag, (tag, self.stack[-3:])
+
+
+def _well_formed(html: str) -> None:
+    checker = _Checker()
+    checker.feed(html)
+    assert checker.stack == ["html", "body"] or checker.stack == [], checker.stack
+    assert checker.scripts == 0
+
+
+def _page(runs, **kwargs) -> str:
+    result = history(runs, rates=RATES, default_root="/Clients", **kwargs)
+    return pages.backups_page(
+        "databricks_git_backup",
+        result,
+        ui_root="../../../",
+        tag_link=lambda tag: tag_url(AZURE, tag),
+        newer=None,
+        older={"before": "2025-01-01", "limit": 400},
+    )
+
+
+def test_the_history_page_has_a_row_per_run_and_gap_and_four_plots():
+    days = generate(date(2026, 11, 30), 120)
+    html = _page(records(days), through=date(2026, 11, 30))
+    _well_formed(html)
+    missing = len(re.findall(r'<tr data-state="missing"', html))
+    assert len(re.findall(r"<tr data-state=", html)) == len(days) + missing
+    assert html.count('class="chart"') == 4
+    assert 'href="?before=2025-01-01&amp;limit=400">older</a>' in html
+    assert f'href="{AZURE}?version=GTbackup/2026-11-30"' in html
+    assert (
+        'href="../../../dags/databricks_git_backup/runs/scheduled__2026-11-30T00%3A00%3A00%2B00%3A00"' in html
+    )
+    assert 'href="runs/scheduled__2026-11-30T00%3A00%3A00%2B00%3A00">summary</a>' in html
+
+
+def test_a_missing_date_shows_the_command_that_fills_it():
+    runs = [RunRecord("a", date(2026, 11, 3), "success"), RunRecord("b", date(2026, 11, 1), "success")]
+    html = _page(runs, through=date(2026, 11, 3))
+    command = (
+        "airflow backfill create --dag-id databricks_git_backup --from-date 2026-11-02 --to-date 2026-11-02"
+    )
+    assert f'<code class="backfill">{command}</code>' in html
+    assert "Missing dates (1)" in html
+
+
+def test_no_runs_yet():
+    assert "No runs of this DAG yet" in _page([])
+
+
+def test_hostile_names_are_escaped():
+    summary = Summary(commit={"head": "x"}, failures=[("/Clients/2024/<script>x</script>/N/a", "<b>bad</b>")])
+    run = RunRecord("manual__<script>", date(2026, 11, 2), "failed", summary=summary.to_dict())
+    html = _page([run])
+    _well_formed(html)
+    assert "<script>" not in html
+    row = row_of(run, RATES)
+    page = pages.summary_page("d", row, run_id=run.run_id, ui_root="", tag_link=lambda t: None)
+    _well_formed(page)
+    assert "<script>" not in page and "&lt;b&gt;bad&lt;/b&gt;" in page
+
+
+def test_the_summary_page_is_the_report_as_html():
+    summary = Summary(
+        failures=[("/Clients/2024/ENG-1/NOTEBOOKS/" + "x" * 300, "over the 10 MB export limit")]
+    )
+    summary.per_year["2024"].update(added=3, modified=2)
+    summary.durations["export"] = 12.5
+    summary.commit = {"tag": "backup/2026-11-02", "commits": ["a"], "head": "a", "pushed_bytes": 2048}
+    start = datetime(2026, 11, 2, 2, tzinfo=UTC)
+    run = RunRecord(
+        "r1", date(2026, 11, 2), "failed", start, start + timedelta(seconds=61), {}, summary.to_dict()
+    )
+    html = pages.summary_page(
+        "databricks_git_backup",
+        row_of(run, RATES),
+        run_id="r1",
+        ui_root="../../../../",
+        tag_link=lambda t: None,
+    )
+    _well_formed(html)
+    assert html.count("<table>") == 2  # per year, phases
+    assert "<h2>Failed (1)</h2>" in html and "overflow-wrap:anywhere" in html
+    assert '<span class="state partial">partial</span>' in html
+    assert 'href="../../../../dags/databricks_git_backup/runs/r1" target="_top"' in html
+    assert "no summary" in pages.summary_page(
+        "d", row_of(RunRecord("r", date(2026, 11, 2), "running"), RATES), run_id="r", ui_root="", tag_link=str
+    )
+
+
+def test_summary_from_dict_is_the_inverse_of_to_dict():
+    summary = Summary(failures=[("p", "r")], warnings=["w"], complete=False, commit={"tag": "t"})
+    summary.per_year["2024"].update(added=1, failed=1)
+    summary.api["export"].update(calls=3, http_429=1)
+    summary.skipped_types["LIBRARY"] = 2
+    summary.durations["scan"] = 1.5
+    summary.peak_rss["scan"] = 7
+    assert pages.summary_from_dict(summary.to_dict()).to_dict() == summary.to_dict()
+
+
+def test_plots_mark_each_data_point_and_missing_day():
+    days = [date(2026, 11, d) for d in (1, 2, 3)]
+    chart = svg.bars(
+        "Changed <notebooks>",
+        days,
+        [("added", "#0f0", [1, None, 0]), ("modified", "#00f", [2, None, 5])],
+        str,
+        missing=[days[1]],
+        marker=("floor", "#000", [1.5, None, 2]),
+    )
+    assert chart.count('class="point"') == 5  # 3 bars (no zero), 2 floor ticks
+    assert chart.count('class="missing"') == 1
+    assert "Changed &lt;notebooks&gt;" in chart
+    line = svg.line("size", [(days[0], 1.0), (days[2], 2.0)], str, limit=("10", 10.0), trend=(1.0, 0.5))
+    assert line.count('class="point"') == 2 and 'class="limit"' in line and 'class="trend"' in line
+    bars = svg.hbars("f", [("2024/A", 3, "3 dates", True), ("2024/B", 1, "1 date", False)])
+    assert bars.count('fill="#d33"') == 2  # one bar and its legend
+    assert "none" in svg.hbars("f", [], empty="none")
+
+
+def test_the_nice_axis_maximum():
+    assert [svg._nice_max(v) for v in (0, 7, 10.5, 95, 3300)] == [1.0, 8, 12, 100, 4000]
+
+
+def test_loading_the_plugin_does_not_import_the_app():
+    """Every task loads plugins (timetables): the view's FastAPI app and Airflow's API stay unloaded."""
+    code = (
+        "import sys, airflow_gitsync.plugins as p; "
+        "print(p.GitsyncPlugin.fastapi_apps[0]['url_prefix'], "
+        "[m for m in ('airflow_gitsync.ui.app', 'fastapi', 'airflow.api_fastapi.core_api.security') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "/gitsync []"
+
+
+def test_external_views_are_relative_and_point_at_the_app():
+    import inspect
+
+    from airflow_gitsync.dags import backup_dag
+    from airflow_gitsync.plugins import DEFAULT_DAG_ID, GitsyncPlugin
+
+    assert inspect.signature(backup_dag).parameters["dag_id"].default == DEFAULT_DAG_ID
+    views = {v["destination"]: v for v in GitsyncPlugin.external_views}
+    assert set(views) == {"nav", "dag", "dag_run"}
+    for view in views.values():
+        assert view["href"].startswith("gitsync/") and view["url_route"]
+    assert views["dag_run"]["href"] == "gitsync/dags/{DAG_ID}/runs/{RUN_ID}"
