@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -127,6 +128,7 @@ def azurite(workdir: Path) -> Iterator[str]:
         )
         from azure.storage.blob import BlobServiceClient
 
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         BlobServiceClient.from_connection_string(connection_string).create_container(CONTAINER)
         yield connection_string
 
@@ -220,6 +222,7 @@ class CeleryAirflow(LocalAirflow):
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
             "GITSYNC_WORKER_HOSTNAME": name,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__CELERY_LOGGING_LEVEL": "INFO",  # its " ready." line, whatever logging_level
         }
         args = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
         self.workers[name] = self.start(name, *args, env=env)
