@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cat setup.cfg $(CONSTRAINTS) Makefile | cksu
 PYTEST_ARGS ?=
 CHROMIUM := /usr/bin/chromium
 NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
+# Azurite (the Azure Storage emulator) for the multi-worker tests, pinned in its package-lock.json.
+AZURITE := gitsync_devkit/azurite/node_modules/.installed
 
 .PHONY: demo test lint format install browser constraints clean
 
@@ -16,7 +18,7 @@ NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/python -m gitsync_devkit.demo $(if $(UI),--ui)
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser $(AZURITE) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -27,7 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-install: $(STAMP) browser
+install: $(STAMP) browser $(AZURITE)
 
 # The Backups view's browser test drives Debian's Chromium (never a browser download) with
 # playwright-core from npm, pinned in package-lock.json and installed into node_modules/.
@@ -57,16 +59,24 @@ $(STAMP):
 		|| { echo "error: Python >= 3.11 is required, found $$($(PYTHON) --version)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --python $(BIN)/python -c $(CONSTRAINTS) -e '.[test,bench]'
+	$(BIN)/uv pip install --python $(BIN)/python -c $(CONSTRAINTS) -e '.[test,bench,celery]'
 	$(BIN)/python -c 'import pathlib, sysconfig; \
 		pathlib.Path(sysconfig.get_path("purelib"), "gitsync_devkit.pth").write_text(f"{pathlib.Path.cwd()}\n")'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Re-resolve the pinned set after changing dependencies in setup.cfg.
+$(AZURITE): gitsync_devkit/azurite/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is required for Azurite (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix gitsync_devkit/azurite --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Re-resolve the pinned set after changing dependencies in setup.cfg. Every existing pin is kept (the
+# current file constrains the resolution, as uv's own preference for it did not always); to upgrade a
+# package, delete its line first.
 constraints: $(STAMP)
-	$(BIN)/uv pip compile setup.cfg --extra test --extra bench --python-version 3.11 \
-		--no-header --no-annotate -o $(CONSTRAINTS)
+	cp $(CONSTRAINTS) $(VENV)/constraints.previous
+	$(BIN)/uv pip compile setup.cfg --extra test --extra bench --extra celery --python-version 3.11 \
+		--no-header --no-annotate -c $(VENV)/constraints.previous -o $(CONSTRAINTS)
 
 clean:
-	rm -rf $(VENV) .demo .bench build *.egg-info node_modules
+	rm -rf $(VENV) .demo .bench build *.egg-info node_modules gitsync_devkit/azurite/node_modules

@@ -9,6 +9,7 @@ runs with. The module imports nothing of Airflow until :meth:`GitsyncConfig.load
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +58,9 @@ OPTIONS: tuple[Option, ...] = (
         "string",
         "file://{AIRFLOW_HOME}/gitsync/staging",
         "Where exported notebooks wait between the export and commit tasks, keyed by git blob id. "
-        "On several workers it must be shared by all of them, e.g. Azure Blob Storage / ADLS Gen2.",
-        example="abfs://gitsync@account.dfs.core.windows.net/staging",
+        "On several workers it must be shared by all of them, e.g. Azure Blob Storage / ADLS Gen2: "
+        "abfs://<container>/<path>, the account in staging_conn_id.",
+        example="abfs://gitsync/staging",
     ),
     Option(
         "staging_conn_id",
@@ -273,4 +275,7 @@ class GitsyncConfig:
             return StagingStore(Path(urlsplit(self.staging_url).path))
         from airflow.sdk import ObjectStoragePath
 
+        # The Azure SDK logs each request and response at INFO: on abfs:// that is four task log
+        # events per staged notebook. Quieted as the Azure provider's WasbHook does it.
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         return StagingStore(ObjectStoragePath(self.staging_url, conn_id=self.staging_conn_id))

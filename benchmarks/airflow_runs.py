@@ -1,22 +1,24 @@
 """Run the backup DAG for one logical date and read back what it did, from Airflow's own database.
 
-Two ways: ``airflow dags test`` in a subprocess (every task in that one process, one at a time), or
-a real ``api-server`` + ``scheduler`` + ``dag-processor`` with the LocalExecutor (every task its own
-process), triggered through the REST API as the UI does.
+Three ways: ``airflow dags test`` in a subprocess (every task in that one process, one at a time); a
+real ``api-server`` + ``scheduler`` + ``dag-processor`` with the LocalExecutor (every task its own
+process), triggered through the REST API as the UI does; the same on Postgres with the CeleryExecutor
+and two workers, the staging store and large XComs in Azurite (``gitsync_devkit.cluster``).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
+import sqlalchemy
 from stack import run_measured
 
+from gitsync_devkit.cluster import CeleryAirflow
 from gitsync_devkit.local_airflow import LocalAirflow, backup_env
 
 DAG_ID = "databricks_git_backup"
@@ -40,26 +42,36 @@ def migrate(env: dict) -> None:
     )
 
 
-def read_run(home: Path, run_id: str | None = None) -> dict:
-    """The report task's summary and the task instances' durations of ``run_id`` (default: the latest run)."""
-    with sqlite3.connect(home / "airflow.db") as db:
+def read_run(home: Path, run_id: str | None = None, database: str | None = None) -> dict:
+    """The report task's summary and the task instances' durations of ``run_id`` (default: the latest run),
+    from the metadata database at ``database`` (default: the SQLite one in ``home``)."""
+    engine = sqlalchemy.create_engine(database or f"sqlite:///{home}/airflow.db")
+    with engine.connect() as db:
         if run_id is None:
-            (run_id,) = db.execute("SELECT run_id FROM dag_run ORDER BY id DESC LIMIT 1").fetchone()
+            run_id = db.execute(
+                sqlalchemy.text("SELECT run_id FROM dag_run ORDER BY id DESC LIMIT 1")
+            ).scalar()
         row = db.execute(
-            "SELECT value FROM xcom WHERE run_id = ? AND task_id = 'report' "
-            "AND key IN ('summary', 'return_value')",
-            (run_id,),
-        ).fetchone()
+            sqlalchemy.text(
+                "SELECT value FROM xcom WHERE run_id = :run AND task_id = 'report' "
+                "AND key IN ('summary', 'return_value')"
+            ),
+            {"run": run_id},
+        ).first()
         tis = db.execute(
-            "SELECT task_id, count(*), sum(duration), min(start_date), max(end_date) FROM task_instance "
-            "WHERE run_id = ? GROUP BY task_id",
-            (run_id,),
-        ).fetchall()
-    summary = json.loads(row[0]) if row else None
-    if isinstance(summary, str):
+            sqlalchemy.text(
+                "SELECT task_id, count(*), sum(duration), min(start_date), max(end_date) FROM task_instance "
+                "WHERE run_id = :run GROUP BY task_id"
+            ),
+            {"run": run_id},
+        ).all()
+    engine.dispose()
+    summary = row[0] if row else None
+    while isinstance(summary, str):  # JSON text in SQLite (twice encoded), parsed already on Postgres
         summary = json.loads(summary)
-    starts = [datetime.fromisoformat(start) for _, _, _, start, _ in tis if start]
-    ends = [datetime.fromisoformat(end) for _, _, _, _, end in tis if end]
+    tis = [(task, n, sec, _time(start), _time(end)) for task, n, sec, start, end in tis]
+    starts = [start for _, _, _, start, _ in tis if start]
+    ends = [end for _, _, _, _, end in tis if end]
     return {
         "run_id": run_id,
         "summary": summary,
@@ -67,14 +79,16 @@ def read_run(home: Path, run_id: str | None = None) -> dict:
             task: {
                 "count": n,
                 "seconds": sec or 0.0,
-                "span_seconds": (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-                if start and end
-                else 0.0,
+                "span_seconds": (end - start).total_seconds() if start and end else 0.0,
             }
             for task, n, sec, start, end in tis
         },
         "tasks_span_seconds": (max(ends) - min(starts)).total_seconds(),
     }
+
+
+def _time(value: str | datetime | None) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def dags_test(env: dict, day: str, log: Path) -> dict:
@@ -91,23 +105,34 @@ def dags_test(env: dict, day: str, log: Path) -> dict:
     return {"wall_seconds": wall, "process_peak_rss_bytes": rss} | read_run(Path(env["AIRFLOW_HOME"]))
 
 
-class Scheduler(LocalAirflow):
-    """api-server + scheduler + dag-processor (LocalExecutor) on a fresh SQLite home, only our runs."""
+NO_SCHEDULE = {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}  # only the benchmark's runs
 
-    def __init__(self, env: dict) -> None:
-        super().__init__(env, parallelism=6, extra={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
 
-    def __enter__(self) -> Scheduler:
-        super().__enter__()
-        self.unpause(DAG_ID)
-        return self
+def scheduler(env: dict) -> LocalAirflow:
+    """api-server + scheduler + dag-processor (LocalExecutor) on a fresh SQLite home."""
+    return LocalAirflow(env, parallelism=6, extra=NO_SCHEDULE)
 
-    def run(self, day: str) -> dict:
-        """Trigger a run for ``day`` and wait for it: wall time from the trigger to the run's end."""
+
+def celery(env: dict) -> CeleryAirflow:
+    """The same on Postgres with the CeleryExecutor and two workers (two slots each), staging and large
+    XComs in Azurite; its services and workers' caches under ``<home>/cluster``."""
+    return CeleryAirflow(env, Path(env["AIRFLOW_HOME"]) / "cluster", parallelism=6, extra=NO_SCHEDULE)
+
+
+def triggered_runs(airflow: LocalAirflow):
+    """Unpause the DAG on a started ``airflow``; return ``run(day)``, which triggers a run for ``day`` and
+    waits for it: wall time from the trigger to the run's end, and what :func:`read_run` reads."""
+    airflow.unpause(DAG_ID)
+    database = airflow.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+
+    def run(day: str) -> dict:
         started = time.monotonic()
-        run_id = self.trigger(DAG_ID, f"{day}T02:00:00Z")
-        state = self.wait(f"run {run_id}", lambda: self.run_state(DAG_ID, run_id), 7200, interval=0.5)
+        run_id = airflow.trigger(DAG_ID, f"{day}T02:00:00Z")
+        state = airflow.wait(f"run {run_id}", lambda: airflow.run_state(DAG_ID, run_id), 7200, interval=0.5)
         wall = time.monotonic() - started
         if state != "success":
-            print(f"warning: scheduler run {run_id} ended {state}", file=sys.stderr)
-        return {"wall_seconds": wall, "process_peak_rss_bytes": None} | read_run(self.home, run_id)
+            print(f"warning: run {run_id} ended {state}", file=sys.stderr)
+        result = read_run(airflow.home, run_id, database)
+        return {"wall_seconds": wall, "process_peak_rss_bytes": None} | result
+
+    return run

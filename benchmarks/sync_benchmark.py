@@ -1,10 +1,11 @@
 """The backup DAG end to end at scale, against the rate-limit floor and the baselines (``benchmarks/run``).
 
 Generates a workspace in the emulator (its own process, published rate limits and latency), a local git
-smart-HTTP server as the remote, and measures, with ``airflow dags test`` (and with ``--scheduler`` a real
-scheduler + LocalExecutor): a full sync, a daily incremental after (3,000 modified, 300 added, 200 deleted)
-x scale/70,000, and a no-change run. Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a
-``databricks-sdk`` loop back up the same data (see ``baselines.py``).
+smart-HTTP server as the remote, and measures, with ``airflow dags test`` (with ``--scheduler`` a real
+scheduler + LocalExecutor, with ``--celery`` Postgres + the CeleryExecutor with two workers): a full sync,
+a daily incremental after (3,000 modified, 300 added, 200 deleted) x scale/70,000, and a no-change run.
+Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a ``databricks-sdk`` loop back up the
+same data (see ``baselines.py``).
 
 Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded). The
 DAG lists everything before it exports anything (``plan`` waits for every scan), so the two add up.
@@ -21,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -28,7 +30,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from airflow_runs import Scheduler, airflow_env, dags_test, migrate
+from airflow_runs import airflow_env, celery, dags_test, migrate, scheduler, triggered_runs
 from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured
 
 from gitsync_devkit.servers import start_server
@@ -58,9 +60,11 @@ def measure(emulator: Emulator, rates: dict[str, float], run, parallel: bool) ->
 
     Sequential tasks (``dags test``): Airflow's share is the wall time outside the task callables. Parallel
     tasks (scheduler): the wall time outside the spans of the task groups, and no per-instance figure.
+    The export window runs from the first export request to the last, sampled twice a second.
     """
     emulator.reset_counters()
-    result = run()
+    with ExportSampler(emulator) as sampler:
+        result = run()
     counters = emulator.counters()
     served = {e: c["requests"] - c["429"] for e, c in counters.items() if c["requests"]}
     floor = served.get("export", 0) / rates["export"] + served.get("list", 0) / rates["list"]
@@ -70,9 +74,13 @@ def measure(emulator: Emulator, rates: dict[str, float], run, parallel: bool) ->
         durations = {t: result["task_instances"].get(t, {}).get("span_seconds", 0.0) for t in PHASES}
     instances = sum(t["count"] for t in result["task_instances"].values())
     per_instance = None if parallel else (result["tasks_span_seconds"] - sum(durations.values())) / instances
+    window = sampler.window()
     return result | {
         "calls": served,
         "http_429": sum(c["429"] for c in counters.values()),
+        "export_429": counters.get("export", {}).get("429", 0),
+        "export_window_seconds": window,
+        "export_rate": served.get("export", 0) / window if window else None,
         "floor_seconds": floor,
         "ratio_to_floor": result["wall_seconds"] / floor if floor else None,
         "airflow_overhead_seconds": result["wall_seconds"] - sum(durations.values()),
@@ -81,6 +89,35 @@ def measure(emulator: Emulator, rates: dict[str, float], run, parallel: bool) ->
         "phase_seconds": durations,
         "task_instance_count": instances,
     }
+
+
+class ExportSampler:
+    """Samples the emulator's export request count twice a second while a run goes on."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.samples: list[tuple[float, int]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ExportSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.5):
+            self.samples.append((time.monotonic(), self.emulator.counters()["export"]["requests"]))
+
+    def window(self) -> float | None:
+        """Seconds from the sample before the first export request to the first sample after the last."""
+        moving = [i for i in range(1, len(self.samples)) if self.samples[i][1] > self.samples[i - 1][1]]
+        if not moving:
+            return None
+        return self.samples[moving[-1]][0] - self.samples[moving[0] - 1][0]
 
 
 def run_baselines(args, stack: ExitStack, workdir: Path, git_url: str) -> dict:
@@ -137,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--scheduler", action="store_true", help="also run with a scheduler + LocalExecutor")
+    parser.add_argument(
+        "--celery", action="store_true", help="also run on Postgres + CeleryExecutor with two workers"
+    )
+    parser.add_argument("--skip-dags-test", action="store_true", help="no airflow dags test runs")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
@@ -158,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
             "git-server",
             "git_server",
             ["--root", str(workdir / "git"), "--port", "0", "--user", USER, "--token", PAT]
-            + [arg for repo in ("dags", "scheduler", "cli", "sdk") for arg in ("--create", f"{repo}.git")],
+            + [
+                arg
+                for repo in ("dags", "scheduler", "celery", "cli", "sdk")
+                for arg in ("--create", f"{repo}.git")
+            ],
             workdir,
         )
         emulator = Emulator(
@@ -178,27 +223,36 @@ def main(argv: list[str] | None = None) -> int:
             for kind, b in results["baselines"].items():
                 print(f"  {kind}: {b['wall_seconds']:.0f} s", flush=True)
 
-        modes = {"dags test": ("dags", 1)} | ({"scheduler": ("scheduler", 4)} if args.scheduler else {})
-        for mode, (name, parallel) in modes.items():
+        modes = {
+            mode: name
+            for mode, name, wanted in (
+                ("dags test", "dags", not args.skip_dags_test),
+                ("scheduler", "scheduler", args.scheduler),
+                ("celery", "celery", args.celery),
+            )
+            if wanted
+        }
+        for mode, name in modes.items():
             home = workdir / name
             home.mkdir()
             env = airflow_env(home, dict(os.environ), rates) | connections(
                 emulator.url, f"{git_url}/{name}.git"
             )
             with ExitStack() as runner:
-                if mode == "scheduler":
-                    scheduler = runner.enter_context(Scheduler(env))
-                    run_day = scheduler.run
-                else:
+                if mode == "dags test":
                     migrate(env)
 
                     def run_day(day: str, env=env, home=home) -> dict:
                         return dags_test(env, day, home / f"dags-test-{day}.log")
 
+                else:
+                    start = scheduler if mode == "scheduler" else celery
+                    run_day = triggered_runs(runner.enter_context(start(env)))
+
                 for scenario, day in DAYS.items():
                     if scenario == "incremental":
                         emulator.mutate(**changes)
-                    run = measure(emulator, rates, lambda d=day, go=run_day: go(d), parallel=parallel > 1)
+                    run = measure(emulator, rates, lambda d=day, go=run_day: go(d), mode != "dags test")
                     results["runs"][f"{mode}: {scenario}"] = run
                     ratio = run["ratio_to_floor"] or 0
                     print(f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor", flush=True)
@@ -279,6 +333,21 @@ def render(results: dict) -> str:
             + " | ".join(f"{durations.get(p, 0):,.1f}" for p in PHASES)
             + f" | {sum(durations.values()):,.1f} | {r['airflow_overhead_seconds']:,.1f} |"
         )
+    lines += [
+        "",
+        "Exports against the limit: requests answered 429, and the export rate over the window from the "
+        "first export request to the last (sampled every 0.5 s):",
+        "",
+        "| run | export calls | export 429s | export window | export rate | of the limit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results["runs"].items():
+        if rate := r.get("export_rate"):
+            lines.append(
+                f"| {name} | {r['calls'].get('export', 0):,} | {r['export_429']:,} "
+                f"| {r['export_window_seconds']:,.1f} s | {rate:,.1f}/s "
+                f"| {rate / results['args']['export_rps']:.0%} |"
+            )
     if "baselines" in results:
         lines += [
             "",

@@ -1,13 +1,13 @@
-"""A real Airflow on this machine: ``api-server`` + ``scheduler`` + ``dag-processor`` (LocalExecutor).
+"""A real Airflow on this machine: ``api-server`` + ``scheduler`` + ``dag-processor``.
 
-For the end-to-end tests and the benchmarks: a fresh SQLite home, the simple auth manager with one
-admin user, and a REST client that logs in and drives runs as the UI does.
+For the end-to-end tests and the benchmarks: a fresh home (SQLite and the LocalExecutor unless ``extra``
+says otherwise, as :mod:`gitsync_devkit.cluster` does), the simple auth manager with one admin user, and a
+REST client that logs in and drives runs as the UI does.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from gitsync_devkit.servers import free_port, spawn, stop
 
 ADMIN, PASSWORD = "admin", "admin-pw"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -40,9 +42,7 @@ class LocalAirflow:
     def __init__(
         self, env: dict[str, str], parallelism: int = 4, extra: dict[str, str] | None = None
     ) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         self.home = Path(env["AIRFLOW_HOME"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -79,22 +79,23 @@ class LocalAirflow:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``airflow ARGS`` (``env`` over this home's environment), logging to ``<home>/<name>.log``;
+        it is stopped on exit."""
+        argv = [sys.executable, "-m", "airflow", *args]
+        proc = spawn(None, name, argv, self.home, self.env | (env or {}))
+        self.procs.append(proc)
+        return proc
+
+    def start_components(self) -> None:
+        """Start the long-running components, once the database is migrated."""
+        self.start("api-server", "api-server", "--port", str(self.port), "--host", "127.0.0.1")
+        self.start("scheduler", "scheduler")
+        self.start("dag-processor", "dag-processor")
+
     def __enter__(self) -> LocalAirflow:
         self.cli("db", "migrate")
-        for component in (
-            ["api-server", "--port", str(self.port), "--host", "127.0.0.1"],
-            ["scheduler"],
-            ["dag-processor"],
-        ):
-            with (self.home / f"{component[0]}.log").open("w") as log:
-                self.procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "airflow", *component],
-                        env=self.env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+        self.start_components()
         try:
             self.wait("the API server", lambda: requests.get(f"{self.url}/api/v2/version", timeout=5).ok)
             response = self.session.post(
@@ -111,11 +112,7 @@ class LocalAirflow:
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
     def api(self, method: str, path: str, **kwargs: Any) -> dict:
         """Call ``/api/v2<path>``; an error status raises with the response body."""

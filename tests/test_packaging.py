@@ -14,7 +14,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Local state that is not source: copying it would be slow, and stale build/ output could leak in.
-NOT_SOURCE = (".git", ".venv", ".demo", ".bench", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+NOT_SOURCE = (
+    ".git",
+    ".venv",
+    ".demo",
+    ".bench",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    "node_modules",
+)
 
 
 @pytest.fixture(scope="module")
