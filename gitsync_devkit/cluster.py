@@ -222,16 +222,20 @@ class CeleryAirflow(LocalAirflow):
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
             "GITSYNC_WORKER_HOSTNAME": name,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__CELERY_LOGGING_LEVEL": "INFO",  # its " ready." line, whatever logging_level
         }
         args = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
         self.workers[name] = self.start(name, *args, env=env)
 
     def wait_worker(self, name: str, timeout: float = 300) -> None:
-        """Wait until worker ``name`` has connected to the broker and takes tasks."""
-        log = self.home / f"{name}.log"
-        joined = lambda: " ready." in log.read_text(errors="replace")  # noqa: E731
-        wait_ready(name, self.workers[name], log, joined, timeout)
+        """Wait until worker ``name`` has joined: its mailbox is bound in the broker, as a worker's is just
+        before it consumes (its "ready" log line depends on the log level)."""
+        import redis as redis_client
+
+        broker = redis_client.Redis.from_url(self.env["AIRFLOW__CELERY__BROKER_URL"])
+        mailboxes = lambda: broker.smembers("_kombu.binding.celery.pidbox")  # noqa: E731
+        joined = lambda: any(f"{name}@".encode() in mailbox for mailbox in mailboxes())  # noqa: E731
+        wait_ready(name, self.workers[name], self.home / f"{name}.log", joined, timeout)
+        broker.close()
 
     def kill_worker(self, name: str) -> None:
         """``kill -9`` worker ``name`` and every process under it (its running tasks), as a machine dies."""
