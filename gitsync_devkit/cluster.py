@@ -172,6 +172,7 @@ class CeleryAirflow(LocalAirflow):
         **kwargs,
     ) -> None:
         super().__init__(env, parallelism, **kwargs)
+        self.overrides = kwargs.get("extra") or {}  # over the cluster's settings too
         self.workdir = workdir
         self.worker_names = workers
         self.xcom_threshold = xcom_threshold
@@ -185,7 +186,7 @@ class CeleryAirflow(LocalAirflow):
             database = services.enter_context(postgres(self.workdir))
             broker = services.enter_context(redis(self.workdir))
             self.storage = services.enter_context(azurite(self.workdir))
-            self.env |= cluster_settings(database, broker, self.storage, self.xcom_threshold)
+            self.env |= cluster_settings(database, broker, self.storage, self.xcom_threshold) | self.overrides
             super().__enter__()
             self.services = services.pop_all()
         try:
