@@ -31,8 +31,8 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 STAGING_CONN_ID = "gitsync_staging"
 CONTAINER = "gitsync"
-# Values of at least this many bytes go to the object store (1,000 XCom values of a 70,000-notebook
-# run would otherwise put ~20 MB a run into the metadata database: see benchmarks/RESULTS.md).
+# XCom values of this many bytes or more go to the object store: at 70,000 notebooks the 20-22 values
+# of 0.1-7 MB of a run (64 MB a full sync), not the ~30 small ones (benchmarks/RESULTS.md).
 XCOM_THRESHOLD = 65536
 
 
