@@ -113,10 +113,16 @@ def scheduler(env: dict) -> LocalAirflow:
     return LocalAirflow(env, parallelism=6, extra=NO_SCHEDULE)
 
 
-def celery(env: dict) -> CeleryAirflow:
+def celery(env: dict, local_staging: bool = False) -> CeleryAirflow:
     """The same on Postgres with the CeleryExecutor and two workers (two slots each), staging and large
-    XComs in Azurite; its services and workers' caches under ``<home>/cluster``."""
-    return CeleryAirflow(env, Path(env["AIRFLOW_HOME"]) / "cluster", parallelism=6, extra=NO_SCHEDULE)
+    XComs in Azurite (with ``local_staging``, staging in ``env``'s file:// store, which workers on one
+    machine share); its services and workers' caches under ``<home>/cluster``."""
+    local = {
+        "AIRFLOW__GITSYNC__STAGING_URL": env["AIRFLOW__GITSYNC__STAGING_URL"],
+        "AIRFLOW__GITSYNC__STAGING_CONN_ID": "",
+    }
+    extra = NO_SCHEDULE | (local if local_staging else {})
+    return CeleryAirflow(env, Path(env["AIRFLOW_HOME"]) / "cluster", parallelism=6, extra=extra)
 
 
 def triggered_runs(airflow: LocalAirflow):

@@ -177,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--celery", action="store_true", help="also run on Postgres + CeleryExecutor with two workers"
     )
+    parser.add_argument(
+        "--celery-local-staging",
+        action="store_true",
+        help="--celery with the staging store on the local disk, not Azurite (isolates the rate limit)",
+    )
     parser.add_argument("--skip-dags-test", action="store_true", help="no airflow dags test runs")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
@@ -246,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
                         return dags_test(env, day, home / f"dags-test-{day}.log")
 
                 else:
-                    start = scheduler if mode == "scheduler" else celery
-                    run_day = triggered_runs(runner.enter_context(start(env)))
+                    if mode == "scheduler":
+                        airflow = scheduler(env)
+                    else:
+                        airflow = celery(env, local_staging=args.celery_local_staging)
+                    run_day = triggered_runs(runner.enter_context(airflow))
 
                 for scenario, day in DAYS.items():
                     if scenario == "incremental":

@@ -31,8 +31,8 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 STAGING_CONN_ID = "gitsync_staging"
 CONTAINER = "gitsync"
-# Values of at least this many bytes go to the object store (1,000 XCom values of a 70,000-notebook
-# run would otherwise put ~20 MB a run into the metadata database: see benchmarks/RESULTS.md).
+# XCom values of this many bytes or more go to the object store: at 70,000 notebooks the 20-22 values
+# of 0.1-7 MB of a run (64 MB a full sync), not the ~30 small ones (benchmarks/RESULTS.md).
 XCOM_THRESHOLD = 65536
 
 
@@ -172,6 +172,7 @@ class CeleryAirflow(LocalAirflow):
         **kwargs,
     ) -> None:
         super().__init__(env, parallelism, **kwargs)
+        self.overrides = kwargs.get("extra") or {}  # over the cluster's settings too
         self.workdir = workdir
         self.worker_names = workers
         self.xcom_threshold = xcom_threshold
@@ -185,7 +186,7 @@ class CeleryAirflow(LocalAirflow):
             database = services.enter_context(postgres(self.workdir))
             broker = services.enter_context(redis(self.workdir))
             self.storage = services.enter_context(azurite(self.workdir))
-            self.env |= cluster_settings(database, broker, self.storage, self.xcom_threshold)
+            self.env |= cluster_settings(database, broker, self.storage, self.xcom_threshold) | self.overrides
             super().__enter__()
             self.services = services.pop_all()
         try:
