@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_gitsync.diff import FolderRule
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_RATES
 
@@ -106,9 +107,19 @@ OPTIONS: tuple[Option, ...] = (
         "folder_export_min_objects",
         "integer",
         "2",
-        "An engagement with at least this many notebooks to export is exported as one folder (one "
-        "API call instead of one per notebook), checked against the listing; 0 turns it off.",
+        "An engagement with at least this many notebooks to export (and see "
+        "folder_export_min_share) is exported as one folder: one API call instead of one per "
+        "notebook, checked against the listing; 0 turns folder exports off.",
         minimum=0,
+    ),
+    Option(
+        "folder_export_min_share",
+        "float",
+        "0.25",
+        "An engagement is exported as one folder only when its notebooks to export are at least "
+        "this share of its objects: a folder export reads every object, changed or not (0: any).",
+        minimum=0,
+        maximum=1,
     ),
     Option(
         "max_retry_seconds",
@@ -218,6 +229,7 @@ class GitsyncConfig:
     max_workers: int
     export_task_calls: int
     folder_export_min_objects: int
+    folder_export_min_share: float
     max_retry_seconds: float
     task_retries: int
     staging_retention_days: int
@@ -249,6 +261,7 @@ class GitsyncConfig:
             max_workers=values["max_workers"],
             export_task_calls=values["export_task_calls"],
             folder_export_min_objects=values["folder_export_min_objects"],
+            folder_export_min_share=values["folder_export_min_share"],
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],
             staging_retention_days=values["staging_retention_days"],
@@ -266,6 +279,10 @@ class GitsyncConfig:
             "max_retry_seconds": self.max_retry_seconds,
             "limiter_dir": self.cache_dir / "ratelimit",
         }
+
+    def folder_rule(self) -> FolderRule:
+        """When an engagement is exported as one folder (``folder_export_min_*``)."""
+        return FolderRule(self.folder_export_min_objects, self.folder_export_min_share)
 
     def staging(self) -> StagingStore:
         """The staging store at :attr:`staging_url`: a ``file://`` URL straight on the local file

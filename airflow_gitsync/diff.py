@@ -75,14 +75,35 @@ class EngagementChanges:
         """Objects to export or delete."""
         return len(self.to_export) + len(self.deleted)
 
-    def folder_export(self, folder_threshold: int) -> bool:
-        """Whether the engagement is exported as one folder: a two-level engagement
-        (``2024/ENG-101``) with at least ``folder_threshold`` (> 0) objects to export."""
-        return "/" in self.engagement and 0 < folder_threshold <= len(self.to_export)
+    def folder_export(self, rule: FolderRule) -> bool:
+        """Whether the engagement is exported as one folder (see :class:`FolderRule`)."""
+        return rule.applies(self)
 
-    def export_calls(self, folder_threshold: int) -> int:
+    def export_calls(self, rule: FolderRule) -> int:
         """Workspace API calls its export takes: one for a folder, else one per object."""
-        return 1 if self.folder_export(folder_threshold) else len(self.to_export)
+        return 1 if self.folder_export(rule) else len(self.to_export)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRule:
+    """When an engagement is exported as one folder rather than one object at a time.
+
+    A two-level engagement (``2024/ENG-101``) qualifies with at least ``min_objects`` (> 0) objects
+    to export that are at least ``min_share`` of what it holds. A folder export is one call but
+    reads every object of the folder, changed or not: for two changes among fifty, fifty reads
+    cost more than the two calls they save (ADR 0004 has the measurement behind the default).
+    """
+
+    min_objects: int = 2
+    min_share: float = 0.25
+
+    def applies(self, changes: EngagementChanges) -> bool:
+        count = len(changes.to_export)
+        return (
+            "/" in changes.engagement
+            and 0 < self.min_objects <= count
+            and count >= self.min_share * changes.listed
+        )
 
 
 def _export_reason(obj: ListedObject, previous: ManifestEntry | None, full_scan: bool) -> Reason | None:

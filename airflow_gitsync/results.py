@@ -31,9 +31,12 @@ class XComKey(StrEnum):
 
     RUN = "run"  # prepare: the PrepareResult (its return value is the list of years to scan)
     PLAN = "plan"  # plan: the PlanResult (its return value is the list of export tasks)
-    EXPORTS = "exports"  # export: the ExportTaskResult, pushed before the task fails on an engagement
+    EXPORTS = "exports"  # scan and export: an ExportTaskResult (export: pushed before it fails)
     ERROR = "error"  # prepare, plan, commit: the error they failed with, for the report
     SUMMARY = "summary"  # report: the run summary
+
+
+EXPORTING_TASKS = ("scan", "export")  # the backup DAG's tasks that push XComKey.EXPORTS
 
 
 @cache
@@ -113,11 +116,13 @@ class PlanResult:
 
 @dataclass(frozen=True)
 class ExportTaskResult:
-    """One export task's outcome: a result per engagement that succeeded, its API counters, metrics."""
+    """One export task's outcome: a result per engagement that succeeded, its API counters, metrics.
+    A scan task hands on the engagements it exported in one too, without counters or metrics (its
+    :class:`~airflow_gitsync.workspace.scan.ScanResult` has them)."""
 
     exports: list[ExportResult]
     api: dict[str, dict[str, float]]
-    metrics: TaskMetrics
+    metrics: TaskMetrics | None
 
 
 @dataclass(frozen=True)

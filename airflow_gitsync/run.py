@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from airflow_gitsync.diff import EngagementChanges
+from airflow_gitsync.diff import EngagementChanges, FolderRule
 from airflow_gitsync.git.commit_plan import CommitInfo
 from airflow_gitsync.layout import root_of
 from airflow_gitsync.manifest import ManifestEntry
@@ -32,7 +32,7 @@ def _label(engagements: Sequence[str]) -> str:
 
 
 def plan_exports(
-    engagements: Iterable[EngagementChanges], task_calls: int, max_map_length: int, folder_threshold: int
+    engagements: Iterable[EngagementChanges], task_calls: int, max_map_length: int, folder_rule: FolderRule
 ) -> list[tuple[str, list[EngagementChanges]]]:
     """Group engagements into export tasks; each group with the label the UI shows for it.
 
@@ -52,7 +52,7 @@ def plan_exports(
             groups.append([])
             size = 0
         groups[-1].append(engagement)
-        size += engagement.export_calls(folder_threshold) + 1
+        size += engagement.export_calls(folder_rule) + 1
     if len(groups) > max_map_length:
         raise SettingsError(
             f"{len(groups):,} export tasks exceed [core] max_map_length = {max_map_length:,}; raise it "

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 
 from airflow_gitsync import retention, run
 from airflow_gitsync.config import GitsyncConfig
@@ -36,8 +37,9 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.settings import BackupSettings, SettingsError
-from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError
-from airflow_gitsync.workspace.export import ExportResult, export_engagements
+from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError, merged_stats
+from airflow_gitsync.workspace.export import ExportResult, export_engagement, export_engagements
+from airflow_gitsync.workspace.progress import Progress
 from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year
 
 log = logging.getLogger(__name__)
@@ -105,14 +107,22 @@ def prepare(params: Mapping) -> PrepareResult:
     )
 
 
-def scan(year: YearSlice, params: Mapping) -> ScanResult:
-    """List one year folder and diff it against its manifest slice."""
+def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult]:
+    """List one year folder, diff it against its manifest slice, and export each engagement exported
+    one object at a time as soon as it is listed (not in a dry run); the rest (folder exports, failed
+    exports, failed listings) is left in the scan result for the export tasks.
+
+    Exports go through a second client, so that they never queue behind the listing's requests;
+    both draw on the same shared rate limits.
+    """
     started = time.monotonic()
     settings = BackupSettings.from_params(params)
     config = GitsyncConfig.load()
     staging = config.staging()
     manifest = load_manifest(staging.get(year.manifest_blob)) if year.manifest_blob else {}
-    with _workspace_client(settings, config) as client:
+    with _workspace_client(settings, config) as client, _workspace_client(settings, config) as exporter:
+        progress = Progress("export", None, exporter.stats, log)
+        export = partial(export_engagement, exporter, staging=staging, progress=progress)
         result = scan_year(
             client,
             settings.workspace_root,
@@ -120,10 +130,15 @@ def scan(year: YearSlice, params: Mapping) -> ScanResult:
             manifest,
             full_scan=settings.full_scan,
             repo_year=year.repo_year,
+            export=None if settings.dry_run else export,
+            folder_rule=config.folder_rule(),
         )
-        result.api = client.stats()
+        if result.exported:
+            progress.finish()
+        result.api = merged_stats(client, exporter)
+    exported, result.exported = result.exported, []
     result.metrics = TaskMetrics.since(started)
-    return result
+    return result, ExportTaskResult(exported, {}, None)
 
 
 def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length: int) -> PlanResult:
@@ -135,9 +150,7 @@ def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length
     """
     config = GitsyncConfig.load()
     engagements = [e for s in scans for e in s.engagements if e.has_work]
-    groups = run.plan_exports(
-        engagements, config.export_task_calls, max_map_length, config.folder_export_min_objects
-    )
+    groups = run.plan_exports(engagements, config.export_task_calls, max_map_length, config.folder_rule())
     staging = config.staging()
     scanned = {s.year for s in scans}
     return PlanResult(
@@ -195,7 +208,7 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
         else:
             listed.append(engagement)
     with _workspace_client(settings, config) as client:
-        results, failed = export_engagements(client, listed, staging, config.folder_export_min_objects)
+        results, failed = export_engagements(client, listed, staging, config.folder_rule())
         api = client.stats()
     errors += failed
     return ExportTaskResult(results, api, TaskMetrics.since(started)), errors

@@ -36,6 +36,7 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.results import (
+    EXPORTING_TASKS,
     CommitResult,
     ExportTask,
     ExportTaskResult,
@@ -101,13 +102,16 @@ def backup_dag(
 
         mapped = {"max_active_tis_per_dag": config.parallel_tasks, **network}
 
-        @task(map_index_template="{{ year_label }}", **mapped)
-        def scan(year: dict, params=None) -> dict:
-            """List one year folder's engagements and diff them against the manifest."""
+        @task(map_index_template="{{ year_label }}", multiple_outputs=False, **mapped)
+        def scan(year: dict, params=None, ti=None) -> dict:
+            """List one year folder's engagements, diff them against the manifest, export each as soon
+            as it is listed; what it exported is pushed under XCom key ``exports``."""
             year_slice = from_xcom(YearSlice, year)
             get_current_context()["year_label"] = year_slice.year or "(root)"
             with failing_fast():
-                return to_xcom(tasks.scan(year_slice, params))
+                result, exported = tasks.scan(year_slice, params)
+            ti.xcom_push(key=XComKey.EXPORTS, value=to_xcom(exported))
+            return to_xcom(result)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
         def plan(ti=None) -> list[dict]:
@@ -146,7 +150,7 @@ def backup_dag(
             planned = ti.xcom_pull(task_ids="plan", key=XComKey.PLAN)
             if planned is None:
                 raise AirflowSkipException("the plan task did not finish: nothing to commit")
-            pushed = ti.xcom_pull(task_ids=["export"], key=XComKey.EXPORTS) or []
+            pushed = ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
             exports = [r for p in pushed if p for r in from_xcom(list[ExportResult], p["exports"])]
             with failing_fast(ti):
                 result = tasks.commit(
@@ -167,7 +171,7 @@ def backup_dag(
             committed = _optional(CommitResult, ti.xcom_pull(task_ids="commit"))
             exports = [
                 from_xcom(ExportTaskResult, p)
-                for p in ti.xcom_pull(task_ids=["export"], key=XComKey.EXPORTS) or []
+                for p in ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
                 if p
             ]
             now = datetime.now(UTC)

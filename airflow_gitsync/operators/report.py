@@ -12,6 +12,7 @@ from airflow.sdk.observability.stats import Stats
 
 from airflow_gitsync.report import build_summary, metrics, render_markdown
 from airflow_gitsync.results import (
+    EXPORTING_TASKS,
     CommitResult,
     ExportTaskResult,
     PlanResult,
@@ -26,9 +27,10 @@ from airflow_gitsync.verify_report import summarize
 from airflow_gitsync.workspace.scan import ScanResult
 
 
-def _pulled(ti: Any, task_id: str, key: str = "return_value") -> list:
-    """Every XCom the (possibly mapped) task pushed under ``key``; failed instances may have pushed none."""
-    return [value for value in ti.xcom_pull(task_ids=[task_id], key=key) or [] if value is not None]
+def _pulled(ti: Any, task_ids: str | Sequence[str], key: str = "return_value") -> list:
+    """Every XCom the (possibly mapped) tasks pushed under ``key``; failed instances may have pushed none."""
+    task_ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
+    return [value for value in ti.xcom_pull(task_ids=task_ids, key=key) or [] if value is not None]
 
 
 def _one(ti: Any, cls: type, task_id: str, key: str) -> Any:
@@ -81,7 +83,9 @@ class BackupReportOperator(_ReportOperator):
             prepared=_one(ti, PrepareResult, "prepare", XComKey.RUN),
             scans=[from_xcom(ScanResult, s) for s in _pulled(ti, "scan")],
             planned=_one(ti, PlanResult, "plan", XComKey.PLAN),
-            export_tasks=[from_xcom(ExportTaskResult, e) for e in _pulled(ti, "export", XComKey.EXPORTS)],
+            export_tasks=[
+                from_xcom(ExportTaskResult, e) for e in _pulled(ti, EXPORTING_TASKS, XComKey.EXPORTS)
+            ],
             committed=_one(ti, CommitResult, "commit", "return_value"),
             errors={
                 task_id: error

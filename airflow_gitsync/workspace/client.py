@@ -15,6 +15,7 @@ import itertools
 import random
 import threading
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -359,3 +360,12 @@ class WorkspaceClient:
         """
         with self._stats_lock:
             return {name: asdict(stats) for name, stats in self._stats.items()}
+
+
+def merged_stats(*clients: WorkspaceClient) -> dict[str, dict[str, float]]:
+    """The :meth:`WorkspaceClient.stats` of several clients, summed."""
+    merged: dict[str, Counter] = defaultdict(Counter)
+    for client in clients:
+        for endpoint, counters in client.stats().items():
+            merged[endpoint].update(counters)
+    return {endpoint: dict(counters) for endpoint, counters in merged.items()}

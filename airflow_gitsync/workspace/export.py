@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from airflow_gitsync.diff import EngagementChanges, ItemFailure, ListedObject
+from airflow_gitsync.diff import EngagementChanges, FolderRule, ItemFailure, ListedObject
 from airflow_gitsync.layout import root_of
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.staging import StagingStore
@@ -94,13 +94,13 @@ def export_engagement(
     changes: EngagementChanges,
     staging: StagingStore,
     progress: Progress | None = None,
-    folder_threshold: int = 0,
+    folder_rule: FolderRule | None = None,
 ) -> ExportResult:
     """Export ``changes.to_export``; per-object errors that retrying cannot fix are recorded.
 
-    With ``folder_threshold`` (> 0), an engagement with at least that many objects to export is
-    exported as one folder (:mod:`.folder_export`); what the zip cannot vouch for, and everything
-    else, is exported one object at a time, concurrently. Auth errors and rate limiting beyond the
+    An engagement that ``folder_rule`` picks (None: none) is exported as one folder
+    (:mod:`.folder_export`); what the zip cannot vouch for, and everything else, is exported one
+    object at a time, concurrently. Auth errors and rate limiting beyond the
     retry budget raise at once; objects that still failed transiently (5xx, dropped connections)
     after their retry budget raise once the rest is staged, so the engagement's task fails and its
     retry (or a clear in the UI) exports it again as a whole.
@@ -108,7 +108,7 @@ def export_engagement(
     result = ExportResult(changes.engagement, deletions=list(changes.deleted), failed=list(changes.failed))
     transient: list[tuple[str, TransientError]] = []
     todo = changes.to_export
-    if changes.folder_export(folder_threshold):
+    if folder_rule and changes.folder_export(folder_rule):
         exported = export_folder(client, _engagement_folder(changes), todo, changes.listed)
         result.folder_export, result.fallback = True, exported.fallback
         for obj in todo:
@@ -141,7 +141,7 @@ def export_engagements(
     client: WorkspaceClient,
     engagements: Sequence[EngagementChanges],
     staging: StagingStore,
-    folder_threshold: int = 0,
+    folder_rule: FolderRule | None = None,
 ) -> tuple[list[ExportResult], list[WorkspaceError]]:
     """Export several engagements side by side: the result of each that succeeded, the error of each
     that failed.
@@ -160,7 +160,7 @@ def export_engagements(
         if fatal.is_set():
             return None  # cancelled: the error that set it is raised
         try:
-            return export_engagement(client, engagement, staging, progress, folder_threshold)
+            return export_engagement(client, engagement, staging, progress, folder_rule)
         except FATAL_ERRORS:
             fatal.set()
             raise

@@ -8,27 +8,34 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from airflow_gitsync import layout
-from airflow_gitsync.diff import EngagementChanges, ItemFailure, ListedObject, diff_engagement
+from airflow_gitsync.diff import EngagementChanges, FolderRule, ItemFailure, ListedObject, diff_engagement
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import TaskMetrics
-from airflow_gitsync.workspace.client import WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.export import ENGAGEMENTS_IN_FLIGHT, ExportResult
 from airflow_gitsync.workspace.progress import Progress
 
 log = logging.getLogger(__name__)
 BACKED_UP_TYPES = frozenset({layout.NOTEBOOK, layout.FILE})
+ENGAGEMENTS_LISTED_AT_ONCE = 16
+LISTING_FAILED = "listing failed"
 
 
 @dataclass(slots=True)
 class ScanResult:
-    """One year's scan: its engagements' changes (only those with work), the number of unchanged
-    objects, skipped object counts by type, warnings for the run report, failed folder listings;
-    as a task result also the API counters and the task's metrics."""
+    """One year's scan: its engagements' changes (only those with work and not exported yet), the
+    engagements exported during the scan, the number of unchanged objects, skipped object counts by
+    type, warnings for the run report, failed folder listings; as a task result also the API counters
+    and the task's metrics (the task hands ``exported`` on under its own XCom key)."""
 
     year: str
     engagements: list[EngagementChanges] = field(default_factory=list)
+    exported: list[ExportResult] = field(default_factory=list)
     unchanged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -49,22 +56,6 @@ def list_years(client: WorkspaceClient, root: str) -> list[str]:
     return [""] * loose + folders
 
 
-def _list_year(client: WorkspaceClient, root: str, year: str) -> tuple[list[dict], dict[str, WorkspaceError]]:
-    """Every object of the year (folders included) and the folders whose listing failed."""
-    if not year:
-        return [o for o in client.list(root) if o["object_type"] != layout.DIRECTORY], {}
-    failures: dict[str, WorkspaceError] = {}
-    progress = Progress(f"list {year_path(root, year)}", None, client.stats, log)
-    objects = []
-    for obj in client.walk(year_path(root, year), on_error=failures.__setitem__):
-        objects.append(obj)
-        progress.advance()
-    progress.finish()
-    if year_path(root, year) in failures:
-        raise failures[year_path(root, year)]
-    return objects, failures
-
-
 def _engagement(root: str, path: str, is_folder: bool = False) -> str:
     """The engagement of a workspace object (or folder), named as in the repository."""
     try:
@@ -72,6 +63,44 @@ def _engagement(root: str, path: str, is_folder: bool = False) -> str:
     except layout.UnsafePathError:
         parts = tuple(path[len(root.rstrip("/")) + 1 :].split("/"))
     return layout.engagement_of([*parts, ""] if is_folder else parts)
+
+
+def _list_engagements(
+    client: WorkspaceClient, root: str, year: str
+) -> Iterator[tuple[str, list[dict], dict[str, WorkspaceError]]]:
+    """``(engagement, its objects, its folders whose listing failed)``, each engagement as soon as its
+    whole folder is listed; the year's loose objects come first as the engagement named by the year.
+
+    Engagements are walked side by side, so the first ones are complete (and can be exported) while
+    the rest of the year is still being listed. A failure to list the year folder itself raises; a
+    year folder that vanished lists as empty.
+    """
+    if not year:
+        objects = [o for o in client.list(root) if o["object_type"] != layout.DIRECTORY]
+        yield "", objects, {}
+        return
+    try:
+        top = client.list(year_path(root, year))
+    except NotFoundError:
+        top = []
+    folders = [o["path"] for o in top if o["object_type"] == layout.DIRECTORY]
+    loose = [o for o in top if o["object_type"] != layout.DIRECTORY]
+    if loose:
+        yield _engagement(root, loose[0]["path"]), loose, {}
+
+    def walk(folder: str) -> tuple[str, list[dict], dict[str, WorkspaceError]]:
+        failures: dict[str, WorkspaceError] = {}
+        objects = list(client.walk(folder, on_error=failures.__setitem__))
+        return _engagement(root, folder, is_folder=True), objects, failures
+
+    with ThreadPoolExecutor(ENGAGEMENTS_LISTED_AT_ONCE, thread_name_prefix="list") as pool:
+        futures = [pool.submit(walk, folder) for folder in folders]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def scan_year(
@@ -82,11 +111,20 @@ def scan_year(
     *,
     full_scan: bool = False,
     repo_year: str | None = None,
+    export: Callable[[EngagementChanges], ExportResult] | None = None,
+    folder_rule: FolderRule | None = None,
 ) -> ScanResult:
     """List ``year`` and diff each of its engagements against ``manifest`` (the year's entries).
 
     ``repo_year`` is the year's name in the repository (default: ``year`` escaped by
     :func:`~airflow_gitsync.layout.safe_name`).
+
+    With ``export``, each engagement with work is exported as soon as it is listed, while the rest
+    of the year is still being listed (the two draw on separate rate limits): its result goes to
+    ``exported``, and ``engagements`` keeps only those left for the export tasks: a listing that
+    failed, an export that failed, and the engagements ``folder_rule`` exports as one folder (the
+    bulk of a first sync: CPU-heavy, so spread over the export tasks and the workers that run them).
+    Without ``export``, ``engagements`` holds every engagement with work.
 
     A failure to list the year folder itself raises: there is no engagement to pin it on. A year
     that no longer exists lists as empty (its entries are deleted), after checking that the root
@@ -97,19 +135,78 @@ def scan_year(
     stray = sorted(p for p in manifest if layout.year_of(layout.engagement_of(p.split("/"))) != repo_year)
     if stray:
         raise ValueError(f"manifest slice for year {year!r} holds other paths: {stray[:3]}")
-    objects, folder_errors = _list_year(client, root, year)
-    if not objects and manifest:
-        client.get_status(root)  # raises NotFoundError rather than deleting a whole year on a bad root
+    by_engagement: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
+    for repo_path, entry in manifest.items():
+        by_engagement[layout.engagement_of(repo_path.split("/"))][repo_path] = entry
     result = ScanResult(year)
     skipped: Counter[str] = Counter()
-    listed: dict[str, list[ListedObject]] = defaultdict(list)
-    failures: dict[str, list[ItemFailure]] = defaultdict(list)
-    listing_failures: dict[str, list[ItemFailure]] = defaultdict(list)
-    outside: dict[str, list[str]] = defaultdict(list)
-    for folder, error in folder_errors.items():
-        failure = ItemFailure(folder, f"listing failed: {error}")
-        listing_failures[_engagement(root, folder, is_folder=True)].append(failure)
-        result.failed_listings.append(failure)
+    repo_paths: list[str] = []
+    progress = Progress(f"list {year_path(root, year)}", None, client.stats, log)
+    exports: dict[Future, EngagementChanges] = {}
+    pool = ThreadPoolExecutor(ENGAGEMENTS_IN_FLIGHT, thread_name_prefix="export")
+
+    def settle(changes: EngagementChanges) -> None:
+        result.unchanged += changes.unchanged
+        if not changes.has_work:
+            return
+        if (
+            export is None
+            or any(f.reason.startswith(LISTING_FAILED) for f in changes.failed)
+            or (folder_rule and changes.folder_export(folder_rule))
+        ):
+            result.engagements.append(changes)
+        else:
+            exports[pool.submit(export, changes)] = changes
+
+    try:
+        seen = False
+        for engagement, objects, folder_errors in _list_engagements(client, root, year):
+            seen = seen or bool(objects) or "/" in engagement  # a folder walked: the year is there
+            progress.advance(len(objects))
+            listed, failures, outside = _listed(root, objects, skipped)
+            listing = [ItemFailure(f, f"{LISTING_FAILED}: {e}") for f, e in sorted(folder_errors.items())]
+            result.failed_listings.extend(listing)
+            repo_paths.extend(o.repo_path for o in listed)
+            settle(
+                diff_engagement(
+                    engagement,
+                    listed,
+                    by_engagement.pop(engagement, {}),
+                    failures=listing + failures,
+                    listing_failed=bool(folder_errors),
+                    full_scan=full_scan,
+                )
+            )
+            if outside:
+                result.warnings.append(
+                    f"{len(outside)} object(s) of engagement {engagement!r} lie outside "
+                    f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[0]}"
+                )
+        progress.finish()
+        if by_engagement and not seen:
+            client.get_status(root)  # raises NotFoundError rather than deleting a whole year on a bad root
+        for engagement, entries in sorted(by_engagement.items()):  # gone from the workspace: deleted
+            settle(diff_engagement(engagement, [], entries))
+        result.exported = _collect(exports, result)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    result.engagements.sort(key=lambda e: e.engagement)
+    result.failed_listings.sort(key=lambda f: f.path)
+    result.warnings.sort()
+    for group in layout.case_collisions(repo_paths):
+        result.warnings.append(f"paths differing only by case clash on Windows/macOS clones: {group}")
+    result.skipped = dict(sorted(skipped.items()))
+    return result
+
+
+def _listed(
+    root: str, objects: Iterable[dict], skipped: Counter[str]
+) -> tuple[list[ListedObject], list[ItemFailure], list[str]]:
+    """One engagement's listed notebooks and files, the objects whose name cannot be backed up, and
+    the paths that lie outside the layout; other object types are counted in ``skipped``."""
+    listed: list[ListedObject] = []
+    failures: list[ItemFailure] = []
+    outside: list[str] = []
     for obj in objects:
         object_type, path = obj["object_type"], obj["path"]
         if object_type == layout.DIRECTORY:
@@ -117,7 +214,6 @@ def scan_year(
         if object_type not in BACKED_UP_TYPES:
             skipped[object_type] += 1
             continue
-        engagement = _engagement(root, path)
         try:
             listed_object = ListedObject(
                 workspace_path=path,
@@ -128,34 +224,24 @@ def scan_year(
                 modified_at=obj.get("modified_at") or None,
             )
         except ValueError as exc:
-            failures[engagement].append(ItemFailure(path, str(exc)))
+            failures.append(ItemFailure(path, str(exc)))
             continue
-        listed[engagement].append(listed_object)
+        listed.append(listed_object)
         if not layout.in_layout(listed_object.repo_path.split("/")):
-            outside[engagement].append(path)
+            outside.append(path)
+    return listed, failures, outside
 
-    by_engagement: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
-    for repo_path, entry in manifest.items():
-        by_engagement[layout.engagement_of(repo_path.split("/"))][repo_path] = entry
-    for engagement in sorted(set(listed) | set(failures) | set(listing_failures) | set(by_engagement)):
-        changes = diff_engagement(
-            engagement,
-            listed[engagement],
-            by_engagement[engagement],
-            failures=listing_failures[engagement] + failures[engagement],
-            listing_failed=bool(listing_failures[engagement]),
-            full_scan=full_scan,
-        )
-        result.unchanged += changes.unchanged
-        if changes.has_work:
-            result.engagements.append(changes)
-        if outside[engagement]:
-            result.warnings.append(
-                f"{len(outside[engagement])} object(s) of engagement {engagement!r} lie outside "
-                f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[engagement][0]}"
-            )
-    all_paths = (o.repo_path for objs in listed.values() for o in objs)
-    for group in layout.case_collisions(all_paths):
-        result.warnings.append(f"paths differing only by case clash on Windows/macOS clones: {group}")
-    result.skipped = dict(sorted(skipped.items()))
-    return result
+
+def _collect(exports: dict[Future, EngagementChanges], result: ScanResult) -> list[ExportResult]:
+    """The results of the exports started during the scan. An engagement whose export failed is
+    left in ``result`` for its export task; an error that concerns the whole task is raised."""
+    exported: list[ExportResult] = []
+    for future in as_completed(exports):
+        try:
+            exported.append(future.result())
+        except FATAL_ERRORS:
+            raise
+        except WorkspaceError as exc:
+            log.warning("engagement %r: left to its export task: %s", exports[future].engagement, exc)
+            result.engagements.append(exports[future])
+    return sorted(exported, key=lambda e: e.engagement)

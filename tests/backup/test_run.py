@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from airflow_gitsync import run
-from airflow_gitsync.diff import EngagementChanges, ListedObject
+from airflow_gitsync.diff import EngagementChanges, FolderRule, ListedObject
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import PlannedEngagement
 from airflow_gitsync.settings import SettingsError
@@ -23,28 +23,38 @@ ENGAGEMENTS = [_engagement("2024/B", 3), _engagement("2024/A", 1, 1), _engagemen
 
 
 def test_engagements_share_a_task_up_to_the_batch_size():
-    groups = run.plan_exports(ENGAGEMENTS, task_calls=4, max_map_length=1024, folder_threshold=0)
+    groups = run.plan_exports(ENGAGEMENTS, task_calls=4, max_map_length=1024, folder_rule=FolderRule(0))
     assert [label for label, _ in groups] == ["2024/A … 2024/B (2 engagements)", "2025/C"]
     assert [[e.engagement for e in group] for _, group in groups] == [["2024/A", "2024/B"], ["2025/C"]]
 
 
 def test_batch_size_one_is_one_task_per_engagement():
-    groups = run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=1024, folder_threshold=0)
+    groups = run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=1024, folder_rule=FolderRule(0))
     assert [label for label, _ in groups] == ["2024/A", "2024/B", "2025/C"]
 
 
 def test_too_many_tasks_names_the_setting():
     with pytest.raises(SettingsError, match=r"max_map_length = 2.*export_task_calls"):
-        run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=2, folder_threshold=0)
+        run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=2, folder_rule=FolderRule(0))
 
 
 def test_an_engagement_exported_as_a_folder_weighs_one_call():
-    per_object = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_threshold=0)
-    folders = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_threshold=2)
+    per_object = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(0))
+    folders = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(2, 0))
     assert [len(group) for _, group in per_object] == [2, 1]  # 1 + 1, 3 + 1, then 5 + 1
     assert [len(group) for _, group in folders] == [3]  # 1 + 1, 1 + 1, 1 + 1
-    assert [e.export_calls(2) for e in ENGAGEMENTS] == [1, 1, 1]
-    assert [e.export_calls(0) for e in ENGAGEMENTS] == [3, 1, 5]
+    assert [e.export_calls(FolderRule(2, 0)) for e in ENGAGEMENTS] == [1, 1, 1]
+    assert [e.export_calls(FolderRule(0)) for e in ENGAGEMENTS] == [3, 1, 5]
+
+
+def test_a_folder_export_needs_a_large_enough_share_of_the_engagement_to_change():
+    rule = FolderRule(min_objects=2, min_share=0.25)
+    changes = _engagement("2024/B", 12)
+    changes.listed = 50
+    assert not changes.folder_export(rule)  # 12 of 50: twelve calls beat reading fifty notebooks
+    changes.listed = 48
+    assert changes.folder_export(rule)  # 12 of 48
+    assert not _engagement("2024", 12).folder_export(FolderRule(2, 0))  # loose objects of a year: no folder
 
 
 def test_missing_engagements_are_the_planned_ones_without_a_result():

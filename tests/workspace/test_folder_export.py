@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 
+from airflow_gitsync.diff import FolderRule
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import export_engagement
@@ -67,7 +68,7 @@ def test_one_call_and_the_same_bytes_as_per_object_exports(emu, staging):
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         changes = _engagement(client)
         emu.reset_counters()
-        result = export_engagement(client, changes, staging, folder_threshold=2)
+        result = export_engagement(client, changes, staging, folder_rule=FolderRule(2, 0))
         assert emu.counters()["export"]["requests"] == 1
         assert result.folder_export and result.fallback is None and result.failed == []
         assert len(result.upserts) == len(changes.to_export) == 7
@@ -78,7 +79,7 @@ def test_one_call_and_the_same_bytes_as_per_object_exports(emu, staging):
 def test_entries_under_the_folders_own_name_are_matched(emu, staging):
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         client.rewrite = lambda data: _rezip(data, lambda name: "ENG-1/" + name)
-        result = export_engagement(client, _engagement(client), staging, folder_threshold=2)
+        result = export_engagement(client, _engagement(client), staging, folder_rule=FolderRule(2, 0))
     assert result.fallback is None and len(result.upserts) == 7
 
 
@@ -86,13 +87,13 @@ def test_an_unexpected_layout_falls_back_per_object_with_the_reason(emu, staging
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         client.rewrite = lambda data: _rezip(data, lambda name: name.replace(".py", ".ipynb"))
         emu.reset_counters()
-        result = export_engagement(client, _engagement(client), staging, folder_threshold=2)
+        result = export_engagement(client, _engagement(client), staging, folder_rule=FolderRule(2, 0))
         assert result.fallback == "zip entries missing: 2"
         assert emu.counters()["export"]["requests"] == 1 + 2
         for entry in result.upserts:
             assert staging.get(entry.blob_id) == client.export(entry.workspace_path)
         client.rewrite = lambda data: _rezip(data, lambda name: name)[:100]  # not a zip
-        result = export_engagement(client, _engagement(client), staging, folder_threshold=2)
+        result = export_engagement(client, _engagement(client), staging, folder_rule=FolderRule(2, 0))
         assert result.fallback.startswith("the folder export failed") and len(result.upserts) == 7
 
 
@@ -100,7 +101,7 @@ def test_an_extra_or_missing_entry_is_not_trusted(emu, staging):
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         changes = _engagement(client)
         emu.put_notebook(f"{ENG}/NOTEBOOKS/late", SOURCES["PYTHON"])  # appears after the listing
-        result = export_engagement(client, changes, staging, folder_threshold=2)
+        result = export_engagement(client, changes, staging, folder_rule=FolderRule(2, 0))
     assert result.fallback == "the zip holds 8 entries where the listing has 7"
     assert len(result.upserts) == 7
 
@@ -111,7 +112,7 @@ def test_a_name_collision_is_reported_and_the_rest_comes_from_the_zip(emu, stagi
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         changes = _engagement(client)
         emu.reset_counters()
-        result = export_engagement(client, changes, staging, folder_threshold=2)
+        result = export_engagement(client, changes, staging, folder_rule=FolderRule(2, 0))
         assert emu.counters()["export"]["requests"] == 1
     assert result.fallback is None and len(result.upserts) == 7
     assert sorted(f.path for f in result.failed) == [f"{ENG}/NOTEBOOKS/etl", f"{ENG}/NOTEBOOKS/etl.py"]
@@ -120,7 +121,7 @@ def test_a_name_collision_is_reported_and_the_rest_comes_from_the_zip(emu, stagi
 def test_a_folder_over_10_mb_falls_back_and_reports_only_the_big_notebook(emu, staging):
     emu.put_notebook(f"{ENG}/NOTEBOOKS/huge", SOURCES["PYTHON"] + b"#" * 10_485_761)
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
-        result = export_engagement(client, _engagement(client), staging, folder_threshold=2)
+        result = export_engagement(client, _engagement(client), staging, folder_rule=FolderRule(2, 0))
     assert result.fallback == "the folder is over the 10 MB export limit"
     assert len(result.upserts) == 7
     ((path, reason),) = [(f.path, f.reason) for f in result.failed]
@@ -131,5 +132,5 @@ def test_below_the_threshold_every_object_is_its_own_call(emu, staging):
     with Client(emu.url, lambda: "dapi-test", rates=FAST) as client:
         changes = _engagement(client)
         emu.reset_counters()
-        result = export_engagement(client, changes, staging, folder_threshold=8)
+        result = export_engagement(client, changes, staging, folder_rule=FolderRule(8, 0))
         assert emu.counters()["export"]["requests"] == 7 and not result.folder_export

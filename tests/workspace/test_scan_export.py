@@ -7,11 +7,14 @@ exactly the emulator's bytes, or reported with a reason; nothing in the manifest
 from __future__ import annotations
 
 import json
+import time
+from functools import partial
 
 import pytest
 
 from airflow_gitsync import layout
 from airflow_gitsync.blob import git_blob_id as layout_blob
+from airflow_gitsync.diff import FolderRule
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore
@@ -40,8 +43,12 @@ def client_for(emu, **kwargs):
     return WorkspaceClient(emu.url, lambda: "dapi-test", **kwargs)
 
 
-def backup(client, staging, manifest, *, full_scan=False):
-    """One run as the DAG does it, JSON round trips included; returns (new manifest, scans, exports)."""
+def backup(client, staging, manifest, *, full_scan=False, exporter=None):
+    """One run as the DAG does it, JSON round trips included; returns (new manifest, scans, exports).
+
+    With ``exporter`` (a second client), each scan exports engagements as it lists them, as the scan
+    task does; the export tasks then get only what it left.
+    """
     scans, exports = [], []
     years = set(list_years(client, ROOT)) | {
         layout.year_of(layout.engagement_of(p.split("/"))) for p in manifest
@@ -50,9 +57,11 @@ def backup(client, staging, manifest, *, full_scan=False):
         year_manifest = {
             p: e for p, e in manifest.items() if layout.year_of(layout.engagement_of(p.split("/"))) == year
         }
-        scan = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan)
+        export = partial(export_engagement, exporter, staging=staging) if exporter else None
+        scan = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan, export=export)
         scan = from_xcom(ScanResult, json.loads(json.dumps(to_xcom(scan))))
         scans.append(scan)
+        exports.extend(scan.exported)
         for changes in scan.engagements:
             result = export_engagement(client, changes, staging)
             exports.append(from_xcom(ExportResult, json.loads(json.dumps(to_xcom(result)))))
@@ -106,6 +115,53 @@ def test_initial_sync_of_the_generated_workspace(emulator, staging):
         again, scans, exports = backup(client, staging, manifest)
     assert again == manifest
     assert [o.workspace_path for s in scans for e in s.engagements for o in e.to_export] == list(failed)
+
+
+def test_exporting_during_the_scan_backs_up_the_same_and_overlaps_the_listing(emulator, tmp_path):
+    """Engagements are exported while the rest of the year is listed, with the same outcome as
+    export tasks after the scan, and nothing is left for the export tasks."""
+    with client_for(emulator) as client:
+        reference, _, reference_exports = backup(client, StagingStore(tmp_path / "a"), {})
+    listed_at, exported_at = [], []
+    staging = StagingStore(tmp_path / "b")
+    with client_for(emulator) as client, client_for(emulator) as exporter:
+        real_list, real_export = client.list, exporter.export
+        client.list = lambda path: (listed_at.append(time.monotonic()), real_list(path))[1]
+        exporter.export = lambda *a, **k: (exported_at.append(time.monotonic()), real_export(*a, **k))[1]
+        manifest, scans, exports = backup(client, staging, {}, exporter=exporter)
+    assert_accounted(emulator, staging, manifest, exports)
+    assert manifest == reference
+    assert failures_of(exports) == failures_of(reference_exports)  # the notebook over 10 MB, both ways
+    assert [e.engagement for s in scans for e in s.engagements] == []
+    assert min(exported_at) < max(listed_at), "no export started before the listing ended"
+
+
+def test_an_export_that_fails_during_the_scan_is_left_for_the_export_task(emulator, staging):
+    failing = "2024/ENG-7"
+    emulator.put_notebook(f"{ENG}/x", b"# Databricks notebook source\nx\n")
+    calls = []
+
+    def export(changes):
+        calls.append(changes.engagement)
+        if changes.engagement == failing:
+            raise TransientError("HTTP 503 after retries")
+        return ExportResult(changes.engagement)
+
+    with client_for(emulator) as client:
+        scan = scan_year(client, ROOT, "2024", {}, export=export)
+        assert [e.engagement for e in scan.engagements] == [failing]
+        assert failing in calls
+        assert sorted(e.engagement for e in scan.exported) == sorted(set(calls) - {failing})
+
+        calls.clear()  # engagements exported as one folder are left to the export tasks
+        scan = scan_year(client, ROOT, "2024", {}, export=export, folder_rule=FolderRule(1, 0))
+        assert calls == [] and scan.exported == [] and failing in [e.engagement for e in scan.engagements]
+
+        def fatal(changes):
+            raise AuthError("HTTP 403: invalid token")
+
+        with pytest.raises(AuthError):
+            scan_year(client, ROOT, "2024", {}, export=fatal)
 
 
 def test_faults_429_storm_5xx_drops_and_missing_modified_at(emulator_factory, staging):
