@@ -8,7 +8,11 @@ store works on any ``pathlib``-like root: Airflow's ``ObjectStoragePath`` (``fil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Protocol
 
 from airflow_gitsync.blob import check_blob_id, git_blob_id
@@ -33,6 +37,9 @@ class StagingCorruptError(Exception):
 
 class StagingMissingError(KeyError):
     """A blob id was asked for that the store does not hold."""
+
+
+READ_AHEAD = 16  # reads in flight on an object store
 
 
 class StagingStore:
@@ -84,6 +91,29 @@ class StagingStore:
                 f"{actual}) and was removed: run the task that staged it again to store it afresh"
             )
         return content
+
+    def get_many(self, blob_ids: Iterable[str]) -> Iterator[bytes]:
+        """:meth:`get` of each of ``blob_ids``, in order; an error is raised when its blob's turn comes.
+
+        On an object store (anything but a local path) up to :data:`READ_AHEAD` reads are in flight:
+        each read there is a round trip of milliseconds, so one at a time a commit of 70,000 notebooks
+        would wait minutes on them. A local file is read when its turn comes.
+        """
+        if isinstance(self.root, Path):
+            yield from map(self.get, blob_ids)
+            return
+        blob_ids = iter(blob_ids)
+        with ThreadPoolExecutor(READ_AHEAD, thread_name_prefix="staging") as pool:
+            first = itertools.islice(blob_ids, READ_AHEAD)
+            window: deque[Future] = deque(pool.submit(self.get, b) for b in first)
+            try:
+                while window:
+                    content = window.popleft().result()
+                    window.extend(pool.submit(self.get, b) for b in itertools.islice(blob_ids, 1))
+                    yield content
+            finally:
+                for future in window:
+                    future.cancel()
 
     def __contains__(self, blob_id: str) -> bool:
         return self._path(blob_id).exists()

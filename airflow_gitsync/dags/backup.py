@@ -6,12 +6,14 @@ Backs up every notebook and workspace file under `workspace_root` (default `/Cli
 `azure_devops_git` connection: one commit per run on `working_branch`, merged into `branch`, and an
 annotated tag per backup date once every engagement of the run is in.
 
-`prepare` → `scan` (one per year folder) → `plan` → `export` (one per changed engagement, or a few
-small ones, named in the UI by their engagements) → `commit` → `report`, and `clean_staging`
-(removes staged objects no recent or unfinished run needs, `[gitsync] staging_retention_days`).
+`prepare` → `scan` (one per year folder; it also exports small changes as soon as their engagement
+is listed) → `plan` → `export` (the engagements exported as one folder, and any the scan could not
+export; named in the UI by their engagements) → `commit` → `report`, and `clean_staging` (removes
+staged objects no recent or unfinished run needs, `[gitsync] staging_retention_days`).
 
-**An engagement failed?** Its `export` task is red and the run ends failed, but everything else
-was committed and pushed. Fix the cause, then *Clear* that task instance **with downstream**: it
+**An engagement failed?** Its `export` task is red (an engagement the scan could not export goes
+to an export task, which tries again) and the run ends failed, but everything else was committed
+and pushed. Fix the cause, then *Clear* that task instance **with downstream**: it
 exports again, `commit` adds it, and the run is tagged.
 
 **Backfill** a missed date with `airflow backfill create --dag-id databricks_git_backup

@@ -292,22 +292,27 @@ class SnapshotEngine:
     def _write_part(
         stream: FastImport, part: Iterable[Change], staging: StagingStore, written: set[str]
     ) -> None:
+        part = list(part)
+        to_read: dict[str, None] = {}  # blob ids in the order the loop below first needs them
+        for change in part:
+            if change.entry and change.entry.blob_id not in written:
+                to_read.setdefault(change.entry.blob_id)
+        contents = staging.get_many(to_read)
         for change in part:
             if change.entry is None:
                 stream.delete(change.path)
             elif change.entry.blob_id in written:
                 stream.put_object(change.path, change.entry.blob_id)
             else:
-                stream.put(
-                    change.path, SnapshotEngine._read_staged(staging, change.path, change.entry.blob_id)
-                )
+                stream.put(change.path, SnapshotEngine._read_staged(contents, change.path))
                 written.add(change.entry.blob_id)
 
     @staticmethod
-    def _read_staged(staging: StagingStore, path: str, blob_id: str) -> bytes:
-        """The staged content of ``path``; when it is corrupt or missing, name the export to run again."""
+    def _read_staged(contents: Iterator[bytes], path: str) -> bytes:
+        """The staged content of ``path`` (the next of ``contents``); when it is corrupt or missing,
+        name the export to run again."""
         try:
-            return staging.get(blob_id)
+            return next(contents)
         except (StagingCorruptError, StagingMissingError) as exc:
             engagement = engagement_of(path.split("/")) or "(root)"
             raise type(exc)(

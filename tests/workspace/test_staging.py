@@ -68,3 +68,16 @@ def test_missing_blob(store):
 def test_bad_blob_ids_are_refused(store, bad):
     with pytest.raises(ValueError, match="not a git blob id"):
         store.get(bad)
+
+
+def test_get_many_reads_in_order_and_raises_at_the_missing_blobs_turn(store):
+    """On an object store reads go ahead of the caller (``file://`` here); the order and the errors
+    are those of one ``get`` after another."""
+    contents = [f"notebook {i}\n".encode() for i in range(50)]
+    ids = [store.put(c) for c in contents]
+    assert list(store.get_many(ids + ids[:3])) == contents + contents[:3]
+    missing = git_blob_id(b"never staged")
+    reads = store.get_many([*ids[:20], missing, *ids[20:]])
+    assert [next(reads) for _ in range(20)] == contents[:20]
+    with pytest.raises(StagingMissingError, match=missing):
+        next(reads)
