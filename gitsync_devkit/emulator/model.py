@@ -105,9 +105,23 @@ class Workspace:
             return [self._nodes[p] for p in sorted(self._children[node.path])]
 
     def nodes_under(self, root: str) -> list[Node]:
+        """``root`` (unless it is ``/``) and every node below it, in path order.
+
+        Walks the children index: a scan of every node per call made each folder export of a
+        70,000-notebook workspace cost the emulator ~80 ms under its lock, which the benchmarks of
+        folder exports measured instead of the client.
+        """
         root = normalize_path(root)
         with self.lock:
-            return [n for p, n in sorted(self._nodes.items()) if p != "/" and is_under(p, root)]
+            if root not in self._nodes:
+                return []
+            paths = [] if root == "/" else [root]
+            pending = [root]
+            while pending:
+                for child in self._children.get(pending.pop(), ()):
+                    paths.append(child)
+                    pending.append(child)
+            return [self._nodes[p] for p in sorted(paths)]
 
     def mkdirs(self, path: str) -> None:
         """Create ``path`` and missing parents; an existing non-directory on the way is an error."""
