@@ -18,23 +18,28 @@ def _quote(path: str) -> bytes:
 
 
 class FastImport:
-    """A running ``git fast-import`` writing commits on a scratch ref; use as a context manager.
+    """A running ``git fast-import`` writing commits on a scratch ref (``None``: blobs only); use as
+    a context manager.
 
     :meth:`begin_commit` and :meth:`blob` return marks; :meth:`finish` ends the stream and maps
     marks to object ids.
     """
 
-    def __init__(self, runner: GitRunner, ref: str) -> None:
+    def __init__(self, runner: GitRunner, ref: str | None) -> None:
         self.ref = ref
         self._runner = runner
         fd, marks = tempfile.mkstemp(prefix="gitsync-marks-")
         os.close(fd)
         self._marks = Path(marks)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        runner.run("update-ref", "-d", ref)
+        if ref:
+            runner.run("update-ref", "-d", ref)
+        # Packs, never loose objects: a small import (a blob stream's share, the commits on top of
+        # them) would otherwise be unpacked, and its manifests stored whole instead of as deltas.
         self._proc = runner.popen(
-            "fast-import", "--quiet", "--done", f"--export-marks={self._marks}", stderr=self._stderr
-        )
+            "-c", "fastimport.unpackLimit=0", "fast-import", "--quiet", "--done",
+            f"--export-marks={self._marks}", stderr=self._stderr,
+        )  # fmt: skip
         self._out: BinaryIO = self._proc.stdin
         self._next_mark = 0
 
@@ -57,6 +62,8 @@ class FastImport:
         self, *, ident: str, when: str, message: str, parent: str | None = None, merge: str | None = None
     ) -> int:
         """Start a commit on top of the previous one (or ``parent``); add files, then the next one."""
+        if not self.ref:
+            raise ValueError("a blob-only fast-import stream has no ref to commit on")
         self._next_mark += 1
         self._out.write(b"commit %s\nmark :%d\n" % (self.ref.encode(), self._next_mark))
         self._out.write(

@@ -1,16 +1,19 @@
 """The snapshot engine: turn a change set whose content sits in staging into pushed commits.
 
-Everything happens in a bare mirror, without a working tree: ``git fast-import`` streams the new
-blobs from the staging store and writes the commits (manifest included) as one pack, then the
-commits are pushed to the working branch, several per push while their new objects fit in the push
-budget, merged into ``main`` and tagged. A large import is repacked once everything is pushed.
+Everything happens in a bare mirror, without a working tree: ``git fast-import`` processes, one
+per core, stream the new blobs from the staging store into packs, another writes the commits
+(manifest included) on them. The commits are pushed to the working branch, several per push while
+their new objects fit in the push budget, merged into ``main`` and tagged. A large import is
+repacked once everything is pushed.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +41,7 @@ from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, St
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
 
 LARGE_IMPORT_BLOBS = 10_000  # an import this large is followed by a full repack of the mirror
+BLOB_STREAMS = min(4, os.cpu_count() or 1)  # fast-import processes writing new blobs side by side
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,7 @@ class SnapshotEngine:
         parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
         written = self.mirror.present({c.entry.blob_id for c in planned if c.entry})
         present = len(written)
+        self._import_blobs(planned, staging, written)
         with FastImport(self.mirror.git, "refs/gitsync/build") as stream:
             manifests = self._write_manifests(stream, parts, manifest)
             marks = []
@@ -262,7 +267,7 @@ class SnapshotEngine:
                 if number == 1:
                     for path, data in owned.items():
                         stream.put(path, data)
-                self._write_part(stream, part, staging, written)
+                self._write_part(stream, part)
                 stream.put_object(MANIFEST_PATH, f":{manifests[number - 1]}")
             ids = stream.finish()
         commits = [ids[mark] for mark in marks]
@@ -288,24 +293,41 @@ class SnapshotEngine:
             marks.append(stream.blob(state.dump()))
         return marks
 
-    @staticmethod
-    def _write_part(
-        stream: FastImport, part: Iterable[Change], staging: StagingStore, written: set[str]
-    ) -> None:
-        part = list(part)
-        to_read: dict[str, None] = {}  # blob ids in the order the loop below first needs them
-        for change in part:
+    def _import_blobs(self, planned: list[Change], staging: StagingStore, written: set[str]) -> None:
+        """Write the staged blobs of ``planned`` that the mirror lacks, in up to :data:`BLOB_STREAMS`
+        fast-import processes side by side, each a contiguous run of paths (fast-import deltifies a
+        blob against the one before it). One process is bound to one core by zlib and that delta
+        search: 70,000 notebooks took it 83 s."""
+        paths: dict[str, str] = {}  # blob id -> the first path that needs it, in path order
+        for change in planned:
             if change.entry and change.entry.blob_id not in written:
-                to_read.setdefault(change.entry.blob_id)
-        contents = staging.get_many(to_read)
+                paths.setdefault(change.entry.blob_id, change.path)
+        if not paths:
+            return
+        todo = list(paths)
+        size = -(-len(todo) // BLOB_STREAMS)
+        runs = [todo[i : i + size] for i in range(0, len(todo), size)]
+
+        def stream(blob_ids: list[str]) -> None:
+            contents = staging.get_many(blob_ids)
+            with FastImport(self.mirror.git, None) as blobs:
+                for blob_id in blob_ids:
+                    blobs.blob(self._read_staged(contents, paths[blob_id]))
+                blobs.finish()
+
+        with ThreadPoolExecutor(len(runs), thread_name_prefix="fast-import") as pool:
+            for future in [pool.submit(stream, run) for run in runs]:
+                future.result()
+        written.update(todo)
+
+    @staticmethod
+    def _write_part(stream: FastImport, part: Iterable[Change]) -> None:
+        """The part's changes; every blob they point at is in the mirror (:meth:`_import_blobs`)."""
         for change in part:
             if change.entry is None:
                 stream.delete(change.path)
-            elif change.entry.blob_id in written:
-                stream.put_object(change.path, change.entry.blob_id)
             else:
-                stream.put(change.path, SnapshotEngine._read_staged(contents, change.path))
-                written.add(change.entry.blob_id)
+                stream.put_object(change.path, change.entry.blob_id)
 
     @staticmethod
     def _read_staged(contents: Iterator[bytes], path: str) -> bytes:

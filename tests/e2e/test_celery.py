@@ -108,6 +108,15 @@ def test_two_workers_a_killed_worker_and_wiped_mirrors(backup: Backup, cluster: 
         shutil.rmtree(airflow.cache_dir(name))
     _change_every_engagement(backup, "2026-11-02")
     engagement = "2023/ENG-2023-0000"
+    # Small changes are exported by the scans; this engagement changes enough to be exported as one
+    # folder, by an export task.
+    notebooks = sorted(
+        o["path"]
+        for o in backup.emulator.objects()
+        if o["object_type"] == "NOTEBOOK" and o["path"].startswith(f"/Clients/{engagement}/")
+    )
+    for path in notebooks[: len(notebooks) // 2]:
+        backup.emulator.modify_notebook(path)
     backup.emulator.inject_failure(f"/Clients/{engagement}", endpoints=("export",), status=503)
     killed: dict = {}
 

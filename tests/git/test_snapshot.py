@@ -18,7 +18,7 @@ from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitAuthError
-from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
+from airflow_gitsync.git.snapshot import BLOB_STREAMS, ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.git_server import GitServer
@@ -334,13 +334,14 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
     _assert_consistent(url, dest, [*pushed, *again.commits])
 
 
-def test_an_import_is_one_pack_without_auto_gc_and_a_large_one_is_repacked(engine, workspace, monkeypatch):
+def test_an_import_is_packs_without_auto_gc_and_a_large_one_is_repacked(engine, workspace, monkeypatch):
     repacks = []
     monkeypatch.setattr(engine.mirror, "repack", lambda full=False: repacks.append(full))
     monkeypatch.setattr("airflow_gitsync.git.snapshot.LARGE_IMPORT_BLOBS", 100)
     _initial(engine, workspace)
     stats = dict(line.split(": ") for line in engine.mirror.git.text("count-objects", "-v").splitlines())
-    assert stats["count"] == "0" and stats["packs"] == "1"  # pushed from the import's own pack
+    # pushed from the import's own packs: one per blob stream, one for the commits
+    assert stats["count"] == "0" and stats["packs"] == str(BLOB_STREAMS + 1)
     assert engine.mirror.git.text("config", "gc.auto") == "0"
     engine.apply(ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), workspace.staging, DAY2)
     assert repacks == [True, False]  # 120 blobs, then 1
