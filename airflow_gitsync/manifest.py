@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from airflow_gitsync.blob import check_blob_id
 
@@ -33,7 +33,7 @@ class ManifestEntry:
     blob_id: str
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+        return _ENCODER.encode({name: getattr(self, name) for name in _FIELDS})
 
     @classmethod
     def from_dict(cls, data: dict) -> ManifestEntry:
@@ -52,6 +52,10 @@ class ManifestEntry:
         return entry
 
 
+_FIELDS = tuple(sorted(f.name for f in fields(ManifestEntry)))
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+
+
 def dump_manifest(entries: Iterable[ManifestEntry]) -> bytes:
     """Serialize entries sorted by repo path; the bytes are deterministic for a given set."""
     lines = [e.to_json() for e in sorted(entries, key=lambda e: e.repo_path)]
@@ -62,15 +66,29 @@ def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
     r"""Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number.
 
     Lines end at ``\n`` only: manifests written before the JSON was ASCII hold raw UTF-8, where
-    U+0085 or U+2028 inside a name is no line break.
+    U+0085 or U+2028 inside a name is no line break. The lines are decoded as one JSON array (a
+    70,000-line manifest in a fraction of the time of a ``json.loads`` per line), and one at a time
+    only when that fails or finds other than one record per line, to name the bad line.
     """
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    numbered = [(n, line) for n, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+    try:
+        records = json.loads(b"[" + b",".join(line for _, line in numbered) + b"]")
+    except ValueError:
+        records = None
+    if records is None or len(records) != len(numbered):
+        records = (_line_record(n, line) for n, line in numbered)
+    for (number, _), record in zip(numbered, records, strict=True):
         try:
-            yield ManifestEntry.from_dict(json.loads(line))
+            yield ManifestEntry.from_dict(record)
         except ValueError as exc:
             raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
+
+
+def _line_record(number: int, line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
 
 
 def load_manifest(data: bytes) -> dict[str, ManifestEntry]:
