@@ -7,8 +7,9 @@ a daily incremental after (3,000 modified, 300 added, 200 deleted) x scale/70,00
 Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a ``databricks-sdk`` loop back up the
 same data (see ``baselines.py``).
 
-Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded). The
-DAG lists everything before it exports anything (``plan`` waits for every scan), so the two add up.
+Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded): the
+two in sequence. Folder exports (a first sync) do run after every scan; exports one object at a time (a
+daily run) run inside the scans, overlapping the listing, so a daily run can take less than this floor.
 
 Everything lives under ``.bench/scale-N/``; the results go to ``results.json`` and ``results.md`` there.
 """

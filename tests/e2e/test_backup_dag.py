@@ -19,6 +19,8 @@ def test_full_incremental_and_idempotent_runs(backup):
     assert run.state == DagRunState.SUCCESS
     assert backup.tree("backup/2026-11-01") == backup.expected()
     assert backup.tree("main") == backup.expected()
+    # A first sync exports whole engagements as folders, in the export tasks.
+    assert {ti.state for ti in run.get_task_instances() if ti.task_id == "export"} == {"success"}
 
     notebooks = _notebooks(backup.emulator)
     for obj in notebooks[:3]:
@@ -31,6 +33,8 @@ def test_full_incremental_and_idempotent_runs(backup):
 
     run = backup.run("2026-11-02")
     assert run.state == DagRunState.SUCCESS
+    # A few changes per engagement are exported by the scans while they list: no export task runs.
+    assert {ti.state for ti in run.get_task_instances() if ti.task_id == "export"} <= {"skipped"}
     totals = backup.summary(run)["totals"]
     # a rename is a deletion plus an addition
     assert (totals["added"], totals["modified"], totals["deleted"], totals["failed"]) == (3, 3, 2, 0)

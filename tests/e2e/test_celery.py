@@ -90,7 +90,12 @@ def test_two_workers_a_killed_worker_and_wiped_mirrors(backup: Backup, cluster: 
     airflow = cluster
     airflow.unpause(DAG_ID)
 
-    # Full sync: the export tasks spread over both workers.
+    # Full sync: the export tasks (one folder export per engagement) spread over both workers. Four
+    # more engagements, so that there are enough export tasks to spread.
+    for i in range(4):
+        for name in ("etl", "report"):
+            source = f"# Databricks notebook source\nprint('{name} {i}')\n".encode()
+            backup.emulator.put_notebook(f"/Clients/2025/ENG-CELERY-{i}/NOTEBOOKS/{name}", source)
     full = _run(airflow, "2026-11-01")
     _check_backup(backup, "2026-11-01", None)
     exports = _task_instances(airflow, full, "export")
