@@ -5,10 +5,11 @@
 A results file named ``run-<scale>-<commit>.json`` is labelled with its commit.
 
 Phases: listing (prepare + scan task seconds; since 7c07070 a scan also exports the engagements
-exported one object at a time, overlapping its listing), export (export task seconds: API calls and the staging
-writes they overlap with), git (commit task seconds: staging reads, fast-import, push, tag), and Airflow
-(the rest of the wall time: task start-up, XCom, scheduling, ``airflow`` CLI start-up). Under the
-scheduler, tasks run in parallel: there each phase is the wall time its task instances span.
+exported one object at a time, overlapping its listing), export (export task seconds: API calls and
+the staging writes they overlap with), git (commit task seconds: staging reads, fast-import, push,
+tag), and Airflow (the rest of the wall time: task start-up, XCom, scheduling, ``airflow`` CLI
+start-up). Under the scheduler, tasks run in parallel: there each phase is the wall time its task
+instances span.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ PHASES = {
     "export + staging": ("export",),
     "git": ("commit",),
 }
-COLORS = {"listing (+ exports in the scan)": "#4c72b0", "export + staging": "#55a868", "git": "#c44e52", "Airflow": "#8c8c8c"}
+COLORS = {
+    "listing (+ exports in the scan)": "#4c72b0",
+    "export + staging": "#55a868",
+    "git": "#c44e52",
+    "Airflow": "#8c8c8c",
+}
 
 
 def bars(results: dict[str, dict], scenario: str) -> list[tuple[str, dict[str, float], float]]:
