@@ -18,6 +18,7 @@ from airflow_gitsync.layout import engagement_of
 from airflow_gitsync.manifest import ManifestEntry
 
 Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
+LISTING_FAILED = "listing failed"  # how the reason of a folder whose listing failed begins
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,11 @@ class EngagementChanges:
     def size(self) -> int:
         """Objects to export or delete."""
         return len(self.to_export) + len(self.deleted)
+
+    @property
+    def listing_failures(self) -> list[ItemFailure]:
+        """The folders of the engagement whose listing failed (then nothing of it may change)."""
+        return [f for f in self.failed if f.reason.startswith(LISTING_FAILED)]
 
     def folder_export(self, rule: FolderRule) -> bool:
         """Whether the engagement is exported as one folder (see :class:`FolderRule`)."""

@@ -163,7 +163,7 @@ def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length
 
 
 def _listing_failure(engagement: EngagementChanges) -> WorkspaceError | None:
-    failures = [f for f in engagement.failed if f.reason.startswith("listing failed")]
+    failures = engagement.listing_failures
     if not failures:
         return None
     return WorkspaceError(

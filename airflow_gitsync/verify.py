@@ -158,7 +158,7 @@ def verify_year(
     for changes in scan.engagements:
         check.listed += len(changes.to_export)
         check.failed += changes.failed
-        if any(f.reason.startswith("listing failed") for f in changes.failed):
+        if changes.listing_failures:
             unlisted.add(changes.engagement)
         for obj in changes.to_export:
             if obj.reason == "added":

@@ -13,7 +13,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from airflow_gitsync import layout
-from airflow_gitsync.diff import EngagementChanges, FolderRule, ItemFailure, ListedObject, diff_engagement
+from airflow_gitsync.diff import (
+    LISTING_FAILED,
+    EngagementChanges,
+    FolderRule,
+    ItemFailure,
+    ListedObject,
+    diff_engagement,
+)
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
@@ -23,7 +30,6 @@ from airflow_gitsync.workspace.progress import Progress
 log = logging.getLogger(__name__)
 BACKED_UP_TYPES = frozenset({layout.NOTEBOOK, layout.FILE})
 ENGAGEMENTS_LISTED_AT_ONCE = 16
-LISTING_FAILED = "listing failed"
 
 
 @dataclass(slots=True)
@@ -73,7 +79,8 @@ def _list_engagements(
 
     Engagements are walked side by side, so the first ones are complete (and can be exported) while
     the rest of the year is still being listed. A failure to list the year folder itself raises; a
-    year folder that vanished lists as empty.
+    year folder that vanished lists as empty, once the root itself is found (a wrong root raises
+    NotFoundError rather than deleting a whole year).
     """
     if not year:
         objects = [o for o in client.list(root) if o["object_type"] != layout.DIRECTORY]
@@ -82,6 +89,7 @@ def _list_engagements(
     try:
         top = client.list(year_path(root, year))
     except NotFoundError:
+        client.get_status(root)
         top = []
     folders = [o["path"] for o in top if o["object_type"] == layout.DIRECTORY]
     loose = [o for o in top if o["object_type"] != layout.DIRECTORY]
@@ -149,19 +157,13 @@ def scan_year(
         result.unchanged += changes.unchanged
         if not changes.has_work:
             return
-        if (
-            export is None
-            or any(f.reason.startswith(LISTING_FAILED) for f in changes.failed)
-            or (folder_rule and changes.folder_export(folder_rule))
-        ):
+        if export is None or changes.listing_failures or (folder_rule and changes.folder_export(folder_rule)):
             result.engagements.append(changes)
         else:
             exports[pool.submit(export, changes)] = changes
 
     try:
-        seen = False
         for engagement, objects, folder_errors in _list_engagements(client, root, year):
-            seen = seen or bool(objects) or "/" in engagement  # a folder walked: the year is there
             progress.advance(len(objects))
             listed, failures, outside = _listed(root, objects, skipped)
             listing = [ItemFailure(f, f"{LISTING_FAILED}: {e}") for f, e in sorted(folder_errors.items())]
@@ -183,8 +185,6 @@ def scan_year(
                     f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[0]}"
                 )
         progress.finish()
-        if by_engagement and not seen:
-            client.get_status(root)  # raises NotFoundError rather than deleting a whole year on a bad root
         for engagement, entries in sorted(by_engagement.items()):  # gone from the workspace: deleted
             settle(diff_engagement(engagement, [], entries))
         result.exported = _collect(exports, result)
