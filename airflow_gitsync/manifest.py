@@ -8,7 +8,8 @@ JSON is ASCII (``\uXXXX`` escapes), so only ``\n`` ends a line, whatever charact
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 
 from airflow_gitsync.blob import check_blob_id
@@ -62,8 +63,9 @@ def dump_manifest(entries: Iterable[ManifestEntry]) -> bytes:
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
-def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
-    r"""Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number.
+def _decode(data: bytes) -> tuple[list[tuple[int, bytes]], list[object]]:
+    r"""Manifest bytes as their numbered record lines and each line's JSON; a line that is not JSON
+    raises ``ValueError`` naming its number.
 
     Lines end at ``\n`` only: manifests written before the JSON was ASCII hold raw UTF-8, where
     U+0085 or U+2028 inside a name is no line break. The lines are decoded as one JSON array (a
@@ -76,12 +78,36 @@ def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
     except ValueError:
         records = None
     if records is None or len(records) != len(numbered):
-        records = (_line_record(n, line) for n, line in numbered)
+        records = [_line_record(n, line) for n, line in numbered]
+    return numbered, records
+
+
+def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
+    """Parse manifest bytes; a malformed line raises ``ValueError`` naming its line number."""
+    numbered, records = _decode(data)
     for (number, _), record in zip(numbered, records, strict=True):
         try:
             yield ManifestEntry.from_dict(record)
         except ValueError as exc:
             raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
+
+
+def manifest_lines(data: bytes) -> list[tuple[bytes, str, str]]:
+    """``(line, repo path, workspace path)`` of each record of manifest bytes, without building
+    entries; a record without both paths raises ``ValueError`` naming its line."""
+    numbered, records = _decode(data)
+    lines = []
+    for (number, line), record in zip(numbered, records, strict=True):
+        try:
+            repo_path, workspace_path = record["repo_path"], record["workspace_path"]  # type: ignore[index]
+        except (KeyError, TypeError):
+            repo_path = workspace_path = None
+        if type(repo_path) is not str or type(workspace_path) is not str:
+            raise ValueError(
+                f"{MANIFEST_PATH} line {number}: bad manifest record {record!r}: no repo and workspace path"
+            )
+        lines.append((line, repo_path, workspace_path))
+    return lines
 
 
 def _line_record(number: int, line: bytes) -> object:
@@ -99,3 +125,35 @@ def load_manifest(data: bytes) -> dict[str, ManifestEntry]:
             raise ValueError(f"{MANIFEST_PATH}: duplicate repo path {entry.repo_path!r}")
         entries[entry.repo_path] = entry
     return entries
+
+
+class ManifestFile(Mapping[str, ManifestEntry]):
+    """A manifest file's entries by repo path, each built when first read, and its lines as written.
+
+    A run reads a few thousand of a 70,000-line manifest's entries (those it changes); building all
+    of them takes most of a second, the lines alone a fifth of it. A repeated path is an error, as in
+    :func:`load_manifest`; any other bad record is one when it is read.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        lines = manifest_lines(data)
+        self.lines: dict[str, bytes] = {repo_path: line for line, repo_path, _ in lines}
+        if len(self.lines) != len(lines):
+            repeated = Counter(repo_path for _, repo_path, _ in lines).most_common(1)[0][0]
+            raise ValueError(f"{MANIFEST_PATH}: duplicate repo path {repeated!r}")
+
+    def __getitem__(self, repo_path: str) -> ManifestEntry:
+        line = self.lines[repo_path]
+        try:
+            return ManifestEntry.from_dict(json.loads(line))
+        except ValueError as exc:
+            raise ValueError(f"{MANIFEST_PATH}, entry {repo_path!r}: {exc}") from exc
+
+    def __contains__(self, repo_path: object) -> bool:
+        return repo_path in self.lines
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)

@@ -1,6 +1,8 @@
 """The rules of one backup run, apart from Airflow: export task groups, completeness, messages.
 
 - Engagements with work are grouped into export tasks (:func:`plan_exports`).
+- The manifest is cut by year for the scans (:func:`split_manifest`), after checking that it
+  comes from the run's root (:func:`check_root`).
 - A run is *complete* when every year was scanned and every planned engagement exported
   (:func:`missing_engagements`); only a complete run is tagged.
 - The commit and tag say what the run covered: the logical date, the capture time, the counts of
@@ -10,13 +12,14 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from airflow_gitsync.diff import EngagementChanges, FolderRule
 from airflow_gitsync.git.commit_plan import CommitInfo
-from airflow_gitsync.layout import root_of
-from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.layout import engagement_of, root_of, year_of
+from airflow_gitsync.manifest import manifest_lines
 from airflow_gitsync.results import PlannedEngagement
 from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
@@ -61,15 +64,27 @@ def plan_exports(
     return [(_label([e.engagement for e in group]), group) for group in groups]
 
 
-def check_root(manifest: Iterable[ManifestEntry], workspace_root: str, allow_change: bool = False) -> None:
-    """Refuse to back up ``workspace_root`` into a repository whose manifest came from another root.
+def split_manifest(data: bytes) -> tuple[dict[str, bytes], set[str]]:
+    """The manifest file cut by year, without building its entries: each year's lines (keyed by the
+    year's name in the repository, in file order, so a manifest this package wrote gives the bytes
+    :func:`~airflow_gitsync.manifest.dump_manifest` gives for that year) and the roots its records
+    were backed up from (:func:`check_root`). Whoever loads a year's part checks its records."""
+    lines: dict[str, list[bytes]] = defaultdict(list)
+    roots: set[str] = set()
+    for line, repo_path, workspace_path in manifest_lines(data):
+        lines[year_of(engagement_of(repo_path.split("/")))].append(line)
+        roots.add(root_of(workspace_path, repo_path))
+    return {year: b"\n".join(part) + b"\n" for year, part in lines.items()}, roots
+
+
+def check_root(roots: Iterable[str], workspace_root: str, allow_change: bool = False) -> None:
+    """Refuse to back up ``workspace_root`` into a repository whose manifest came from other ``roots``.
 
     The root of each entry is what its workspace path and repo path imply (:func:`root_of`). A
     different root would re-add every object under new paths and delete the old ones (a green run
     that moves the whole backup); ``allow_change`` (the ``allow_root_change`` param) says it is meant.
     """
-    roots = {root_of(e.workspace_path, e.repo_path) for e in manifest}
-    other = sorted(roots - {workspace_root.rstrip("/") or "/"})
+    other = sorted(set(roots) - {workspace_root.rstrip("/") or "/"})
     if other and not allow_change:
         raise SettingsError(
             f"workspace_root {workspace_root!r}: the backup repository holds a backup of {', '.join(other)}; "

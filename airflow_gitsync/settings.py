@@ -19,6 +19,8 @@ from typing import Any
 
 import jsonschema
 
+from airflow_gitsync.git.commit_plan import DEFAULT_BATCH_SIZE
+
 _REF_NAME = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))[^\x00-\x20~^:?*\[\\]+(?<![/.])$")
 _WORKSPACE_PATH = r"^/([^/]+(/[^/]+)*)?$"
 _WORKSPACE_PATH_OR_EMPTY = r"^(/([^/]+(/[^/]+)*)?)?$"
@@ -93,7 +95,7 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "commit_batch_size",
-        1000,
+        DEFAULT_BATCH_SIZE,
         {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000},
         "Commit batch size",
         "Most files per commit (the first full sync is split into several).",

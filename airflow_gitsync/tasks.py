@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -22,8 +21,8 @@ from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.layout import engagement_of, safe_name, year_of
-from airflow_gitsync.manifest import ManifestEntry, dump_manifest, load_manifest
+from airflow_gitsync.layout import safe_name, year_of
+from airflow_gitsync.manifest import load_manifest
 from airflow_gitsync.results import (
     CommitResult,
     ExportTask,
@@ -68,8 +67,8 @@ def prepare(params: Mapping) -> PrepareResult:
     config = GitsyncConfig.load()
     engine = _engine(settings, config)
     engine.sync()
-    manifest = engine.read_manifest()
-    run.check_root(manifest.values(), settings.workspace_root, settings.allow_root_change)
+    slices, roots = run.split_manifest(engine.manifest_file())
+    run.check_root(roots, settings.workspace_root, settings.allow_root_change)
     with _workspace_client(settings, config) as client:
         try:
             listed = list_years(client, settings.workspace_root)
@@ -77,9 +76,6 @@ def prepare(params: Mapping) -> PrepareResult:
             raise SettingsError(
                 f"workspace_root {settings.workspace_root!r}: no such folder in the workspace"
             ) from None
-    slices: dict[str, list[ManifestEntry]] = defaultdict(list)
-    for entry in manifest.values():
-        slices[year_of(engagement_of(entry.repo_path.split("/")))].append(entry)
     # Slices are keyed by the year's name in the repository, which may be escaped (layout.safe_name).
     # A year only in the manifest is a folder deleted from the workspace: it is scanned too (it
     # lists as empty once the root is confirmed), so that its deletion is committed.
@@ -99,7 +95,7 @@ def prepare(params: Mapping) -> PrepareResult:
             YearSlice(
                 year,
                 repo_year,
-                staging.put(dump_manifest(slices[repo_year])) if repo_year in slices else None,
+                staging.put(slices[repo_year]) if repo_year in slices else None,
             )
             for repo_year, year in sorted(names.items(), key=lambda item: item[1])
         ],
@@ -119,7 +115,10 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
     settings = BackupSettings.from_params(params)
     config = GitsyncConfig.load()
     staging = config.staging()
-    manifest = load_manifest(staging.get(year.manifest_blob)) if year.manifest_blob else {}
+    try:
+        manifest = load_manifest(staging.get(year.manifest_blob)) if year.manifest_blob else {}
+    except ValueError as exc:  # lines counted within the year's part (run.split_manifest)
+        raise ValueError(f"the manifest's records of year {year.year!r}: {exc}") from exc
     with _workspace_client(settings, config) as client, _workspace_client(settings, config) as exporter:
         progress = Progress("export", None, exporter.stats, log)
         export = partial(export_engagement, exporter, staging=staging, progress=progress)

@@ -1,7 +1,7 @@
 """Benchmark: committing 70,000 notebooks, then 3,500 changes, three ways, on the same data.
 
 - ``engine``: :class:`SnapshotEngine` (fast-import in a bare mirror, streaming from staging), commit
-  *and* push to the local authenticated git server: commits of 1,000 files (the default batch),
+  *and* push to the local authenticated git server: commits of the default batch size (5,000 files),
   grouped into pushes of at most 256 MiB of new objects (the default ``push_bytes``); its build,
   push and repack phases are reported separately;
 - ``worktree``: the files in a working tree, ``git add -A && git commit``, then ``git push``;

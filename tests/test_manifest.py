@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.layout import FILE, LANGUAGE_EXTENSIONS, NOTEBOOK, UnsafePathError, to_repo_path
-from airflow_gitsync.manifest import ManifestEntry, dump_manifest, load_manifest
+from airflow_gitsync.manifest import ManifestEntry, ManifestFile, dump_manifest, load_manifest
 
 # Every character str.splitlines() ends a line at: \n \r \v \f \x1c-\x1e \x85 \u2028 \u2029.
 LINE_BREAKS = [chr(c) for c in range(sys.maxunicode + 1) if len(f"a{chr(c)}b".splitlines()) == 2]
@@ -71,3 +71,25 @@ def test_any_name_round_trips_through_repo_path_and_manifest(objects):
     data = dump_manifest(entries.values())
     assert data.isascii() and data.count(b"\n") == len(entries)
     assert load_manifest(data) == entries
+
+
+def test_a_manifest_file_reads_as_load_manifest_keeping_its_lines():
+    entries = [_entry(f"2024/E/{n}.py", n) for n in range(5)]
+    data = dump_manifest(entries)
+    manifest = ManifestFile(data)
+    assert dict(manifest) == load_manifest(data) and len(manifest) == 5
+    assert "2024/E/3.py" in manifest and "2024/E/9.py" not in manifest
+    assert b"\n".join(manifest.lines.values()) + b"\n" == data
+    assert ManifestFile(b"") == {}
+
+
+def test_a_manifest_file_names_a_repeated_path_and_a_bad_record():
+    line = dump_manifest([_entry("a.py")])
+    with pytest.raises(ValueError, match=r"manifest.jsonl: duplicate repo path 'a.py'"):
+        ManifestFile(line + line)
+    bad = ManifestFile(line.replace(b'"object_id":1', b'"object_id":"x"'))
+    assert "a.py" in bad
+    with pytest.raises(ValueError, match=r"manifest.jsonl, entry 'a.py': bad manifest record"):
+        bad["a.py"]
+    with pytest.raises(ValueError, match=r"line 1: bad manifest record .*no repo and workspace path"):
+        ManifestFile(b'{"repo_path": "a.py"}\n')

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.commit_plan import (
+    DEFAULT_BATCH_SIZE,
     Change,
     ChangeSet,
     CommitInfo,
@@ -35,7 +36,7 @@ from airflow_gitsync.git.mirror import Mirror, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
 from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestFile
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
@@ -80,10 +81,11 @@ class _Tally:
 
 
 class _ManifestLines:
-    """The manifest being built, serialized incrementally to exactly ``dump_manifest``'s bytes."""
+    """The manifest being built on a base manifest file, whose lines it keeps as they are: the bytes
+    ``dump_manifest`` gives for the result, when the base is a manifest it wrote."""
 
-    def __init__(self, entries: Mapping[str, ManifestEntry]) -> None:
-        self._lines = {path: entry.to_json().encode() for path, entry in entries.items()}
+    def __init__(self, base: ManifestFile) -> None:
+        self._lines = dict(base.lines)
 
     def apply(self, change: Change) -> None:
         if change.entry is None:
@@ -138,22 +140,23 @@ class SnapshotEngine:
     def _base_name(self) -> str:
         return self.working_branch if self.mirror.tracking(self.working_branch) else self.branch
 
-    def _manifest_at(self, commit: str | None, where: str = "") -> dict[str, ManifestEntry]:
+    def _manifest_at(self, commit: str | None, where: str = "") -> ManifestFile:
         try:
-            return load_manifest(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
+            return ManifestFile(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
         except ValueError as exc:
             raise ValueError(f"{where or 'commit'} ({commit}): {exc}") from exc
 
-    def read_manifest(self) -> dict[str, ManifestEntry]:
-        """The manifest at the working branch tip, else at main's tip, else empty (after sync)."""
-        return self._manifest_at(self._base(), self._base_name())
+    def manifest_file(self) -> bytes:
+        """The manifest file at the working branch tip, else at main's tip, else ``b""`` (after sync),
+        unparsed (:func:`~airflow_gitsync.manifest.load_manifest`)."""
+        return self.mirror.read_file(self._base(), MANIFEST_PATH) or b""
 
     def apply(
         self,
         changes: ChangeSet,
         staging: StagingStore,
         info: CommitInfo,
-        batch_size: int = 1000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         tag: str | None = None,
         tag_message: str = "",
         dry_run: bool = False,
@@ -280,9 +283,7 @@ class SnapshotEngine:
         return commits, sizes
 
     @staticmethod
-    def _write_manifests(
-        stream: FastImport, parts: list[list[Change]], manifest: Mapping[str, ManifestEntry]
-    ) -> list[int]:
+    def _write_manifests(stream: FastImport, parts: list[list[Change]], manifest: ManifestFile) -> list[int]:
         """Each part's manifest as a blob, one after the other, so fast-import stores each but the
         first as a small delta against the previous one; returns their marks."""
         state = _ManifestLines(manifest)

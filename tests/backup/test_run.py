@@ -6,7 +6,7 @@ import pytest
 
 from airflow_gitsync import run
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ListedObject
-from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.manifest import ManifestEntry, dump_manifest
 from airflow_gitsync.results import PlannedEngagement
 from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
@@ -92,13 +92,45 @@ def _entry(workspace_path, repo_path):
 
 
 def test_a_backup_of_another_root_is_refused_unless_allowed():
-    manifest = [_entry("/Clients/2024/E/x", "2024/E/x"), _entry("/Clients/.git", "%2Egit")]
-    run.check_root(manifest, "/Clients")
-    run.check_root(manifest, "/Clients/")
+    _, roots = run.split_manifest(
+        dump_manifest([_entry("/Clients/2024/E/x", "2024/E/x"), _entry("/Clients/.git", "%2Egit")])
+    )
+    assert roots == {"/Clients"}
+    run.check_root(roots, "/Clients")
+    run.check_root(roots, "/Clients/")
     for other in ("/Clients/2024", "/"):
         with pytest.raises(
             SettingsError, match=r"^workspace_root .*holds a backup of /Clients.*allow_root_change"
         ):
-            run.check_root(manifest, other)
-        run.check_root(manifest, other, allow_change=True)
-    run.check_root([], "/Anything")
+            run.check_root(roots, other)
+        run.check_root(roots, other, allow_change=True)
+    run.check_root(set(), "/Anything")
+
+
+def test_the_manifest_is_cut_by_year_into_the_bytes_each_year_would_dump():
+    entries = [
+        _entry("/Clients/loose", "loose"),
+        _entry("/Clients/2023.txt", "2023.txt"),
+        _entry("/Clients/2023/E/NOTEBOOKS/a", "2023/E/NOTEBOOKS/a"),
+        _entry("/Clients/2023-old/x", "2023-old/x"),
+        _entry("/Clients/2024/E/NOTEBOOKS/\u00e9t\u00e9", "2024/E/NOTEBOOKS/\u00e9t\u00e9"),
+        _entry("/Clients/2024/y", "2024/y"),
+    ]
+    parts, roots = run.split_manifest(dump_manifest(entries))
+    assert roots == {"/Clients"}
+    years = {"": entries[:2], "2023": [entries[2]], "2023-old": [entries[3]], "2024": entries[4:]}
+    assert parts == {year: dump_manifest(part) for year, part in years.items()}
+    assert run.split_manifest(b"") == ({}, set())
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b"{not json", r"line 2: "),
+        (b'{"repo_path": 1}', r"line 2: bad manifest record .*no repo and workspace path"),
+    ],
+)
+def test_a_manifest_line_that_cannot_be_cut_is_named(line, error):
+    good = dump_manifest([_entry("/Clients/2024/E/x", "2024/E/x")])
+    with pytest.raises(ValueError, match=rf"^\.gitsync/manifest\.jsonl {error}"):
+        run.split_manifest(good + line + b"\n")

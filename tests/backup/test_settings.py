@@ -20,7 +20,7 @@ def test_defaults_match_the_documented_params():
     assert settings.workspace_root == "/Clients"
     assert (settings.branch, settings.working_branch) == ("main", "backup/daily")
     assert settings.tag_for(datetime(2026, 11, 27, 2)) == "backup/2026-11-27"
-    assert settings.commit_batch_size == 1000
+    assert settings.commit_batch_size == 5000
     assert (settings.databricks_conn_id, settings.git_conn_id) == (
         "databricks_default",
         "azure_devops_git_default",

@@ -19,7 +19,7 @@ from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitAuthError
 from airflow_gitsync.git.snapshot import BLOB_STREAMS, ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest, load_manifest
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, ManifestFile, dump_manifest, load_manifest
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
@@ -104,7 +104,7 @@ def test_initial_snapshot_is_one_commit_with_manifest_and_tag(
     assert message.startswith("Backup 2026-11-27: 0 modified, 120 added, 0 deleted\n")
     assert "  2024/ENG-000: 0 modified, 30 added, 0 deleted" in message
     assert "Run id: scheduled__2026-11-27" in message and "Capture time: 2026-11-27T02:00:00+00:00" in message
-    assert engine.read_manifest() == workspace.entries
+    assert load_manifest(engine.manifest_file()) == workspace.entries
     pushed_refs = {ref for push in git_server.push_log for _, _, ref in push.refs}
     assert pushed_refs == {"refs/heads/backup/daily", "refs/heads/main", "refs/tags/backup/2026-11-27"}
 
@@ -136,13 +136,13 @@ def test_incremental_modify_add_delete_rename(engine, workspace, git_remote, tmp
 def test_names_with_line_separators_are_read_back_the_next_day(engine, workspace, git_remote, tmp_path):
     names = [f"2024/ENG-1/NOTEBOOKS/a{char}b.py" for char in ("\x85", "\u2028", "\u2029")]
     engine.apply(ChangeSet([workspace.write(p) for p in names]), workspace.staging, DAY1)
-    assert engine.read_manifest() == workspace.entries  # what the next run's prepare reads
+    assert load_manifest(engine.manifest_file()) == workspace.entries  # what the next run's prepare reads
 
     changes = ChangeSet([workspace.write(names[0]), workspace.write("2024/ENG-1/NOTEBOOKS/c.py")])
     engine.apply(ChangeSet(changes.upserts, [workspace.delete(names[1])]), workspace.staging, DAY2)
 
     assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
-    assert engine.read_manifest() == workspace.entries
+    assert load_manifest(engine.manifest_file()) == workspace.entries
 
 
 def _manifest_entry(path: str) -> ManifestEntry:
@@ -152,7 +152,7 @@ def _manifest_entry(path: str) -> ManifestEntry:
 @given(st.sets(NAMES), st.sets(NAMES), st.sets(NAMES))
 def test_incremental_manifest_is_byte_for_byte_dump_manifest(base, upserts, deletions):
     entries = {path: _manifest_entry(path) for path in base}
-    lines = _ManifestLines(entries)
+    lines = _ManifestLines(ManifestFile(dump_manifest(entries.values())))
     for path in sorted(deletions - upserts):
         lines.apply(Change(path, "deleted", None))
         entries.pop(path, None)
@@ -437,4 +437,4 @@ def test_a_commit_waits_while_another_process_holds_the_mirror(engine, workspace
             assert read_blob(workspace.entries[_paths(2)[1]].blob_id) == workspace.content[_paths(2)[1]]
     thread.join(timeout=60)
     assert committed.is_set()
-    assert engine.read_manifest() == workspace.entries
+    assert load_manifest(engine.manifest_file()) == workspace.entries
