@@ -199,16 +199,18 @@ class Mirror:
         disk = dict(zip(names, map(int, sizes), strict=True))
         return [sum(disk[name] for name in objects[commit]) for commit in commits]
 
-    def push(self, new: str, ref: str, old: str | None) -> int:
-        """Push ``new`` to the remote's ``ref`` (no force) and log it; return the pack bytes sent."""
-        result = self.git.remote("push", "--porcelain", "--progress", REMOTE, f"{new}:{ref}")
+    def push(self, new: str, ref: str, old: str | None, *more: tuple[str, str, str | None]) -> int:
+        """Push ``new`` to the remote's ``ref`` (no force), and each further ``(new, ref, old)`` in the
+        same push (each ref is accepted or rejected on its own); log it, return the pack bytes sent."""
+        updates = [(new, ref, old), *more]
+        result = self.git.remote(
+            "push", "--porcelain", "--progress", REMOTE, *(f"{n}:{r}" for n, r, _ in updates)
+        )
         sent = _pushed_bytes(result.stderr.decode(errors="replace"))
-        self.log.info(
-            "git push: %s %s %s -> %s, %d bytes sent",
-            redact_url(self.remote_url), ref, old or "(new)", new, sent,
-        )  # fmt: skip
-        local = ref.replace("refs/heads/", f"refs/remotes/{REMOTE}/", 1)
-        self.git.run("update-ref", local, new)
+        for new, ref, old in updates:
+            self.log.info("git push: %s %s %s -> %s", redact_url(self.remote_url), ref, old or "(new)", new)
+            self.git.run("update-ref", ref.replace("refs/heads/", f"refs/remotes/{REMOTE}/", 1), new)
+        self.log.info("git push: %d bytes sent", sent)
         return sent
 
     def make_tag(self, name: str, commit: str, tagger: str, when: str, message: str) -> str:

@@ -80,6 +80,9 @@ class _Tally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
 
+_RefUpdate = tuple[str, str, str | None]  # new, ref, old: what Mirror.push takes
+
+
 class _ManifestLines:
     """The manifest being built on a base manifest file, whose lines it keeps as they are: the bytes
     ``dump_manifest`` gives for the result, when the base is a manifest it wrote."""
@@ -202,9 +205,10 @@ class SnapshotEngine:
                     return self._result(commits, commits[-1] if commits else base, previous_head, tally)
                 with tally.timed("push"):
                     head = self._push_working_branch(commits, sizes, base, push_bytes, tally)
-                    merged_main, sent = self._merge_into_main(head, info, when)
-                    tag_name, tag_created, more = self._tag(tag, head, tag_message, when)
-                    tally.sent += sent + more
+                    merged_main, main_update = self._merge_into_main(head, info, when)
+                    tag_name, tag_created, tag_update = self._tag(tag, head, tag_message, when)
+                    if updates := [u for u in (main_update, tag_update) if u]:  # one push for both
+                        tally.sent += self.mirror.push(*updates[0], *updates[1:])
                 break
             except GitPushRejected as exc:
                 if attempt == self.max_attempts:
@@ -368,18 +372,19 @@ class SnapshotEngine:
             old, done = commits[point], point + 1
         return old
 
-    def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, int]:
-        """Bring main to ``head``: a fast-forward when it can, else a commit on main in which every
-        path the backup owns takes the backup's content; returns main and the bytes sent."""
+    def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, _RefUpdate | None]:
+        """Where main must be to hold ``head``: ``head`` itself when it can fast-forward, else a commit
+        on main in which every path the backup owns takes the backup's content; returns main and
+        the ref update to push, if any."""
         ref = f"refs/heads/{self.branch}"
         main = self.mirror.tracking(self.branch)
         if main is None or self.mirror.is_ancestor(main, head):
-            return head, (0 if main == head else self.mirror.push(head, ref, main))
+            return head, (None if main == head else (head, ref, main))
         commit = self._reconcile_main(main, head, info, when)
         if commit is None:
-            return main, 0
+            return main, None
         self.log.info("%s has commits of its own: %s brings it to the backup %s", self.branch, commit, head)
-        return commit, self.mirror.push(commit, ref, main)
+        return commit, (commit, ref, main)
 
     def _reconcile_main(self, main: str, head: str, info: CommitInfo, when: str) -> str | None:
         """A commit on ``main`` (merging ``head`` unless main already contains it) in which every path
@@ -413,22 +418,24 @@ class SnapshotEngine:
                 stream.put_object(path, object_id, mode)
             return stream.finish()[mark]
 
-    def _tag(self, tag: str | None, head: str, message: str, when: str) -> tuple[str | None, bool, int]:
-        """Tag ``head`` as ``tag``, or ``tag.2``, ``.3``... when the name is taken by another commit."""
+    def _tag(
+        self, tag: str | None, head: str, message: str, when: str
+    ) -> tuple[str | None, bool, _RefUpdate | None]:
+        """Tag ``head`` as ``tag``, or ``tag.2``, ``.3``... when the name is taken by another commit;
+        returns the name, whether it is new, and the ref update to push."""
         if tag is None:
-            return None, False, 0
+            return None, False, None
         name, number = tag, 1
         while (target := self.mirror.resolve(f"refs/tags/{name}")) not in (None, head):
             number += 1
             name = f"{tag}.{number}"
         if target == head:
             self.log.info("tag %s already points at %s", name, head)
-            return name, False, 0
+            return name, False, None
         if name != tag:
             self.log.warning(
                 "tag %s exists at another commit and is never moved: tagging %s as %s", tag, head, name
             )
         text = (message or f"Backup {tag}").rstrip("\n") + "\n"
         tag_id = self.mirror.make_tag(name, head, self.ident, when, text)
-        sent = self.mirror.push(tag_id, f"refs/tags/{name}", None)
-        return name, True, sent
+        return name, True, (tag_id, f"refs/tags/{name}", None)
