@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore, StoragePath
@@ -132,10 +134,25 @@ def modified_time(stat: object) -> float | None:
     return getattr(stat, "st_mtime", 0) or None
 
 
-def _blob_id(path: StoragePath) -> str:
-    """``blobs/ab/cdef...`` -> ``abcdef...`` (from the path's text: a ``name`` is not reliable on every
-    object store's path class)."""
-    return "".join(str(path).rstrip("/").rsplit("/", 2)[-2:])
+def _listing(folder: StoragePath) -> Iterator[tuple[str, float | None, int]]:
+    """The name of each object in ``folder``, when it was written (:func:`modified_time`) and its size,
+    from one listing of the folder (``os.scandir``, an object store's ``ls``) rather than a call per
+    object: a sweep visits every staged object (70,000 and more)."""
+    if isinstance(folder, Path):
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                stat = entry.stat()
+                yield entry.name, stat.st_mtime or None, stat.st_size
+        return
+    for info in folder.fs.ls(folder.path, detail=True):  # type: ignore[attr-defined]
+        if info.get("type") != "directory":
+            yield _name(info["name"]), modified_time(info), int(info["size"])
+
+
+def _name(path: StoragePath) -> str:
+    """The last component of ``path``, from its text (``name`` is not reliable on every object
+    store's path class)."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
 
 
 def sweep(store: StagingStore, now: datetime, days: int) -> RetentionResult:
@@ -151,12 +168,11 @@ def sweep(store: StagingStore, now: datetime, days: int) -> RetentionResult:
     removed = removed_bytes = kept = kept_bytes = unknown = 0
     blobs = store.root / BLOBS
     for prefix in blobs.iterdir() if blobs.exists() else ():
-        for path in prefix.iterdir():
-            stat = path.stat()
-            written = modified_time(stat)
-            if _blob_id(path) in keep or written is None or written > oldest:
-                kept, kept_bytes, unknown = kept + 1, kept_bytes + stat.st_size, unknown + (written is None)
+        head = _name(prefix)  # blobs/ab/cdef... is blob abcdef...
+        for name, written, size in _listing(prefix):
+            if head + name in keep or written is None or written > oldest:
+                kept, kept_bytes, unknown = kept + 1, kept_bytes + size, unknown + (written is None)
             else:
-                path.unlink(missing_ok=True)
-                removed, removed_bytes = removed + 1, removed_bytes + stat.st_size
+                (prefix / name).unlink(missing_ok=True)
+                removed, removed_bytes = removed + 1, removed_bytes + size
     return RetentionResult(removed, removed_bytes, kept, kept_bytes, len(expired), unknown)

@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.memory import MemoryFileSystem
 
-from airflow_gitsync.retention import RunRecord, _blob_id, modified_time, record_run, still_needed, sweep
+from airflow_gitsync.retention import RunRecord, _name, modified_time, record_run, still_needed, sweep
 from airflow_gitsync.staging import StagingStore
 
 DAYS = 3
@@ -79,7 +79,7 @@ def _written(store: StagingStore) -> set[bytes]:
 
 def staged(store: StagingStore) -> set[str]:
     blobs = store.root / "blobs"
-    return {_blob_id(q) for p in blobs.iterdir() for q in p.iterdir()} if blobs.exists() else set()
+    return {_name(p) + _name(q) for p in blobs.iterdir() for q in p.iterdir()} if blobs.exists() else set()
 
 
 def test_ten_daily_runs_keep_n_days_of_changes_and_what_unfinished_runs_need(store):
