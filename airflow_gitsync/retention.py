@@ -120,24 +120,22 @@ def still_needed(records: Sequence[RunRecord], now: datetime, days: int) -> list
     return [r for r in records if needed(r)]
 
 
-def modified_time(stat: object) -> float | None:
-    """When a staged object was written (epoch seconds), from a local ``os.stat_result`` or an object
-    store's info (``mtime``, ``last_modified``, ``LastModified``); None when it does not say."""
-    if isinstance(stat, Mapping):
-        for key in ("mtime", "last_modified", "LastModified"):
-            value = stat.get(key)
-            if isinstance(value, datetime):
-                return value.timestamp()
-            if isinstance(value, int | float) and value > 0:
-                return float(value)
-        return None
-    return getattr(stat, "st_mtime", 0) or None
+def modified_time(info: Mapping) -> float | None:
+    """When a staged object was written (epoch seconds), from an object store's info (``mtime``,
+    ``last_modified``, ``LastModified``); None when it does not say."""
+    for key in ("mtime", "last_modified", "LastModified"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return None
 
 
 def _listing(folder: StoragePath) -> Iterator[tuple[str, float | None, int]]:
-    """The name of each object in ``folder``, when it was written (:func:`modified_time`) and its size,
-    from one listing of the folder (``os.scandir``, an object store's ``ls``) rather than a call per
-    object: a sweep visits every staged object (70,000 and more)."""
+    """The name of each object in ``folder``, when it was written (epoch seconds, None if unknown) and
+    its size, from one listing of the folder (``os.scandir``, an object store's ``ls``) rather than a
+    call per object: a sweep visits every staged object (70,000 and more)."""
     if isinstance(folder, Path):
         with os.scandir(folder) as entries:
             for entry in entries:
@@ -149,7 +147,7 @@ def _listing(folder: StoragePath) -> Iterator[tuple[str, float | None, int]]:
             yield _name(info["name"]), modified_time(info), int(info["size"])
 
 
-def _name(path: StoragePath) -> str:
+def _name(path: StoragePath | str) -> str:
     """The last component of ``path``, from its text (``name`` is not reliable on every object
     store's path class)."""
     return str(path).rstrip("/").rsplit("/", 1)[-1]
