@@ -17,6 +17,11 @@ from airflow_gitsync.blob import check_blob_id
 MANIFEST_PATH = ".gitsync/manifest.jsonl"
 
 
+class ManifestError(ValueError):
+    """A manifest file that cannot be read (a malformed line or record, a repeated path): no retry
+    can fix it, only repairing the file on the backup's working branch."""
+
+
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
     """What was backed up for one workspace object.
@@ -89,7 +94,7 @@ def parse_manifest(data: bytes) -> Iterator[ManifestEntry]:
         try:
             yield ManifestEntry.from_dict(record)
         except ValueError as exc:
-            raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
+            raise ManifestError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
 
 
 def manifest_lines(data: bytes) -> list[tuple[bytes, str, str]]:
@@ -103,7 +108,7 @@ def manifest_lines(data: bytes) -> list[tuple[bytes, str, str]]:
         except (KeyError, TypeError):
             repo_path = workspace_path = None
         if type(repo_path) is not str or type(workspace_path) is not str:
-            raise ValueError(
+            raise ManifestError(
                 f"{MANIFEST_PATH} line {number}: bad manifest record {record!r}: no repo and workspace path"
             )
         lines.append((line, repo_path, workspace_path))
@@ -114,7 +119,7 @@ def _line_record(number: int, line: bytes) -> object:
     try:
         return json.loads(line)
     except ValueError as exc:
-        raise ValueError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
+        raise ManifestError(f"{MANIFEST_PATH} line {number}: {exc}") from exc
 
 
 def load_manifest(data: bytes) -> dict[str, ManifestEntry]:
@@ -122,7 +127,7 @@ def load_manifest(data: bytes) -> dict[str, ManifestEntry]:
     entries: dict[str, ManifestEntry] = {}
     for entry in parse_manifest(data):
         if entry.repo_path in entries:
-            raise ValueError(f"{MANIFEST_PATH}: duplicate repo path {entry.repo_path!r}")
+            raise ManifestError(f"{MANIFEST_PATH}: duplicate repo path {entry.repo_path!r}")
         entries[entry.repo_path] = entry
     return entries
 
@@ -140,14 +145,14 @@ class ManifestFile(Mapping[str, ManifestEntry]):
         self.lines: dict[str, bytes] = {repo_path: line for line, repo_path, _ in lines}
         if len(self.lines) != len(lines):
             repeated = Counter(repo_path for _, repo_path, _ in lines).most_common(1)[0][0]
-            raise ValueError(f"{MANIFEST_PATH}: duplicate repo path {repeated!r}")
+            raise ManifestError(f"{MANIFEST_PATH}: duplicate repo path {repeated!r}")
 
     def __getitem__(self, repo_path: str) -> ManifestEntry:
         line = self.lines[repo_path]
         try:
             return ManifestEntry.from_dict(json.loads(line))
         except ValueError as exc:
-            raise ValueError(f"{MANIFEST_PATH}, entry {repo_path!r}: {exc}") from exc
+            raise ManifestError(f"{MANIFEST_PATH}, entry {repo_path!r}: {exc}") from exc
 
     def __contains__(self, repo_path: object) -> bool:
         return repo_path in self.lines

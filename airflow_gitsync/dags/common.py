@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 
 from airflow_gitsync.config import ConfigError, GitsyncConfig
 from airflow_gitsync.git.runner import GitAuthError, GitRemoteRefused
+from airflow_gitsync.manifest import ManifestError
 from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.results import XComKey
 from airflow_gitsync.settings import ParamSpec, SettingsError
@@ -22,6 +23,7 @@ from airflow_gitsync.workspace.client import AuthError
 # missing connection, a remote that refuses the content, a staged object that must be exported again.
 PERMANENT_ERRORS = (
     SettingsError,
+    ManifestError,
     ConfigError,
     AuthError,
     GitAuthError,

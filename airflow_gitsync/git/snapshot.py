@@ -36,7 +36,7 @@ from airflow_gitsync.git.mirror import Mirror, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
 from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestFile
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestError, ManifestFile
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
@@ -146,8 +146,8 @@ class SnapshotEngine:
     def _manifest_at(self, commit: str | None, where: str = "") -> ManifestFile:
         try:
             return ManifestFile(self.mirror.read_file(commit, MANIFEST_PATH) or b"")
-        except ValueError as exc:
-            raise ValueError(f"{where or 'commit'} ({commit}): {exc}") from exc
+        except ManifestError as exc:
+            raise ManifestError(f"{where or 'commit'} ({commit}): {exc}") from exc
 
     def manifest_file(self) -> bytes:
         """The manifest file at the working branch tip, else at main's tip, else ``b""`` (after sync),

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from airflow.sdk import DagRunState
+
+from airflow_gitsync.layout import to_repo_path
+from airflow_gitsync.manifest import MANIFEST_PATH
+from tests.e2e.conftest import ROOT
+from tests.fixtures.git_server import push_commit
 
 NOTEBOOK = "NOTEBOOK"
 
@@ -105,3 +112,31 @@ def test_batched_export_commits_what_succeeded_and_names_the_failed_engagement(b
     backup.emulator.clear_failures()
     assert backup.run("2026-11-12").state == DagRunState.SUCCESS
     assert backup.tree("backup/2026-11-12") == expected
+
+
+def test_a_broken_manifest_record_fails_its_year_once_and_the_other_years_are_backed_up(backup, tmp_path):
+    assert backup.run("2026-11-20").state == DagRunState.SUCCESS
+    notebooks = _notebooks(backup.emulator)
+    years = sorted({o["path"].split("/")[2] for o in notebooks})
+    broken, other = years[0], years[-1]
+    manifest = backup.git("show", f"backup/daily:{MANIFEST_PATH}").encode()
+    lines = manifest.split(b"\n")
+    number = next(n for n, line in enumerate(lines) if f'"repo_path":"{broken}/'.encode() in line)
+    lines[number] = re.sub(rb'"object_id":\d+', b'"object_id":"not a number"', lines[number])
+    push_commit(
+        backup.remote, tmp_path / "colleague", "backup/daily", {MANIFEST_PATH: b"\n".join(lines)}, "edit"
+    )
+    changed = next(o["path"] for o in notebooks if o["path"].split("/")[2] == other)
+    backup.emulator.modify_notebook(changed)
+
+    run = backup.run("2026-11-21")
+
+    assert run.state == DagRunState.FAILED
+    scans = {ti.rendered_map_index: ti for ti in run.get_task_instances() if ti.task_id == "scan"}
+    assert scans[broken].state == "failed" and scans[broken].try_number == 1  # not retried
+    assert {ti.state for y, ti in scans.items() if y != broken} == {"success"}
+    repo_path = to_repo_path(
+        ROOT, changed, NOTEBOOK, next(o for o in notebooks if o["path"] == changed)["language"]
+    )
+    assert backup.tree("backup/daily")[repo_path] == backup.expected()[repo_path]
+    assert "backup/2026-11-21" not in backup.git("tag", "--list")
