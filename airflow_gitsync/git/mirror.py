@@ -25,6 +25,10 @@ _PACKS_BEFORE_FULL_REPACK = 50
 ZERO_ID = "0" * 40
 
 
+RefUpdate = tuple[str, str, str | None]
+"""``(new, ref, old)``: one ref a push moves from ``old`` (None: a new ref) to ``new``."""
+
+
 def mirror_dir(cache_dir: Path, remote_url: str) -> Path:
     """``<cache_dir>/<repo name>-<hash of the url>.git``: one mirror per remote."""
     name = Path(urlsplit(remote_url).path.rstrip("/")).name.removesuffix(".git") or "repo"
@@ -199,9 +203,9 @@ class Mirror:
         disk = dict(zip(names, map(int, sizes), strict=True))
         return [sum(disk[name] for name in objects[commit]) for commit in commits]
 
-    def push(self, new: str, ref: str, old: str | None, *more: tuple[str, str, str | None]) -> int:
-        """Push ``new`` to the remote's ``ref`` (no force), and each further ``(new, ref, old)`` in the
-        same push (each ref is accepted or rejected on its own); log it, return the pack bytes sent."""
+    def push(self, new: str, ref: str, old: str | None, *more: RefUpdate) -> int:
+        """Push ``new`` to the remote's ``ref`` (no force), and each of ``more`` in the same push (each
+        ref is accepted or rejected on its own); log it, return the pack bytes sent."""
         updates = [(new, ref, old), *more]
         result = self.git.remote(
             "push", "--porcelain", "--progress", REMOTE, *(f"{n}:{r}" for n, r, _ in updates)

@@ -32,7 +32,7 @@ from airflow_gitsync.git.commit_plan import (
     plan_changes,
 )
 from airflow_gitsync.git.fast_import import FastImport
-from airflow_gitsync.git.mirror import Mirror, mirror_dir
+from airflow_gitsync.git.mirror import Mirror, RefUpdate, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
 from airflow_gitsync.layout import engagement_of
@@ -78,9 +78,6 @@ class _Tally:
             yield
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
-
-
-_RefUpdate = tuple[str, str, str | None]  # new, ref, old: what Mirror.push takes
 
 
 class _ManifestLines:
@@ -207,8 +204,9 @@ class SnapshotEngine:
                     head = self._push_working_branch(commits, sizes, base, push_bytes, tally)
                     merged_main, main_update = self._merge_into_main(head, info, when)
                     tag_name, tag_created, tag_update = self._tag(tag, head, tag_message, when)
-                    if updates := [u for u in (main_update, tag_update) if u]:  # one push for both
-                        tally.sent += self.mirror.push(*updates[0], *updates[1:])
+                    if updates := [u for u in (main_update, tag_update) if u]:
+                        first, *rest = updates  # one push for both
+                        tally.sent += self.mirror.push(*first, *rest)
                 break
             except GitPushRejected as exc:
                 if attempt == self.max_attempts:
@@ -372,7 +370,7 @@ class SnapshotEngine:
             old, done = commits[point], point + 1
         return old
 
-    def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, _RefUpdate | None]:
+    def _merge_into_main(self, head: str, info: CommitInfo, when: str) -> tuple[str, RefUpdate | None]:
         """Where main must be to hold ``head``: ``head`` itself when it can fast-forward, else a commit
         on main in which every path the backup owns takes the backup's content; returns main and
         the ref update to push, if any."""
@@ -420,7 +418,7 @@ class SnapshotEngine:
 
     def _tag(
         self, tag: str | None, head: str, message: str, when: str
-    ) -> tuple[str | None, bool, _RefUpdate | None]:
+    ) -> tuple[str | None, bool, RefUpdate | None]:
         """Tag ``head`` as ``tag``, or ``tag.2``, ``.3``... when the name is taken by another commit;
         returns the name, whether it is new, and the ref update to push."""
         if tag is None:
