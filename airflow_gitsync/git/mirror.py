@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -142,12 +142,14 @@ class Mirror:
     def merge_base(self, a: str, b: str) -> str | None:
         return self.git.run("merge-base", a, b, check=False).stdout.decode().strip() or None
 
-    def ls_tree(self, commit: str | None) -> dict[str, tuple[str, str]]:
-        """``{path: (mode, object id)}`` for every file at ``commit`` (empty for None)."""
+    def ls_tree(self, commit: str | None, paths: Iterable[str] = ()) -> dict[str, tuple[str, str]]:
+        """``{path: (mode, object id)}`` for every file at ``commit`` (empty for None), or only for
+        those of ``paths`` it has."""
         if commit is None:
             return {}
         entries = {}
-        for record in self.git.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout.split(b"\0"):
+        listing = self.git.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *paths).stdout
+        for record in listing.split(b"\0"):
             if record:
                 meta, _, path = record.partition(b"\t")
                 mode, _, object_id = meta.decode().split(" ")
