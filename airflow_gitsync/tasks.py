@@ -20,7 +20,7 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.layout import safe_name, year_of
-from airflow_gitsync.manifest import ManifestError, load_manifest
+from airflow_gitsync.manifest import ManifestEntry, ManifestError, load_manifest
 from airflow_gitsync.results import (
     CommitResult,
     ExportTask,
@@ -121,10 +121,15 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
     settings = BackupSettings.from_params(params)
     config = GitsyncConfig.load()
     staging = config.staging()
-    try:
-        manifest = load_manifest(staging.get(year.manifest_blob)) if year.manifest_blob else {}
-    except ManifestError as exc:  # lines counted within the year's part (run.split_manifest)
-        raise ManifestError(f"the manifest's records of year {year.year!r}: {exc}") from exc
+
+    def manifest() -> dict[str, ManifestEntry]:
+        if not year.manifest_blob:
+            return {}
+        try:
+            return load_manifest(staging.get(year.manifest_blob))
+        except ManifestError as exc:  # lines counted within the year's part (run.split_manifest)
+            raise ManifestError(f"the manifest's records of year {year.year!r}: {exc}") from exc
+
     with _workspace_client(settings, config) as client, _workspace_client(settings, config) as exporter:
         progress = Progress("export", None, exporter.stats, log)
         export = partial(export_engagement, exporter, staging=staging, progress=progress)

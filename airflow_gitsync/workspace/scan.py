@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -115,7 +115,7 @@ def scan_year(
     client: WorkspaceClient,
     root: str,
     year: str,
-    manifest: dict[str, ManifestEntry],
+    manifest: Mapping[str, ManifestEntry] | Callable[[], Mapping[str, ManifestEntry]],
     *,
     full_scan: bool = False,
     repo_year: str | None = None,
@@ -123,6 +123,10 @@ def scan_year(
     folder_rule: FolderRule | None = None,
 ) -> ScanResult:
     """List ``year`` and diff each of its engagements against ``manifest`` (the year's entries).
+
+    ``manifest`` may be a function that loads it: it is then called beside the first listing calls
+    (parsing a year's 20,000 records takes longer than listing its first engagements), so that the
+    rate-bound listing starts at once.
 
     ``repo_year`` is the year's name in the repository (default: ``year`` escaped by
     :func:`~airflow_gitsync.layout.safe_name`).
@@ -140,12 +144,9 @@ def scan_year(
     """
     if repo_year is None:
         repo_year = layout.safe_name(year, top_level=True) if year else ""
-    stray = sorted(p for p in manifest if layout.year_of(layout.engagement_of(p.split("/"))) != repo_year)
-    if stray:
-        raise ValueError(f"manifest slice for year {year!r} holds other paths: {stray[:3]}")
-    by_engagement: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
-    for repo_path, entry in manifest.items():
-        by_engagement[layout.engagement_of(repo_path.split("/"))][repo_path] = entry
+    loader = ThreadPoolExecutor(1, thread_name_prefix="manifest")
+    grouping = loader.submit(_by_engagement, manifest, year, repo_year)
+    loader.shutdown(wait=False)
     result = ScanResult(year)
     skipped: Counter[str] = Counter()
     repo_paths: list[str] = []
@@ -173,7 +174,7 @@ def scan_year(
                 diff_engagement(
                     engagement,
                     listed,
-                    by_engagement.pop(engagement, {}),
+                    grouping.result().pop(engagement, {}),
                     failures=listing + failures,
                     listing_failed=bool(folder_errors),
                     full_scan=full_scan,
@@ -185,7 +186,7 @@ def scan_year(
                     f"{{year}}/{{engagement}}/NOTEBOOKS/ (backed up anyway), e.g. {outside[0]}"
                 )
         progress.finish()
-        for engagement, entries in sorted(by_engagement.items()):  # gone from the workspace: deleted
+        for engagement, entries in sorted(grouping.result().items()):  # gone from the workspace: deleted
             settle(diff_engagement(engagement, [], entries))
         result.exported = _collect(exports, result)
     finally:
@@ -197,6 +198,22 @@ def scan_year(
         result.warnings.append(f"paths differing only by case clash on Windows/macOS clones: {group}")
     result.skipped = dict(sorted(skipped.items()))
     return result
+
+
+def _by_engagement(
+    manifest: Mapping[str, ManifestEntry] | Callable[[], Mapping[str, ManifestEntry]],
+    year: str,
+    repo_year: str,
+) -> dict[str, dict[str, ManifestEntry]]:
+    """The year's manifest entries by engagement; a path of another year is refused."""
+    entries = manifest() if callable(manifest) else manifest
+    stray = sorted(p for p in entries if layout.year_of(layout.engagement_of(p.split("/"))) != repo_year)
+    if stray:
+        raise ValueError(f"manifest slice for year {year!r} holds other paths: {stray[:3]}")
+    by_engagement: dict[str, dict[str, ManifestEntry]] = defaultdict(dict)
+    for repo_path, entry in entries.items():
+        by_engagement[layout.engagement_of(repo_path.split("/"))][repo_path] = entry
+    return by_engagement
 
 
 def _listed(
