@@ -30,7 +30,6 @@ def backup_env(home: Path, state_dir: Path) -> dict[str, str]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "AIRFLOW__GITSYNC__STAGING_URL": f"file://{state_dir}/staging",
         "AIRFLOW__GITSYNC__CACHE_DIR": str(state_dir / "mirrors"),
     }
