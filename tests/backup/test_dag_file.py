@@ -1,0 +1,47 @@
+"""What parsing the backup DAG file costs every task process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+
+
+def test_parsing_the_backup_dag_imports_no_hook_and_no_other_dag():
+    """Every task process parses its DAG file; the hooks (and the Databricks and Azure providers under
+    them) are imported only by the tasks that use them, and the restore and verify DAGs not at all."""
+    code = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('airflow_gitsync.', "
+        "'airflow.providers.databricks', 'airflow.providers.microsoft')))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "databricks_git_backup.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    imported = set(done.stdout.split())
+    assert "airflow_gitsync.dags.backup" in imported
+    assert not imported & {
+        "airflow_gitsync.dags.restore",
+        "airflow_gitsync.dags.verify",
+        "airflow_gitsync.hooks.databricks_workspace",
+        "airflow_gitsync.hooks.azure_devops_git",
+    }
+    # Airflow itself reads every provider's info when it loads its configuration; no hook is imported.
+    assert not [m for m in imported if m.startswith("airflow.providers.") and ".hooks" in m]
+
+
+def test_the_dag_factories_are_importable_by_name():
+    from airflow_gitsync import dags
+
+    assert {dags.backup_dag.__name__, dags.restore_dag.__name__, dags.verify_dag.__name__} == set(
+        dags.__all__
+    )
+    with pytest.raises(AttributeError, match="no_such_dag"):
+        dags.no_such_dag  # noqa: B018
