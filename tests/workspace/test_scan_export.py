@@ -221,6 +221,39 @@ def manifest_path(manifest, workspace_path):
     return next(p for p, e in manifest.items() if e.workspace_path == workspace_path)
 
 
+def test_a_manifest_loader_runs_beside_the_listing_and_its_error_fails_the_scan(emulator, staging):
+    """The scan task hands its manifest slice over as a loader: the rate-bound listing starts first,
+    the diff is the same as with the loaded manifest, and a loader that fails fails the scan."""
+    with client_for(emulator) as client:
+        manifest, _, _ = backup(client, staging, {})
+        changed = next(
+            o["path"]
+            for o in emulator.objects()
+            if o["path"].startswith(f"{ROOT}/2023/") and "/NOTEBOOKS/" in o["path"]
+        )
+        emulator.modify_notebook(changed)
+        unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2023/")}
+
+        def load():
+            deadline = time.monotonic() + 10
+            while client.stats()["list"]["calls"] == listed_before:
+                assert time.monotonic() < deadline, "the listing waited for the manifest"
+                time.sleep(0.005)
+            return unit_manifest
+
+        listed_before = client.stats()["list"]["calls"]
+        loaded = scan_year(client, ROOT, "2023", load)
+        given = scan_year(client, ROOT, "2023", unit_manifest)
+        assert to_xcom(loaded) == to_xcom(given)
+        assert [e.engagement for e in given.engagements] == ["/".join(changed.split("/")[2:4])]
+
+        def broken():
+            raise ValueError("the manifest's records of year '2023': line 3: not JSON")
+
+        with pytest.raises(ValueError, match="line 3"):
+            scan_year(client, ROOT, "2023", broken)
+
+
 def test_deleted_or_modified_between_scan_and_export(emulator, staging):
     for name in ("kept", "old", "changes"):
         emulator.put_notebook(f"{ENG}/{name}", b"# Databricks notebook source\n" + name.encode())
