@@ -257,7 +257,7 @@ class SnapshotEngine:
         two take about as long for a day's changes, on different cores. A run that changed nothing
         reads only the files the backup owns from the base tree, and no manifest.
         """
-        for entry in changes.upserts:
+        for entry in changes.upserts:  # before the import reads them from staging and git
             check_blob_id(entry.blob_id)
         unchanged = not changes.upserts and not changes.deletions and base is not None
         with ThreadPoolExecutor(1, thread_name_prefix="import") as pool:
