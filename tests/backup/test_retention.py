@@ -97,7 +97,9 @@ def test_ten_daily_runs_keep_n_days_of_changes_and_what_unfinished_runs_need(sto
         record = RunRecord("backup", f"day{day}", now.isoformat(), now.isoformat(), complete, sorted(blobs))
         record_run(store, record)
         if day != 5:  # day 5's commit failed: no sweep
-            sweep(store, now, DAYS)
+            before = staged(store)
+            result = sweep(store, now, DAYS)
+            assert result.kept == len(staged(store)) and result.removed == len(before - staged(store))
 
     recent = set().union(*(runs[d] for d in (8, 9, 10)))  # recorded within the last 3 days
     assert staged(store) == recent, "day 4's failed run is superseded by day 6, a complete one"
