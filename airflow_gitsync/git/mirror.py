@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import git
-
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.runner import GitRunner, redact_url
 
@@ -165,7 +163,10 @@ class Mirror:
     @contextmanager
     def blob_reader(self) -> Iterator[Callable[[str], bytes]]:
         """A function reading blobs by id through one persistent ``git cat-file --batch`` (GitPython's
-        object database), for reading thousands of blobs without a process each. Not thread-safe."""
+        object database), for reading thousands of blobs without a process each. Not thread-safe.
+        GitPython is imported here: every task process parses the DAG, few read blobs."""
+        import git
+
         repo = git.Repo(self.path, odbt=git.GitCmdObjectDB)
         try:
             yield lambda blob_id: repo.odb.stream(bytes.fromhex(blob_id)).read()

@@ -24,7 +24,6 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from azure.identity import ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential
 
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir
@@ -99,20 +98,23 @@ class AzureDevOpsGitHook(BaseHook):
         return GitAuth.bearer(EntraTokenProvider(credential), identity)
 
     def _build_auth(self) -> GitAuth:
+        # azure-identity (0.1 s to import) only for the connections that use it.
+        from azure import identity as azure_identity
+
         client_id = self._extra("client_id")
         if key := self._extra("ssh_private_key"):
             return GitAuth.ssh(repair_private_key(key))
         if self._extra("tenant_id") and client_id and self._extra("client_secret"):
             mask_secret(self._extra("client_secret"))
-            credential = ClientSecretCredential(
+            credential = azure_identity.ClientSecretCredential(
                 self._extra("tenant_id"), client_id, self._extra("client_secret")
             )
             return self._bearer(credential, f"entra service principal {client_id}")
         if self._extra("use_managed_identity"):
-            identity = f"managed identity {client_id or 'system-assigned'}"
-            return self._bearer(ManagedIdentityCredential(client_id=client_id or None), identity)
+            credential = azure_identity.ManagedIdentityCredential(client_id=client_id or None)
+            return self._bearer(credential, f"managed identity {client_id or 'system-assigned'}")
         if self._extra("use_default_azure_credential"):
-            return self._bearer(DefaultAzureCredential(), "default azure credential")
+            return self._bearer(azure_identity.DefaultAzureCredential(), "default azure credential")
         if self.connection.password:
             return GitAuth.basic(self.connection.login or "", self.connection.password)
         return GitAuth.none()

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import time
 
+import azure.identity
 import pytest
 from azure.core.credentials import AccessToken
 
@@ -82,7 +83,7 @@ def test_service_principal_gets_a_bearer_token_once(connection, git_remote, tmp_
         credentials.append(StubCredential(*args))
         return credentials[-1]
 
-    monkeypatch.setattr(azure_devops_git, "ClientSecretCredential", client_secret_credential)
+    monkeypatch.setattr(azure.identity, "ClientSecretCredential", client_secret_credential)
     conn_id = connection(
         host=git_remote, extra={"tenant_id": "t-1", "client_id": "c-1", "client_secret": "cs-9"}
     )
@@ -107,8 +108,8 @@ def test_token_is_refreshed_before_expiry():
 
 
 def test_managed_identity_and_default_credential(connection, git_remote, monkeypatch, masked):
-    monkeypatch.setattr(azure_devops_git, "ManagedIdentityCredential", StubCredential)
-    monkeypatch.setattr(azure_devops_git, "DefaultAzureCredential", StubCredential)
+    monkeypatch.setattr(azure.identity, "ManagedIdentityCredential", StubCredential)
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", StubCredential)
     managed = AzureDevOpsGitHook(
         connection(host=git_remote, extra={"use_managed_identity": True, "client_id": "mi"})
     )
