@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 
@@ -71,13 +72,20 @@ def prepare(params: Mapping) -> PrepareResult:
     started = time.monotonic()
     settings = BackupSettings.from_params(params)
     config = GitsyncConfig.load()
-    engine = _engine(settings, config)
-    engine.sync()
-    slices, roots = run.split_manifest(engine.manifest_file())
-    run.check_root(roots, settings.workspace_root, settings.allow_root_change)
-    with _workspace_client(settings, config) as client:
+
+    def years_listed() -> list[str]:
+        with _workspace_client(settings, config) as client:
+            return list_years(client, settings.workspace_root)
+
+    # The workspace is listed beside the git fetch and the manifest's split (0.2 s of 1 s).
+    with ThreadPoolExecutor(1, thread_name_prefix="list-years") as pool:
+        listing = pool.submit(years_listed)
+        engine = _engine(settings, config)
+        engine.sync()
+        slices, roots = run.split_manifest(engine.manifest_file())
+        run.check_root(roots, settings.workspace_root, settings.allow_root_change)
         try:
-            listed = list_years(client, settings.workspace_root)
+            listed = listing.result()
         except NotFoundError:
             raise SettingsError(
                 f"workspace_root {settings.workspace_root!r}: no such folder in the workspace"
