@@ -15,7 +15,7 @@ from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.layout import year_of
 from airflow_gitsync.results import (
     CommitResult,
-    ExportTaskResult,
+    ExportTaskCounts,
     PlanResult,
     PrepareResult,
     TaskMetrics,
@@ -82,7 +82,7 @@ def build_summary(
     prepared: PrepareResult | None,
     scans: Iterable[ScanResult],
     planned: PlanResult | None,
-    export_tasks: Iterable[ExportTaskResult],
+    export_tasks: Iterable[ExportTaskCounts],
     committed: CommitResult | None,
     errors: Mapping[str, str] | None = None,
 ) -> Summary:
@@ -137,7 +137,7 @@ def build_summary(
             year["added"] += result.added
             year["modified"] += result.modified
             year["unchanged"] += result.unchanged
-            year["deleted"] += len(result.deletions)
+            year["deleted"] += result.deleted
             for failure in result.failed:
                 summary.failures.append((failure.path, failure.reason))
                 year["failed"] += 1

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
-from airflow_gitsync.workspace.export import ExportResult
+from airflow_gitsync.workspace.export import ExportCounts, ExportResult
 
 T = TypeVar("T")
 
@@ -32,11 +32,12 @@ class XComKey(StrEnum):
     RUN = "run"  # prepare: the PrepareResult (its return value is the list of years to scan)
     PLAN = "plan"  # plan: the PlanResult (its return value is the list of export tasks)
     EXPORTS = "exports"  # scan and export: an ExportTaskResult (export: pushed before it fails)
+    EXPORT_COUNTS = "export_counts"  # scan and export: the ExportTaskCounts of EXPORTS, for the report
     ERROR = "error"  # prepare, plan, commit: the error they failed with, for the report
     SUMMARY = "summary"  # report: the run summary
 
 
-EXPORTING_TASKS = ("scan", "export")  # the backup DAG's tasks that push XComKey.EXPORTS
+EXPORTING_TASKS = ("scan", "export")  # the backup DAG's tasks that push XComKey.EXPORTS and EXPORT_COUNTS
 
 
 @cache
@@ -121,6 +122,19 @@ class ExportTaskResult:
     :class:`~airflow_gitsync.workspace.scan.ScanResult` has them)."""
 
     exports: list[ExportResult]
+    api: dict[str, dict[str, float]]
+    metrics: TaskMetrics | None
+
+    def counts(self) -> ExportTaskCounts:
+        return ExportTaskCounts([e.counts() for e in self.exports], self.api, self.metrics)
+
+
+@dataclass(frozen=True)
+class ExportTaskCounts:
+    """An :class:`ExportTaskResult` with each engagement's counts instead of its change lists: what
+    the report pulls. Pulling the change lists of a first sync took the report 10 s."""
+
+    exports: list[ExportCounts]
     api: dict[str, dict[str, float]]
     metrics: TaskMetrics | None
 

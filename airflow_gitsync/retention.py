@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
+from airflow_gitsync.results import PlanResult, PrepareResult, from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore, StoragePath
+from airflow_gitsync.workspace.export import ExportResult
 
 RUNS = "runs"
 BLOBS = "blobs"
@@ -78,12 +79,12 @@ class RetentionResult:
 
 
 def run_references(
-    prepared: PrepareResult | None, planned: PlanResult | None, exports: Iterable[ExportTaskResult]
+    prepared: PrepareResult | None, planned: PlanResult | None, exports: Iterable[ExportResult]
 ) -> list[str]:
     """The blob ids a run's tasks staged or hand each other: manifest slices, change lists, exports."""
     blobs = {y.manifest_blob for y in prepared.years if y.manifest_blob} if prepared else set()
     blobs |= {t.changes_blob for t in planned.export_tasks} if planned else set()
-    blobs |= {u.blob_id for task in exports for e in task.exports for u in e.upserts}
+    blobs |= {u.blob_id for e in exports for u in e.upserts}
     return sorted(blobs)
 
 

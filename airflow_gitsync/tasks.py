@@ -266,23 +266,21 @@ def commit(
     return CommitResult(result, complete, missing, TaskMetrics.since(started))
 
 
-def clean_staging(
-    record: retention.RunRecord, committed: CommitResult | None, params: Mapping, now: datetime
-) -> retention.RetentionResult | None:
-    """Record what the run staged; after a successful commit remove the staged objects no run needs
-    any more (:mod:`airflow_gitsync.retention`). None when nothing was swept. A dry run does neither:
-    it commits nothing, so it must not supersede an unfinished run."""
-    settings = BackupSettings.from_params(params)
-    if settings.dry_run:
+def record_run(record: retention.RunRecord, params: Mapping) -> None:
+    """Record what the run staged (:mod:`airflow_gitsync.retention`). Not in a dry run: it commits
+    nothing, so it must not supersede an unfinished run."""
+    if record.blobs and not BackupSettings.from_params(params).dry_run:
+        retention.record_run(GitsyncConfig.load().staging(), record)
+
+
+def clean_staging(params: Mapping, now: datetime) -> retention.RetentionResult | None:
+    """Remove the staged objects no run needs any more (:mod:`airflow_gitsync.retention`), once the
+    run's commit has succeeded and recorded it. None in a dry run, which sweeps nothing."""
+    if BackupSettings.from_params(params).dry_run:
         log.info("a dry run: the staging store is neither recorded in nor swept")
         return None
     config = GitsyncConfig.load()
     staging = config.staging()
-    if record.blobs:
-        retention.record_run(staging, record)
-    if committed is None:
-        log.info("the commit did not succeed: the staging store is not swept")
-        return None
     result = retention.sweep(staging, now, config.staging_retention_days)
     log.info("%s", result.summary(config.staging_retention_days))
     return result

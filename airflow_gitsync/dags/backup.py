@@ -26,6 +26,7 @@ Deployment settings live in the `[gitsync]` Airflow config section; see the proj
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +40,6 @@ from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
-    CommitResult,
     ExportTask,
     ExportTaskResult,
     PlanResult,
@@ -54,6 +54,8 @@ from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.timetables import DailyBackupTimetable
 from airflow_gitsync.workspace.export import ExportResult
 from airflow_gitsync.workspace.scan import ScanResult
+
+log = logging.getLogger(__name__)
 
 
 def _network_retries(config: GitsyncConfig) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def backup_dag(
             get_current_context()["year_label"] = year_slice.year or "(root)"
             with failing_fast():
                 result, exported = tasks.scan(year_slice, params)
-            ti.xcom_push(key=XComKey.EXPORTS, value=to_xcom(exported))
+            _push_exports(ti, exported)
             return to_xcom(result)
 
         # A short circuit: with nothing left to export, ``plan`` skips the export tasks itself, so the
@@ -150,53 +152,45 @@ def backup_dag(
             get_current_context()["export_label"] = work.label
             with failing_fast():
                 result, errors = tasks.export(work, params)
-            ti.xcom_push(key=XComKey.EXPORTS, value=to_xcom(result))
+            _push_exports(ti, result)
             if errors:
                 raise errors[0] if len(errors) == 1 else ExceptionGroup("engagements failed", errors)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
         def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
-            """Commit what the exports produced, push, merge into the branch; tag when the run is complete."""
-            planned = ti.xcom_pull(task_ids="plan", key=XComKey.PLAN)
+            """Commit what the exports produced, push, merge into the branch; tag when the run is
+            complete. Then record the blob ids the run staged, for the staging store's retention."""
+            planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
             if planned is None:
                 raise AirflowSkipException("the plan task did not finish: nothing to commit")
-            pushed = ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
-            exports = [r for p in pushed if p for r in from_xcom(list[ExportResult], p["exports"])]
+            prepared = from_xcom(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
+            exports = _exports(ti)
             with failing_fast(ti):
                 result = tasks.commit(
-                    from_xcom(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN)),
-                    from_xcom(PlanResult, planned),
+                    prepared,
+                    planned,
                     exports,
                     params,
                     run_id=run_id,
                     logical_date=logical_date or dag_run.run_after,
                 )
+                tasks.record_run(_run_record(dag_run, prepared, planned, exports, result.complete), params)
             return to_xcom(result)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
         def clean_staging(params=None, ti=None, dag_run=None) -> dict | None:
-            """Record the blob ids this run staged; after a successful commit remove the staged objects
-            that no recent or unfinished run needs ([gitsync] staging_retention_days)."""
-            prepared = _optional(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
-            committed = _optional(CommitResult, ti.xcom_pull(task_ids="commit"))
-            exports = [
-                from_xcom(ExportTaskResult, p)
-                for p in ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
-                if p
-            ]
-            now = datetime.now(UTC)
-            record = RunRecord(
-                dag_id=dag_run.dag_id,
-                run_id=dag_run.run_id,
-                captured_at=prepared.capture_time if prepared else now.isoformat(),
-                recorded_at=now.isoformat(),
-                complete=bool(committed and committed.complete),
-                blobs=run_references(
-                    prepared, _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN)), exports
-                ),
-            )
+            """After a successful commit remove the staged objects that no recent or unfinished run needs
+            ([gitsync] staging_retention_days); otherwise record the blob ids this run staged, so that
+            they are kept for a retry, and remove nothing."""
+            if ti.xcom_pull(task_ids="commit") is None:
+                prepared = _optional(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
+                planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
+                with failing_fast():
+                    tasks.record_run(_run_record(dag_run, prepared, planned, _exports(ti), False), params)
+                log.info("the commit did not succeed: the staging store is not swept")
+                return None
             with failing_fast():
-                result = tasks.clean_staging(record, committed, params, now)
+                result = tasks.clean_staging(params, datetime.now(UTC))
             return None if result is None else to_xcom(result)
 
         years = prepare()
@@ -212,3 +206,33 @@ def backup_dag(
 
 def _optional(cls: type, data: Any) -> Any:
     return None if data is None else from_xcom(cls, data)
+
+
+def _push_exports(ti: Any, result: ExportTaskResult) -> None:
+    """What a scan or export task exported: whole for the commit, counted for the report."""
+    ti.xcom_push(key=XComKey.EXPORTS, value=to_xcom(result))
+    ti.xcom_push(key=XComKey.EXPORT_COUNTS, value=to_xcom(result.counts()))
+
+
+def _exports(ti: Any) -> list[ExportResult]:
+    """Every engagement the run's scan and export tasks exported."""
+    pushed = ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
+    return [r for p in pushed if p for r in from_xcom(list[ExportResult], p["exports"])]
+
+
+def _run_record(
+    dag_run: Any,
+    prepared: PrepareResult | None,
+    planned: PlanResult | None,
+    exports: list[ExportResult],
+    complete: bool,
+) -> RunRecord:
+    now = datetime.now(UTC).isoformat()
+    return RunRecord(
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        captured_at=prepared.capture_time if prepared else now,
+        recorded_at=now,
+        complete=complete,
+        blobs=run_references(prepared, planned, exports),
+    )

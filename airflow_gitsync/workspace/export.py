@@ -48,6 +48,28 @@ class ExportResult:
     folder_export: bool = False
     fallback: str | None = None
 
+    def counts(self) -> ExportCounts:
+        """This result with its change lists counted instead of listed."""
+        return ExportCounts(
+            self.engagement, self.added, self.modified, self.unchanged, len(self.deletions),
+            self.failed, self.folder_export, self.fallback,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ExportCounts:
+    """What a run's report reads of an :class:`ExportResult`: its counts, failures and how it was
+    exported, without the change lists (the upserts of a first sync are 20 MB of XCom)."""
+
+    engagement: str
+    added: int
+    modified: int
+    unchanged: int
+    deleted: int
+    failed: list[ItemFailure]
+    folder_export: bool
+    fallback: str | None
+
 
 def _export_one(
     client: WorkspaceClient, staging: StagingStore, obj: ListedObject

@@ -48,7 +48,8 @@ API = {"export": {"calls": 3, "http_429": 2, "retries": 2}}
 
 
 def _task(*exports, rss=0):
-    return ExportTaskResult(list(exports), API, _metrics(3.0, rss))
+    """What an export task pushes for the report: its result, counted."""
+    return ExportTaskResult(list(exports), API, _metrics(3.0, rss)).counts()
 
 
 def _committed(tag=None):

@@ -60,3 +60,20 @@ def test_clearing_an_old_failed_export_works_until_a_complete_run_supersedes_it(
     assert xcom(third, "clean_staging")["removed"] > 0
     with pytest.raises(StagingMissingError, match="staging_retention_days"):
         tasks.export(old_task, {})
+
+
+def test_a_run_whose_commit_fails_records_what_it_staged_and_removes_nothing(backup, monkeypatch):
+    """The commit task records what a run staged; when it fails, ``clean_staging`` does, from every
+    task's XCom, so that clearing the commit finds it all (and nothing is swept)."""
+
+    def refused(*args, **kwargs):
+        raise RuntimeError("the remote refused the push")
+
+    monkeypatch.setattr(tasks, "commit", refused)
+    run = backup.run("2026-11-02")
+    assert run.state == DagRunState.FAILED and xcom(run, "clean_staging") is None
+    staging = backup.workdir / "staging"
+    (record,) = [json.loads(path.read_bytes()) for path in (staging / "runs").glob("*.json")]
+    staged = {p.parent.name + p.name for p in (staging / "blobs").rglob("*") if p.is_file()}
+    assert record["complete"] is False and len(staged) > 100
+    assert set(record["blobs"]) == staged
