@@ -292,7 +292,7 @@ class GitsyncConfig:
             return StagingStore(Path(urlsplit(self.staging_url).path))
         from airflow.sdk import ObjectStoragePath
 
-        # The Azure SDK logs each request and response at INFO: on abfs:// that is four task log
-        # events per staged notebook. Quieted as the Azure provider's WasbHook does it.
+        # The Azure SDK logs each request and response at INFO: on abfs:// two task log events per
+        # staged notebook. Quieted as the Azure provider's WasbHook does it.
         logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         return StagingStore(ObjectStoragePath(self.staging_url, conn_id=self.staging_conn_id))
