@@ -12,9 +12,10 @@ whether its commit succeeded or not. After a successful commit the run removes e
   it staged. Once a later run has captured the workspace completely, re-running the older one's tasks
   would only apply older content; its objects then go with age.
 
-Age alone is not enough: the store never rewrites an object it already holds, so an object's time
-is when it was first staged, not when a run last used it (a year's manifest slice that has not
-changed for a month is staged again every day under the same blob id). Records of complete runs
+Age alone is not enough: a local store never rewrites an object it already holds, so an object's
+time is when it was first staged, not when a run last used it (a year's manifest slice that has not
+changed for a month is staged again every day under the same blob id). An object store rewrites it
+whole, which only makes it younger. Records of complete runs
 older than ``days`` and of superseded ones go too. A store that tells no modification time has
 nothing removed (Airflow's ``stat_result`` reads ``mtime`` and ``LastModified`` only, and so gives 0
 for ``abfs://``'s ``last_modified``; it is read here from the info itself).

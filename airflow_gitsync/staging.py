@@ -43,10 +43,12 @@ READ_AHEAD = 16  # reads in flight on an object store
 
 
 class StagingStore:
-    """Blobs under ``<root>/blobs/<id[:2]>/<id[2:]>``."""
+    """Blobs under ``<root>/blobs/<id[:2]>/<id[2:]>``: on a local path, or on an object store
+    (anything else: Airflow's ``ObjectStoragePath``, whose requests are what a sync waits on)."""
 
     def __init__(self, root: StoragePath) -> None:
         self.root = root
+        self._local = isinstance(root, Path)
         self._made: set[str] = set()  # prefix folders this instance has created: one mkdir each
 
     def _path(self, blob_id: str) -> StoragePath:
@@ -65,7 +67,7 @@ class StagingStore:
         """
         blob_id = git_blob_id(content)
         path = self._path(blob_id)
-        if not isinstance(path, Path):
+        if not self._local:
             self._upload(path, blob_id, content)
             return blob_id
         try:
@@ -94,7 +96,7 @@ class StagingStore:
         path = self._path(blob_id)
         try:
             # On an object store one request, where reading through a file object takes two.
-            content = path.read_bytes() if isinstance(path, Path) else path.fs.cat_file(path.path)
+            content = path.read_bytes() if self._local else path.fs.cat_file(path.path)
         except FileNotFoundError:
             raise StagingMissingError(
                 f"staging store {self.root} has no blob {blob_id}: never staged there, or removed by "
@@ -117,7 +119,7 @@ class StagingStore:
         each read there is a round trip of milliseconds, so one at a time a commit of 70,000 notebooks
         would wait minutes on them. A local file is read when its turn comes.
         """
-        if isinstance(self.root, Path):
+        if self._local:
             yield from map(self.get, blob_ids)
             return
         blob_ids = iter(blob_ids)
