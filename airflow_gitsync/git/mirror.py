@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,9 @@ _WRITTEN = re.compile(r"Writing objects: 100% \([0-9/]+\), ([0-9.]+) (bytes|KiB|
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 _PACKS_BEFORE_FULL_REPACK = 50
 ZERO_ID = "0" * 40
+LOCK_TIMEOUT = 1800.0  # seconds a task waits for another's hold on the mirror
+_LOCK_POLL = 0.2  # flock has no timeout: try again this often
+_LOCK_LOG_EVERY = 60.0
 
 
 RefUpdate = tuple[str, str, str | None]
@@ -47,10 +51,21 @@ def ls_remote(remote_url: str, auth: GitAuth, logger: logging.Logger) -> str:
     )
 
 
+class MirrorLockTimeout(TimeoutError):
+    """Another task held the mirror for longer than the lock timeout; the message names it."""
+
+
 class Mirror:
     """A bare repository whose ``refs/remotes/origin/*`` and ``refs/tags/*`` follow the remote."""
 
-    def __init__(self, path: Path, remote_url: str, auth: GitAuth, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        path: Path,
+        remote_url: str,
+        auth: GitAuth,
+        logger: logging.Logger,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
         if urlsplit(remote_url).password is not None:
             raise ValueError(
                 f"the remote URL {redact_url(remote_url)} holds a password: put it in the connection's "
@@ -60,6 +75,7 @@ class Mirror:
         self.remote_url = remote_url
         self.log = logger
         self.git = GitRunner(path, remote_url, auth, logger)
+        self.lock_timeout = lock_timeout
         self._lock_depth = 0
 
     @contextmanager
@@ -67,7 +83,8 @@ class Mirror:
         """Hold the mirror exclusively (``flock`` on ``<mirror>.lock`` beside it) against other
         processes and other :class:`Mirror` objects of the same path: a backup's sync..push and a
         restore's sync..reads never interleave. Re-entrant within this object. When another holds it,
-        waits, after logging who (``holder``, pid and host, as the holder wrote them)."""
+        waits, logging who (``holder``, pid and host, as the holder wrote them) every minute, and
+        raises :class:`MirrorLockTimeout` naming them after ``lock_timeout`` seconds."""
         if self._lock_depth:
             self._lock_depth += 1
             try:
@@ -78,14 +95,30 @@ class Mirror:
         path = self.path.with_name(self.path.name + ".lock")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                self.log.info(
-                    "waiting for the mirror %s, held by %s", self.path, handle.read() or "another task"
-                )
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            started = time.monotonic()
+            deadline, next_log = started + self.lock_timeout, started
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    handle.seek(0)
+                    held_by = handle.read() or "another task"
+                now = time.monotonic()
+                if now >= deadline:
+                    raise MirrorLockTimeout(
+                        f"the mirror {self.path} is still held by {held_by} after {self.lock_timeout:g} s "
+                        "of waiting: if that task hangs, stop it ([gitsync] lock_timeout_minutes)"
+                    )
+                if now >= next_log:
+                    self.log.info(
+                        "waiting for the mirror %s, held by %s (giving up in %.0f s)",
+                        self.path,
+                        held_by,
+                        deadline - now,
+                    )
+                    next_log = now + _LOCK_LOG_EVERY
+                time.sleep(min(_LOCK_POLL, deadline - now))
             handle.truncate(0)
             handle.write(f"{holder} (pid {os.getpid()} on {socket.gethostname()})")
             handle.flush()
