@@ -7,7 +7,7 @@ auth manager (``GET`` on the DAG's ``RUN``), from the UI's session cookie or a b
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -21,10 +21,10 @@ from fastapi.responses import HTMLResponse
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.ui import pages
-from airflow_gitsync.ui.history import history, row_of, tag_url
+from airflow_gitsync.ui.history import PAGE_DAYS, history, row_of, tag_url
 from airflow_gitsync.ui.store import backup_runs
 
-PAGE_DAYS = 400  # a page: about 13 months of daily backups
+MAX_PAGE_DAYS = 2000  # a page's HTML grows with its dates: 2000 make about 5 MB
 DEFAULTS = {spec.name: spec.default for spec in BACKUP_PARAMS}
 UI_ROOT = "../../../"  # from /gitsync/dags/{dag_id}/backups to Airflow's UI root
 
@@ -47,27 +47,27 @@ def _tag_link(conf: dict) -> pages.TagLink:
 def backups(
     dag_id: str,
     session: SessionDep,
-    before: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=2000)] = PAGE_DAYS,
+    before: Annotated[date | None, Query(gt=date.min)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_DAYS)] = PAGE_DAYS,
 ) -> str:
-    """The backup history, ``limit`` runs before the date ``before`` (default: the newest)."""
+    """The backup history before the date ``before`` (default: the newest), ``limit`` dates a page."""
     runs = backup_runs(session, dag_id, limit=limit + 1, before=before)
-    page, next_older = runs[:limit], runs[limit] if len(runs) > limit else None
-    through = before - timedelta(days=1) if before else datetime.now(UTC).date() - timedelta(days=1)
+    today = datetime.now(UTC).date()
     result = history(
-        page,
+        runs,
         rates=GitsyncConfig.load().rates,
         default_root=DEFAULTS["workspace_root"],
-        through=through,
-        older=next_older.day if next_older else None,
+        until=min(before, today) if before else today,
+        days=limit,
+        more=len(runs) > limit,
     )
     return pages.backups_page(
         dag_id,
         result,
         ui_root=UI_ROOT,
-        tag_link=_tag_link(page[0].conf if page else {}),
+        tag_link=_tag_link(result.rows[0].run.conf if result.rows else {}),
         newer={"limit": limit} if before else None,
-        older={"before": page[-1].day.isoformat(), "limit": limit} if next_older else None,
+        older={"before": result.older.isoformat(), "limit": limit} if result.older else None,
     )
 
 

@@ -20,6 +20,10 @@ from urllib.parse import quote, urlsplit
 
 from airflow_gitsync.report import COUNTS
 
+PAGE_DAYS = 400  # a page: about 13 months of daily backups
+LONG_GAP = 7  # a gap of more dates without a run is one slot in the plots (and, like any gap, one row)
+ONE_DAY = timedelta(days=1)
+
 
 class State(StrEnum):
     """What a backup date holds."""
@@ -54,6 +58,10 @@ class Gap:
     @property
     def days(self) -> int:
         return (self.last - self.first).days + 1
+
+    @property
+    def label(self) -> str:
+        return str(self.first) if self.days == 1 else f"{self.first} … {self.last}"
 
     def command(self, dag_id: str) -> str:
         """The CLI command that creates the missing runs."""
@@ -94,12 +102,13 @@ class EngagementFailures:
 
 @dataclass(frozen=True)
 class History:
-    """A page of backup history: rows newest first, with the gaps between them."""
+    """A page of backup history: rows and gaps newest first, and the plots' time axis."""
 
     rows: list[BackupRow]
     gaps: list[Gap]
     engagements: list[EngagementFailures]
-    days: list[date]  # every date the page covers, oldest first (rows and gaps)
+    axis: list[date | Gap]  # the plots' slots, oldest first: a date each, but a long gap as one
+    older: date | None = None  # the next older page holds the runs before this date (None: no more)
 
     def entries(self) -> list[BackupRow | Gap]:
         """Rows and gaps, newest first: the table."""
@@ -108,6 +117,12 @@ class History:
             key=lambda e: e.day if isinstance(e, BackupRow) else e.last,
             reverse=True,
         )
+
+    @property
+    def span(self) -> tuple[date, date]:
+        """The first and last date the page covers."""
+        first, last = self.axis[0], self.axis[-1]
+        return first.first if isinstance(first, Gap) else first, last.last if isinstance(last, Gap) else last
 
 
 def state_of(run: RunRecord) -> State:
@@ -149,32 +164,6 @@ def row_of(run: RunRecord, rates: Mapping[str, float]) -> BackupRow:
     )
 
 
-def gaps(days: Sequence[date], through: date | None, older: date | None) -> list[Gap]:
-    """The dates in ``(older, through]`` without a run, as runs of consecutive dates, newest first.
-
-    ``days`` are the page's run dates; ``older`` is the next older run's date (None: the page holds
-    the first run, nothing before it is missing) and ``through`` the last date that should have a
-    run (None: the newest of ``days``).
-    """
-    if not days:
-        return []
-    have = set(days)
-    day = through or max(days)
-    stop = older if older is not None else min(days)
-    found: list[Gap] = []
-    last = None
-    while day > stop:
-        if day not in have:
-            last = last or day
-        elif last:
-            found.append(Gap(day + timedelta(days=1), last))
-            last = None
-        day -= timedelta(days=1)
-    if last:
-        found.append(Gap(stop + timedelta(days=1), last))
-    return found
-
-
 def engagement_of_failure(path: str, root: str) -> str | None:
     """The engagement (``2024/ENG-101``) a failure's path belongs to; None for a run-level failure.
 
@@ -212,14 +201,46 @@ def history(
     *,
     rates: Mapping[str, float],
     default_root: str,
-    through: date | None = None,
-    older: date | None = None,
+    until: date | None = None,
+    days: int = PAGE_DAYS,
+    more: bool = False,
 ) -> History:
-    """Read a page of runs (any order) into rows, gaps and failing engagements; see :func:`gaps`."""
+    """Read runs (any order) into a page of the newest that fit in ``days`` slots of the plots' axis.
+
+    A date before ``until`` (the first date not to back up yet; None: no date after the newest run)
+    without a run is missing; consecutive missing dates are a gap, one row in the table and, once
+    longer than :data:`LONG_GAP`, one slot in the plots. So a page has at most ``days + LONG_GAP``
+    slots, as many rows as runs and gaps, and takes as long, whatever the dates. The gap below the
+    page's oldest run is the next page's. ``more``: older runs were not read, so the oldest date read
+    may lack runs and is left to the next page.
+    """
     rows = sorted((row_of(run, rates) for run in runs), key=lambda r: r.day, reverse=True)
-    found = gaps([r.day for r in rows], through, older)
-    covered = {r.day for r in rows} | {g.first + timedelta(days=i) for g in found for i in range(g.days)}
-    return History(rows, found, failing_engagements(rows, default_root), sorted(covered))
+    dates = sorted({r.day for r in rows}, reverse=True)
+    if more and len(dates) > 1:
+        dates.pop()
+    shown: list[date] = []
+    found: list[Gap] = []
+    axis: list[date | Gap] = []  # newest first here
+    newer = until  # the oldest date above the page's dates so far
+    for day in dates:
+        gap = Gap(day + ONE_DAY, newer - ONE_DAY) if newer is not None and (newer - day).days > 1 else None
+        slots = (
+            []
+            if gap is None
+            else [gap]
+            if gap.days > LONG_GAP
+            else [gap.last - i * ONE_DAY for i in range(gap.days)]
+        )
+        if shown and len(axis) + len(slots) + 1 > days:
+            break
+        shown.append(day)
+        found += [gap] if gap else []
+        axis += [*slots, day]
+        newer = day if newer is None else min(newer, day)
+    on_page = set(shown)
+    rows = [r for r in rows if r.day in on_page]
+    older = shown[-1] if shown and (more or len(shown) < len(dates)) else None
+    return History(rows, found, failing_engagements(rows, default_root), axis[::-1], older)
 
 
 @dataclass(frozen=True)
@@ -246,7 +267,7 @@ def project(points: Sequence[tuple[date, float]], limit: float) -> Projection | 
     intercept = mean_y - slope * mean_x
     if slope <= 0:
         return Projection(intercept, slope, None)
-    days = min((limit - intercept) / slope, 365 * 1000)
+    days = min((limit - intercept) / slope, 365 * 1000, (date.max - origin).days)
     return Projection(intercept, slope, origin + timedelta(days=max(max(xs), math.ceil(days))))
 
 

@@ -120,7 +120,7 @@ def _row_html(row: BackupRow, dag_id: str, ui_root: str, tag_link: TagLink) -> s
 
 
 def _gap_html(gap: Gap, dag_id: str) -> str:
-    days = str(gap.first) if gap.days == 1 else f"{gap.first} … {gap.last} ({gap.days} dates)"
+    days = gap.label if gap.days == 1 else f"{gap.label} ({gap.days:,} dates)"
     return (
         f'<tr data-state="missing" data-day="{gap.last}">'
         f'<td>{days}</td><td class="l">{_badge(State.MISSING)}</td>'
@@ -156,12 +156,13 @@ def _health(history: History, dag_id: str) -> str:
 
 
 def _charts(history: History) -> str:
-    days = history.days
+    slots = history.axis
+    days = [s.label if isinstance(s, Gap) else s.isoformat() for s in slots]
     rows = {r.day: r for r in reversed(history.rows)}  # the newest run of a date wins
-    missing = [d for d in days if d not in rows]
+    missing = [label for s, label in zip(slots, days, strict=True) if s not in rows]
 
     def per_day(value: Callable[[BackupRow], float | None]) -> list[float | None]:
-        return [value(rows[d]) if d in rows else None for d in days]
+        return [value(rows[s]) if s in rows else None for s in slots]
 
     changed = svg.bars(
         "Changed notebooks per day",
@@ -224,19 +225,20 @@ def backups_page(
 ) -> str:
     """The history page; ``newer`` / ``older`` are the query of the neighbouring pages (None: none)."""
     title = f"Backups of {dag_id}"
-    if not history.rows:
-        return _page(title, f"<h1>{escape(title)}</h1><p>No runs of this DAG yet.</p>")
-    head = "".join(f'<th class="{"l" if h in ("state", "tag", "links") else ""}">{h}</th>' for h in _COLUMNS)
-    table = "".join(
-        _row_html(e, dag_id, ui_root, tag_link) if isinstance(e, BackupRow) else _gap_html(e, dag_id)
-        for e in history.entries()
-    )
     pager = " · ".join(
         f'<a href="?{escape(urlencode(query))}">{label}</a>'
         for label, query in (("newest", newer), ("older", older))
         if query is not None
     )
-    first, last = history.days[0], history.days[-1]
+    if not history.rows:
+        none = "No older runs." if newer else "No runs of this DAG yet."
+        return _page(title, f"<h1>{escape(title)}</h1><p>{none} {pager}</p>")
+    head = "".join(f'<th class="{"l" if h in ("state", "tag", "links") else ""}">{h}</th>' for h in _COLUMNS)
+    table = "".join(
+        _row_html(e, dag_id, ui_root, tag_link) if isinstance(e, BackupRow) else _gap_html(e, dag_id)
+        for e in history.entries()
+    )
+    first, last = history.span
     return _page(
         title,
         f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}</p>"

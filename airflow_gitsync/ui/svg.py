@@ -62,32 +62,33 @@ def _y_axis(top: float, height: int, unit: Callable[[float], str]) -> list[str]:
     return out
 
 
-def _x_labels(days: Sequence[date], x_of: Callable[[int], float], height: int) -> list[str]:
-    if not days:
+def _x_labels(labels: Sequence[str], x_of: Callable[[int], float], height: int) -> list[str]:
+    if not labels:
         return []
-    step = max(1, math.ceil(len(days) / 5))
-    picks = sorted({*range(0, len(days), step), len(days) - 1})
+    step = max(1, math.ceil(len(labels) / 5))
+    picks = sorted({*range(0, len(labels), step), len(labels) - 1})
     if len(picks) > 1 and picks[-1] - picks[-2] < step / 2:
         picks.pop(-2)
     anchor = {picks[0]: "start", picks[-1]: "end"} if len(picks) > 1 else {}
     return [
         f'<text x="{x_of(i):.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor.get(i, "middle")}" '
-        f'fill="{AXIS}">{days[i].isoformat()}</text>'
+        f'fill="{AXIS}">{escape(labels[i])}</text>'
         for i in picks
     ]
 
 
 def bars(
     title: str,
-    days: Sequence[date],
+    days: Sequence[str],
     series: Sequence[Series],
     unit: Callable[[float], str],
     *,
-    missing: Sequence[date] = (),
+    missing: Sequence[str] = (),
     marker: Series | None = None,
     height: int = 230,
 ) -> str:
-    """Stacked bars per day; ``missing`` days get a red band, ``marker`` a black tick per day."""
+    """Stacked bars per day (``days`` are their labels: a date, or a range of dates without a run);
+    ``missing`` days get a red band, ``marker`` a black tick per day."""
     n = max(1, len(days))
     slot = (WIDTH - PAD_LEFT - PAD_RIGHT) / n
     bottom = height - PAD_BOTTOM
@@ -102,8 +103,9 @@ def bars(
     body = _y_axis(top, height, unit)
     missing_days = set(missing)
     width = max(1.0, slot * 0.8)
-    for i, day in enumerate(days):
-        if day in missing_days:
+    for i, label in enumerate(days):
+        day = escape(label)
+        if label in missing_days:
             body.append(
                 f'<rect class="missing" data-day="{day}" x="{x_of(i) - slot / 2:.1f}" y="{PAD_TOP}" '
                 f'width="{slot:.1f}" height="{bottom - PAD_TOP}" fill="#d33" fill-opacity="0.18">'
@@ -192,7 +194,7 @@ def line(
         f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>'
     )
     days = sorted({d for d, _ in points})
-    body += _x_labels(days, lambda i: x_of(days[i]), height)
+    body += _x_labels([d.isoformat() for d in days], lambda i: x_of(days[i]), height)
     if note:
         body.append(
             f'<text x="{PAD_LEFT + 8}" y="{PAD_TOP + 14}" font-size="12" fill="#333">{escape(note)}</text>'

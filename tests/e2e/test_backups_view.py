@@ -1,11 +1,12 @@
 """The Backups view in a real Airflow and a real browser.
 
-Starts ``api-server`` + ``scheduler`` + ``dag-processor`` (simple auth manager), writes 400 days of
-synthetic backup history into its database, and checks that the view's endpoints answer 401/403
-without valid credentials and 200 with them, that a 400-day page loads in under a second, and
-that headless Chromium (Debian's, driven by playwright-core) shows the page inside Airflow's UI:
-the nav entry, a row per run and per missing date with its backfill command, the four plots with
-data points, and a run's summary tab. Screenshots are left in the test's tmp dir.
+Starts ``api-server`` + ``scheduler`` + ``dag-processor`` (simple auth manager) once for the module,
+writes 400 days of synthetic backup history into its database, and checks that the view's endpoints
+answer 401/403 without valid credentials and 200 with them, that a 400-day page loads in under a
+second, and that headless Chromium (Debian's, driven by playwright-core) shows the page inside
+Airflow's UI: the nav entry, a row per run and per missing date with its backfill command, the four
+plots with data points, and a run's summary tab. Screenshots are left in the test's tmp dir. Then
+that bad dates and limits are a 422 and that no date makes a page unbounded (issue 25).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gitsync_devkit.backup_history import generate, records
 from gitsync_devkit.local_airflow import LocalAirflow
 
 DAG_ID = "databricks_git_backup"
+OTHER_DAG = "databricks_git_verify"  # runs of another DAG leave the history the browser test counts alone
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = REPO_ROOT / "tests" / "ui" / "backups_view.mjs"
@@ -55,10 +57,10 @@ def _browser_ready() -> None:
         pytest.fail("the browser test needs " + "; ".join(missing))
 
 
-@pytest.fixture
-def airflow(tmp_path: Path) -> Iterator[LocalAirflow]:
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
     env = dict(os.environ) | {
-        "AIRFLOW_HOME": str(tmp_path / "airflow-home"),
+        "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow") / "airflow-home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT": json.dumps(
             {"conn_type": "azure_devops_git", "host": AZURE, "password": "not-a-real-pat"}
@@ -77,9 +79,12 @@ def airflow(tmp_path: Path) -> Iterator[LocalAirflow]:
 
 def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: Path):
     _browser_ready()
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    today = datetime.now(UTC).date()
     expected = history(
-        records(generate(yesterday, DAYS)), rates=DEFAULT_RATES, default_root="/Clients", through=yesterday
+        records(generate(today - timedelta(days=1), DAYS)),
+        rates=DEFAULT_RATES,
+        default_root="/Clients",
+        until=today,
     )
     assert expected.gaps, "the generated history has dates without a run"
     page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
@@ -132,3 +137,39 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
     )
     for name in ("backups.png", "backups-table.png", "summary.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_bad_dates_and_limits_are_a_422_naming_the_parameter(airflow: LocalAirflow):
+    page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
+    for name, value in [
+        ("before", "0001-01-01"),  # nothing is older
+        ("before", "10000-01-01"),
+        ("before", "2026-02-30"),
+        ("before", "yesterday"),
+        ("limit", "0"),
+        ("limit", str(10**12)),
+    ]:
+        response = airflow.session.get(page, params={name: value}, timeout=30)
+        assert response.status_code == 422, (name, value, response.status_code)
+        assert [e["loc"] for e in response.json()["detail"]] == [["query", name]], response.text
+
+
+def test_a_page_is_bounded_whatever_the_dates(airflow: LocalAirflow):
+    """Issue 25: a run dated 1000-01-01 (the REST API takes it) or ``before=9999-12-31`` made pages of
+    hundreds of MB, one slot per date without a run; a long gap is now one row and one plot slot."""
+    airflow.wait(f"DAG {OTHER_DAG} to be parsed", lambda: airflow.api("GET", f"/dags/{OTHER_DAG}"))
+    airflow.trigger(OTHER_DAG, "1000-01-01T00:00:00Z")
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    started = time.perf_counter()
+    response = airflow.session.get(f"{airflow.url}/gitsync/dags/{OTHER_DAG}/backups", timeout=120)
+    assert response.status_code == 200 and len(response.content) < 100_000, len(response.content)
+    assert f"1000-01-02 … {yesterday}" in response.text
+    assert response.text.count('<tr data-state="missing"') == 1
+
+    page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
+    newest = airflow.session.get(page, timeout=60)
+    for limit in (400, 2000):
+        response = airflow.session.get(page, params={"before": "9999-12-31", "limit": limit}, timeout=120)
+        assert response.status_code == 200
+        assert len(response.content) < 1.2 * len(newest.content) * limit / 400, len(response.content)
+    assert time.perf_counter() - started < 30

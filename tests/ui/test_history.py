@@ -1,14 +1,15 @@
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import (
+    LONG_GAP,
     Gap,
     RunRecord,
     State,
     engagement_of_failure,
-    gaps,
     history,
     project,
     row_of,
@@ -54,16 +55,57 @@ def test_a_row_has_the_duration_against_the_rate_limit_floor():
     assert (running.seconds, running.floor_seconds, running.state) == (None, None, State.RUNNING)
 
 
-def test_gaps_between_runs_up_to_the_last_expected_date_and_the_next_older_run():
-    days = [date(2026, 11, d) for d in (10, 7, 6, 3)]
-    assert gaps(days, through=date(2026, 11, 12), older=date(2026, 11, 1)) == [
+def _page(runs, **kwargs):
+    return history(runs, rates=RATES, default_root="/Clients", **kwargs)
+
+
+def test_gaps_are_the_dates_without_a_run_above_each_run_up_to_until():
+    runs = [RunRecord(f"r{d}", date(2026, 11, d), "success") for d in (10, 7, 6, 3)]
+    result = _page(runs, until=date(2026, 11, 13))
+    assert result.gaps == [
         Gap(date(2026, 11, 11), date(2026, 11, 12)),
         Gap(date(2026, 11, 8), date(2026, 11, 9)),
         Gap(date(2026, 11, 4), date(2026, 11, 5)),
-        Gap(date(2026, 11, 2), date(2026, 11, 2)),
-    ]
-    assert gaps(days, through=None, older=None) == gaps(days, date(2026, 11, 10), date(2026, 11, 3))
-    assert gaps([], date(2026, 11, 12), None) == []
+    ]  # the gap below the oldest run is the next page's
+    assert result.axis == [date(2026, 11, d) for d in range(3, 13)]  # a short gap: a slot per date
+    assert result.span == (date(2026, 11, 3), date(2026, 11, 12)) and result.older is None
+    assert _page(runs).gaps == result.gaps[1:]
+    assert _page([], until=date(2026, 11, 12)).gaps == []
+
+
+def test_a_long_gap_is_one_row_and_one_slot_whatever_its_length():
+    """Issue 25: a run dated 1000-01-01 made a page of 370,000 dates (118 MB of HTML)."""
+    runs = [RunRecord("new", date(2026, 11, 29), "success"), RunRecord("old", date(1000, 1, 1), "queued")]
+    result = _page(runs, until=date(2026, 12, 1))
+    long = Gap(date(1000, 1, 2), date(2026, 11, 28))
+    assert result.gaps == [Gap(date(2026, 11, 30), date(2026, 11, 30)), long]
+    assert result.axis == [date(1000, 1, 1), long, date(2026, 11, 29), date(2026, 11, 30)]
+    assert long.label == "1000-01-02 … 2026-11-28"
+    extremes = _page(
+        [RunRecord("a", date.min, "success"), RunRecord("b", date.max, "success")], until=date.max
+    )
+    assert extremes.gaps == [Gap(date.min + timedelta(days=1), date.max - timedelta(days=1))]
+    assert len(extremes.axis) == 3 and extremes.older is None
+
+
+def test_paging_back_shows_every_run_and_every_missing_date_once_in_bounded_pages():
+    generated = records(generate(date(2026, 11, 30), 120))
+    doubled = [RunRecord(f"manual{r.day}", r.day, "success") for r in generated if r.day.day % 3 == 0]
+    runs = sorted([*generated, *doubled, RunRecord("old", date(1000, 1, 1), "queued")], key=lambda r: r.day)
+    until, limit, before, seen, spans = date(2026, 12, 1), 20, None, [], []
+    while True:
+        fetched = [r for r in reversed(runs) if before is None or r.day < before][: limit + 1]  # as the store
+        page = _page(fetched, until=min(before or until, until), days=limit, more=len(fetched) > limit)
+        assert len(page.axis) <= limit + LONG_GAP and len(page.rows) <= limit + 1
+        seen += [r.run.run_id for r in page.rows]
+        spans += [(d, d) for d in {r.day for r in page.rows}] + [(g.first, g.last) for g in page.gaps]
+        if page.older is None:
+            break
+        before = page.older
+    assert sorted(seen) == sorted(r.run_id for r in runs)
+    spans.sort()
+    assert spans[0][0] == date(1000, 1, 1) and spans[-1][1] == date(2026, 11, 30)
+    assert all(b[0] == a[1] + timedelta(days=1) for a, b in pairwise(spans))
 
 
 def test_a_missing_date_gives_the_backfill_command_that_fills_it():
@@ -107,9 +149,9 @@ def test_history_counts_engagements_failing_on_several_dates_first():
 
 def test_a_page_of_generated_history_covers_every_date_once():
     days = generate(date(2026, 11, 30), 400)
-    result = history(records(days), rates=RATES, default_root="/Clients", through=date(2026, 11, 30))
-    assert len(result.days) == 400 == len(result.rows) + sum(g.days for g in result.gaps)
-    assert result.days == sorted(result.days) and result.days[-1] == date(2026, 11, 30)
+    result = _page(records(days), until=date(2026, 12, 1))
+    assert len(result.axis) == 400 == len(result.rows) + sum(g.days for g in result.gaps)
+    assert result.axis == sorted(result.axis) and result.axis[-1] == date(2026, 11, 30)
     entries = result.entries()
     assert len(entries) == len(result.rows) + len(result.gaps)
     assert {e.state for e in result.rows} >= {State.COMPLETE, State.PARTIAL, State.FAILED}
@@ -123,6 +165,8 @@ def test_projection_of_the_repository_size():
     assert project([(D, 5.0), (D + timedelta(days=1), 4.0)], 10).reaches_limit is None
     assert project([(D, 5.0)], 10) is None
     assert project([(D, 50.0), (D + timedelta(days=1), 60.0)], 10).reaches_limit == D + timedelta(days=1)
+    late = [(date.max - timedelta(days=1), 1.0), (date.max, 2.0)]
+    assert project(late, 10).reaches_limit == date.max
 
 
 @pytest.mark.parametrize(

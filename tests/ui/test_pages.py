@@ -57,7 +57,7 @@ def _page(runs, **kwargs) -> str:
 
 def test_the_history_page_has_a_row_per_run_and_gap_and_four_plots():
     days = generate(date(2026, 11, 30), 120)
-    html = _page(records(days), through=date(2026, 11, 30))
+    html = _page(records(days), until=date(2026, 12, 1))
     _well_formed(html)
     missing = len(re.findall(r'<tr data-state="missing"', html))
     assert len(re.findall(r"<tr data-state=", html)) == len(days) + missing
@@ -72,7 +72,7 @@ def test_the_history_page_has_a_row_per_run_and_gap_and_four_plots():
 
 def test_a_missing_date_shows_the_command_that_fills_it():
     runs = [RunRecord("a", date(2026, 11, 3), "success"), RunRecord("b", date(2026, 11, 1), "success")]
-    html = _page(runs, through=date(2026, 11, 3))
+    html = _page(runs, until=date(2026, 11, 4))
     command = (
         "airflow backfill create --dag-id databricks_git_backup --from-date 2026-11-02 --to-date 2026-11-02"
     )
@@ -82,6 +82,16 @@ def test_a_missing_date_shows_the_command_that_fills_it():
 
 def test_no_runs_yet():
     assert "No runs of this DAG yet" in _page([])
+
+
+def test_a_page_with_a_run_a_thousand_years_old_is_small():
+    """Issue 25: the 370,000 dates without a run were as many slots in each plot (118 MB)."""
+    runs = [RunRecord("new", date(2026, 11, 29), "success"), RunRecord("old", date(1000, 1, 1), "queued")]
+    html = _page(runs, until=date(2026, 11, 30))
+    _well_formed(html)
+    assert len(html) < 50_000
+    assert "1000-01-02 … 2026-11-28 (375,070 dates)" in html
+    assert html.count('class="missing"') == 2  # one band in each per-day plot
 
 
 def test_hostile_names_are_escaped():
@@ -135,7 +145,7 @@ def test_summary_from_dict_is_the_inverse_of_to_dict():
 
 
 def test_plots_mark_each_data_point_and_missing_day():
-    days = [date(2026, 11, d) for d in (1, 2, 3)]
+    days = [f"2026-11-0{d}" for d in (1, 2, 3)]
     chart = svg.bars(
         "Changed <notebooks>",
         days,
@@ -147,7 +157,8 @@ def test_plots_mark_each_data_point_and_missing_day():
     assert chart.count('class="point"') == 5  # 3 bars (no zero), 2 floor ticks
     assert chart.count('class="missing"') == 1
     assert "Changed &lt;notebooks&gt;" in chart
-    line = svg.line("size", [(days[0], 1.0), (days[2], 2.0)], str, limit=("10", 10.0), trend=(1.0, 0.5))
+    points = [(date(2026, 11, 1), 1.0), (date(2026, 11, 3), 2.0)]
+    line = svg.line("size", points, str, limit=("10", 10.0), trend=(1.0, 0.5))
     assert line.count('class="point"') == 2 and 'class="limit"' in line and 'class="trend"' in line
     bars = svg.hbars("f", [("2024/A", 3, "3 dates", True), ("2024/B", 1, "1 date", False)])
     assert bars.count('fill="#d33"') == 2  # one bar and its legend
