@@ -7,12 +7,21 @@ bucket: one task alone gets the whole rate (``airflow dags test``), four concurr
 a restore running beside a backup takes part. What no file can share (other machines, other
 clients of the workspace) the bucket learns from the server: each 429 lowers the rate it hands
 out (multiplicative decrease, at most once a second) and every quiet second raises it back
-towards the configured rate (additive increase); a ``Retry-After`` holds everyone back that long.
+towards the configured rate (additive increase); a ``Retry-After`` holds everyone back that long
+(at most :data:`MAX_PAUSE`).
+
+The file outlives processes and reboots (it lives under ``cache_dir``) and anyone who can write there
+can write it, so its state is trusted only when sane: stamps not in the future (beyond a pause),
+tokens within ``[-MAX_WAITERS, burst]``, a finite factor within ``[MIN_FACTOR, 1]``. Any other
+state would stall every caller or switch the limit off; it is replaced by a fresh one, with a
+warning (once per file and process).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
+import math
 import os
 import struct
 import threading
@@ -25,7 +34,15 @@ from pathlib import Path
 DECREASE = 0.85  # the rate kept after a 429
 INCREASE_PER_SECOND = 0.01  # of the configured rate, regained per second without a 429
 MIN_FACTOR = 0.05
+MAX_PAUSE = 300.0  # seconds a Retry-After holds callers back at most (a longer one is asked again)
+MAX_WAITERS = (
+    256  # callers queued on one bucket at once: ~3x the threads of 4 tasks of 16 workers, a restore, a verify
+)
+CLOCK_SKEW = 1.0  # seconds a stamp may be ahead of this process's clock
 _STATE = struct.Struct("<4d")  # tokens, stamp, factor, factor changed at
+
+log = logging.getLogger(__name__)
+_reported: set[Path] = set()  # state files already warned about by this process
 
 
 @dataclass
@@ -37,6 +54,22 @@ class _State:
 
     def current_factor(self, now: float) -> float:
         return min(1.0, self.factor + max(now - self.changed, 0.0) * INCREASE_PER_SECOND)
+
+
+def _fault(raw: bytes, now: float, burst: float) -> str | None:
+    """Why the saved state ``raw`` cannot be trusted at ``now``, or None when it can."""
+    if len(raw) != _STATE.size:
+        return f"{len(raw)} bytes, not {_STATE.size}"
+    tokens, stamp, factor, changed = _STATE.unpack(raw)
+    if not all(map(math.isfinite, (tokens, stamp, factor, changed))):
+        return f"a value that is not finite ({tokens}, {stamp}, {factor}, {changed})"
+    if not -MAX_WAITERS <= tokens <= burst:
+        return f"tokens {tokens:g} outside [-{MAX_WAITERS}, {burst:g}]"
+    if not MIN_FACTOR <= factor <= 1.0:
+        return f"factor {factor:g} outside [{MIN_FACTOR:g}, 1]"
+    if stamp > now + MAX_PAUSE + CLOCK_SKEW or changed > now + CLOCK_SKEW:
+        return f"a stamp {max(stamp, changed) - now:.0f} s ahead of the clock (from before a reboot?)"
+    return None
 
 
 class TokenBucket:
@@ -64,7 +97,8 @@ class TokenBucket:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._memory = _State(burst, clock(), 1.0, clock())
+        self._memory = self._fresh(clock())
+        self._path = path
         self._fd: int | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +109,9 @@ class TokenBucket:
             os.close(self._fd)
             self._fd = None
 
+    def _fresh(self, now: float) -> _State:
+        return _State(self.burst, now, 1.0, now)
+
     @contextmanager
     def _state(self) -> Iterator[_State]:
         """The bucket's state, locked for this thread and (when shared) this process."""
@@ -84,13 +121,17 @@ class TokenBucket:
                 return
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                raw = os.pread(self._fd, _STATE.size, 0)
+                raw = os.pread(self._fd, _STATE.size + 1, 0)
                 now = self._clock()
-                # A new file, or one left by an earlier boot (its stamps are in another clock's time).
-                fresh = len(raw) < _STATE.size or _STATE.unpack(raw)[1] > now + 3600
-                state = _State(self.burst, now, 1.0, now) if fresh else _State(*_STATE.unpack(raw))
+                fault = _fault(raw, now, self.burst) if raw else None  # empty: a new file
+                if fault and self._path not in _reported:
+                    _reported.add(self._path)
+                    log.warning("rate limit state %s starts afresh: it held %s", self._path, fault)
+                state = _State(*_STATE.unpack(raw)) if raw and not fault else self._fresh(now)
                 yield state
                 os.pwrite(self._fd, _STATE.pack(state.tokens, state.stamp, state.factor, state.changed), 0)
+                if len(raw) > _STATE.size:
+                    os.ftruncate(self._fd, _STATE.size)
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -113,9 +154,10 @@ class TokenBucket:
         return max(wait, 0.0)
 
     def pause(self, seconds: float) -> None:
-        """Give out no token for ``seconds`` from now (and no saved-up burst after that)."""
+        """Give out no token for ``seconds`` (at most :data:`MAX_PAUSE`) from now (and no saved-up
+        burst after that)."""
         with self._state() as state:
-            until = self._clock() + seconds
+            until = self._clock() + min(seconds, MAX_PAUSE)
             if until > state.stamp:
                 state.stamp = until
                 state.tokens = min(state.tokens, 1.0)

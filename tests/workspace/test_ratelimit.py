@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_gitsync.workspace.ratelimit import DECREASE, INCREASE_PER_SECOND, TokenBucket
+from airflow_gitsync.workspace.ratelimit import DECREASE, INCREASE_PER_SECOND, MAX_PAUSE, TokenBucket
 
 
 class FakeClock:
@@ -122,3 +122,79 @@ def test_a_state_file_from_another_boot_starts_fresh(tmp_path):
     path.write_bytes(struct.pack("<4d", -500.0, time.monotonic() + 10**7, 0.1, 0.0))
     bucket = TokenBucket(10, path=path)
     assert bucket.acquire() == 0 and bucket.factor == 1.0
+
+
+def _saved(path: Path, tokens: float, stamp: float, factor: float, changed: float) -> Path:
+    path.write_bytes(struct.pack("<4d", tokens, stamp, factor, changed))
+    return path
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        (1.0, 100.0 + 1500, 1.0, 100.0),  # stamped ahead of the clock (a reboot that kept cache_dir)
+        (1.0, 100.0, 0.5, 100.0 + 1500),
+        (-1e12, 100.0, 1.0, 100.0),  # centuries of debt
+        (1e12, 100.0, 1.0, 100.0),  # a burst far beyond the bucket's
+        (1.0, 100.0, 0.0, 100.0),  # ZeroDivisionError
+        (1.0, 100.0, -1.0, 100.0),  # the rest switch the limit off
+        (1.0, 100.0, float("nan"), 100.0),
+        (1.0, 100.0, float("inf"), 100.0),
+        (1.0, 100.0, 3.0, 100.0),
+        (float("nan"), 100.0, 1.0, 100.0),
+        (1.0, float("nan"), 1.0, 100.0),
+        (1.0, float("-inf"), 1.0, 100.0),
+    ],
+)
+def test_a_state_that_is_not_sane_starts_fresh(tmp_path, state, caplog):
+    clock = FakeClock()
+    bucket = TokenBucket(10, path=_saved(tmp_path / "b", *state), clock=clock, sleep=clock.sleep)
+    assert bucket.acquire() == 0
+    assert bucket.acquire() == pytest.approx(0.1)  # limited at the configured rate
+    assert bucket.factor == 1.0
+    assert "starts afresh" in caplog.text
+
+
+@pytest.mark.parametrize("raw", [bytes(range(32)), b"\xff" * 32, b"junk", bytes(range(40))])
+def test_a_state_file_of_other_bytes_starts_fresh(tmp_path, raw, caplog):
+    clock = FakeClock()
+    (tmp_path / "b").write_bytes(raw)
+    bucket = TokenBucket(10, path=tmp_path / "b", clock=clock, sleep=clock.sleep)
+    assert bucket.acquire() == 0
+    assert bucket.acquire() == pytest.approx(0.1)
+    assert (tmp_path / "b").stat().st_size == 32
+    assert "starts afresh" in caplog.text
+
+
+def test_a_state_that_is_not_sane_is_reported_once_per_process(tmp_path, caplog):
+    clock = FakeClock()
+    path = tmp_path / "b"
+    bucket = TokenBucket(10, path=path, clock=clock, sleep=clock.sleep)
+    bucket.acquire()
+    assert not caplog.records  # a new file is no fault
+    for _ in range(3):
+        _saved(path, -1e12, clock.now, 1.0, clock.now)
+        assert TokenBucket(10, path=path, clock=clock, sleep=clock.sleep).acquire() == 0
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    assert f"{path} starts afresh: it held tokens -1e+12 outside [-256, 1]" in record.getMessage()
+
+
+def test_sane_states_are_kept(tmp_path, caplog):
+    """A pause's stamp ahead of the clock, a queue of callers, a lowered rate: shared as they are."""
+    clock = FakeClock()
+    path = tmp_path / "b"
+    TokenBucket(10, path=path, clock=clock, sleep=clock.sleep).pause(60)
+    assert TokenBucket(10, path=path, clock=clock, sleep=clock.sleep)._reserve() == pytest.approx(60)
+    _saved(path, -200.0, clock.now, 0.05, clock.now)
+    bucket = TokenBucket(10, path=path, clock=clock, sleep=clock.sleep)
+    assert bucket.factor == pytest.approx(0.05)
+    assert bucket._reserve() == pytest.approx(201 / 0.5)
+    assert not caplog.records
+
+
+def test_a_pause_is_at_most_max_pause(tmp_path):
+    clock = FakeClock()
+    bucket = TokenBucket(10, path=tmp_path / "b", clock=clock, sleep=clock.sleep)
+    bucket.pause(10**6)
+    assert bucket._reserve() == pytest.approx(MAX_PAUSE)
