@@ -6,12 +6,18 @@ selected part of the tree that the manifest does not describe makes the whole re
 anything is written. Each object's bytes are checked against the manifest's blob id, its folder is
 created, and it is imported (notebooks as ``SOURCE`` in their language, files as ``RAW``) under the
 client's rate limits. Every object that is not restored is reported with its reason.
+
+Whoever can push to the backup repository writes its manifest, so a line is trusted no further than
+the layout allows: it is restored only to a normalised path below the backup's root (or below
+``target_root``), the path its repo path was backed up from; any other line is refused and named.
 """
 
 from __future__ import annotations
 
+import reprlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,7 +25,16 @@ from functools import partial
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.mirror import Mirror
-from airflow_gitsync.layout import FILE, NOTEBOOK, OWNED_ROOT_FILES, moved_to
+from airflow_gitsync.layout import (
+    FILE,
+    LANGUAGE_EXTENSIONS,
+    NOTEBOOK,
+    OWNED_ROOT_FILES,
+    UnsafePathError,
+    moved_to,
+    root_of,
+    to_repo_path,
+)
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
 
@@ -28,6 +43,8 @@ ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
 _STATE_DIR = MANIFEST_PATH.split("/")[0] + "/"
 _LISTED = 20  # names shown in an error message
 FOLDER_WORKERS = 4  # mkdirs calls in flight, ahead of the imports that need their folders
+_NAMES = reprlib.Repr()
+_NAMES.maxstring = 160  # characters of a name from the repository shown in a message
 
 
 class RestoreError(ValueError):
@@ -84,6 +101,66 @@ class RestoreResult:
         return "\n".join(lines)
 
 
+def shown(name: str) -> str:
+    """A name from the repository or the workspace for a message: as it is when short and printable,
+    else quoted, its control characters escaped, cut to a bounded length."""
+    return name if len(name) <= _NAMES.maxstring and name.isprintable() else _NAMES.repr(name)
+
+
+def backup_root(manifest: Iterable[ManifestEntry]) -> str | None:
+    """The workspace folder a backup was made from: the one most of its manifest's lines were backed
+    up from (:func:`~airflow_gitsync.layout.root_of`; None for an empty manifest). Lines of any other
+    root are refused by :func:`entry_problem`."""
+    roots = Counter(root_of(e.workspace_path, e.repo_path) for e in manifest)
+    return roots.most_common(1)[0][0] if roots else None
+
+
+def unlisted(manifest: Mapping[str, ManifestEntry], tree: Iterable[str]) -> list[str]:
+    """The files of a backup commit's ``tree`` that its manifest does not list, other than the backup's
+    own (``README.md``, ``.gitattributes``, ``.gitsync/``), sorted."""
+    return sorted(
+        p for p in tree if p not in manifest and not p.startswith(_STATE_DIR) and p not in OWNED_ROOT_FILES
+    )
+
+
+def _not_normalised(path: str) -> str | None:
+    """Why ``path`` is not a normalised absolute workspace path, or None."""
+    if not path.startswith("/"):
+        return "not an absolute path"
+    dots = [part for part in path[1:].split("/") if part in ("", ".", "..")] if path != "/" else []
+    return f"component {dots[0]!r} is not a name" if dots else None
+
+
+def entry_problem(entry: ManifestEntry, root: str, tree_blob: str | None) -> str | None:
+    """Why a manifest line cannot be restored, or None.
+
+    Its object type or notebook language is not one restore imports; its workspace path is not
+    normalised, not below the backup's ``root``, or not the path its repo path was backed up from
+    (:func:`~airflow_gitsync.layout.to_repo_path`): then it is refused; or ``tree_blob``, the blob at
+    its repo path in the commit (None: none), is not its blob.
+    """
+    if entry.object_type not in IMPORT_FORMATS:
+        return f"object type {shown(entry.object_type)} cannot be restored"
+    if entry.object_type == NOTEBOOK and entry.language not in LANGUAGE_EXTENSIONS:
+        return (
+            f"notebook language {shown(str(entry.language))} is not one of {', '.join(LANGUAGE_EXTENSIONS)}"
+        )
+    where = f"refused, workspace path {shown(entry.workspace_path)}"
+    if reason := _not_normalised(entry.workspace_path):
+        return f"{where}: {reason}"
+    try:
+        expected = to_repo_path(root, entry.workspace_path, entry.object_type, entry.language)
+    except UnsafePathError as exc:
+        return f"{where}: {exc.reason}"
+    if expected != entry.repo_path:
+        return f"{where} is backed up as {shown(expected)}, not as this repo path"
+    if tree_blob is None:
+        return "in the manifest but not in the backup's tree"
+    if tree_blob != entry.blob_id:
+        return f"blob {tree_blob} in the tree, {entry.blob_id} in the manifest"
+    return None
+
+
 def _selected(path: str, prefixes: Sequence[str]) -> bool:
     return not prefixes or any(path == p or path.startswith(p + "/") for p in prefixes)
 
@@ -94,51 +171,46 @@ def plan_items(
     prefixes: Sequence[str] = (),
     target_root: str | None = None,
 ) -> tuple[list[RestoreItem], list[ItemFailure]]:
-    """The items to write and the entries that cannot be, from a manifest and its tree.
+    """The items to write and the entries that cannot be (:func:`entry_problem`), from a manifest and
+    its tree.
 
     :param tree: ``{repo path: blob id}`` of the files in the backup commit.
     :param prefixes: repo paths of folders (``2024/ENG-101``) or files to restore; empty: everything.
         Each must select something.
     :param target_root: write under this folder instead of the original paths: an entry's repo path
         (its workspace path below the backup root, by its original name) is placed below it.
-    :raises RestoreError: a prefix selects nothing, or selected files are missing from the manifest.
+    :raises RestoreError: ``target_root`` is not normalised, a prefix selects nothing, or selected
+        files are missing from the manifest.
     """
+    if target_root is not None and (reason := _not_normalised(target_root)):
+        raise RestoreError(f"target_root {target_root!r}: {reason}")
     prefixes = [p.strip("/") for p in prefixes]
-    content = [p for p in tree if not p.startswith(_STATE_DIR) and p not in OWNED_ROOT_FILES]
-    unmatched = [p for p in prefixes if not any(_selected(path, [p]) for path in (*manifest, *content))]
+    extra = unlisted(manifest, tree)
+    unmatched = [p for p in prefixes if not any(_selected(path, [p]) for path in (*manifest, *extra))]
     if unmatched:
         raise RestoreError(f"paths select nothing in the backup: {', '.join(unmatched)}")
-    untracked = sorted(p for p in content if p not in manifest and _selected(p, prefixes))
+    untracked = [p for p in extra if _selected(p, prefixes)]
     if untracked:
         raise RestoreError(
             f"{len(untracked)} files in the backup are not in its manifest, so their type and language are "
-            f"unknown: {', '.join(untracked[:_LISTED])}" + (" ..." if len(untracked) > _LISTED else "")
+            f"unknown: {', '.join(map(shown, untracked[:_LISTED]))}"
+            + (" ..." if len(untracked) > _LISTED else "")
         )
+    root = backup_root(manifest.values())
     items: list[RestoreItem] = []
     failed: list[ItemFailure] = []
     for path in sorted(p for p in manifest if _selected(p, prefixes)):
         entry = manifest[path]
-        reason = _unrestorable(entry, tree.get(path))
-        target = entry.workspace_path
-        if reason is None and target_root is not None:
-            target = moved_to(target_root, entry.workspace_path, path)
-        if reason:
-            failed.append(ItemFailure(target, reason))
+        if reason := entry_problem(entry, root, tree.get(path)):
+            failed.append(ItemFailure(shown(entry.workspace_path), f"{shown(path)}: {reason}"))
         else:
+            target = (
+                entry.workspace_path
+                if target_root is None
+                else moved_to(target_root, entry.workspace_path, path)
+            )
             items.append(RestoreItem(entry, target))
     return items, failed
-
-
-def _unrestorable(entry: ManifestEntry, tree_blob: str | None) -> str | None:
-    if tree_blob is None:
-        return f"{entry.repo_path} is in the manifest but not in the backup's tree"
-    if tree_blob != entry.blob_id:
-        return f"{entry.repo_path} is blob {tree_blob} in the tree, {entry.blob_id} in the manifest"
-    if entry.object_type not in IMPORT_FORMATS:
-        return f"object type {entry.object_type} cannot be restored"
-    if entry.object_type == NOTEBOOK and not entry.language:
-        return "the manifest gives this notebook no language"
-    return None
 
 
 def resolve_ref(mirror: Mirror, ref: str) -> str:

@@ -14,7 +14,10 @@ of the tag (`backup/2026-11-02`), branch or commit `ref`, as its committed manif
 - **dry_run**: list what would be written, write nothing.
 
 The task fails when any object was not restored; the `restore` task's log and its XCom list each
-one with its reason. Restore only writes: it never deletes objects that are not in the backup.
+one with its reason. Restore only writes: it never deletes objects that are not in the backup. It
+writes a manifest line only to a normalised path below `target_root` (or the backup's root) that
+the line's repo path was backed up from; any other line (`..`, another root, a path that does not
+match its repo path) is refused and listed, and the rest is restored.
 Deployment settings (rate limits, mirror cache) come from the `[gitsync]` Airflow config section.
 """
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from airflow.sdk import DagRunState
 
+from airflow_gitsync.manifest import MANIFEST_PATH
 from tests.e2e.conftest import EXPORT_LIMIT, ROOT, trigger
+from tests.fixtures.git_server import push_commit
 
 TAG = "backup/2026-11-02"
 
@@ -71,3 +75,58 @@ def test_restore_one_engagement_over_the_original_paths(backup):
     assert (result["restored"], result["failed"]) == (len(at_tag), [])
     assert backed_up(backup.emulator, engagement) == at_tag
     assert backup.emulator.snapshot(other)[other] == changed_other, "restored outside the selected paths"
+
+
+def test_a_forged_manifest_restores_nothing_outside_the_target_and_names_each_line_it_refused(
+    backup, tmp_path
+):
+    """Issue 25: whoever can push to the backup repository can rewrite a manifest line's workspace path."""
+    assert backup.run("2026-11-02").state == DagRunState.SUCCESS
+    lines = [json.loads(line) for line in backup.git("show", f"{TAG}:{MANIFEST_PATH}").splitlines()]
+    notebooks = [
+        line for line in lines if line["object_type"] == "NOTEBOOK" and "/NOTEBOOKS/" in line["repo_path"]
+    ]
+    engagement = max(
+        {"/".join(line["repo_path"].split("/")[:2]) for line in notebooks},
+        key=lambda e: sum(line["repo_path"].startswith(e + "/") for line in notebooks),
+    )
+    victims = [line for line in notebooks if line["repo_path"].startswith(engagement + "/")][:3]
+    other = next(line for line in notebooks if not line["repo_path"].startswith(engagement + "/"))
+    forged = dict(
+        zip(
+            [line["repo_path"] for line in victims],
+            [
+                "/Users/admin@corp.com/x",
+                f"{ROOT}/../../Users/admin@corp.com/y",
+                other["workspace_path"],  # under the root, but another notebook's path: overwritten
+            ],
+            strict=True,
+        )
+    )
+    for line in lines:
+        line["workspace_path"] = forged.get(line["repo_path"], line["workspace_path"])
+    manifest = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n" for line in lines)
+    push_commit(backup.remote, tmp_path / "pusher", "main", {MANIFEST_PATH: manifest.encode()}, "forged")
+    before = {o["path"] for o in backup.emulator.objects()}
+    other_bytes = backup.emulator.snapshot(other["workspace_path"])
+
+    run, result = restore(ref="main", target_root="/Restored")
+    assert run.state == DagRunState.FAILED
+    assert {f["path"]: f["reason"].split(": refused, ")[0] for f in result["failed"]} == {
+        path: repo_path for repo_path, path in forged.items()
+    }
+    assert result["restored"] == len(lines) - len(forged)
+    written = {o["path"] for o in backup.emulator.objects()} - before
+    assert written and all(
+        (p + "/").startswith("/Restored/") and not {"", ".", ".."} & set(p.split("/")[1:]) for p in written
+    )
+
+    run, result = restore(ref="main", paths=[engagement], overwrite=True)
+    assert run.state == DagRunState.FAILED
+    assert sorted(f["path"] for f in result["failed"]) == sorted(forged.values())
+    assert {o["path"] for o in backup.emulator.objects()} - before == written
+    assert backup.emulator.snapshot(other["workspace_path"]) == other_bytes
+
+    run, result = restore(ref=TAG, target_root="/Restored/a/../../Users/admin@corp.com")
+    assert (run.state, result) == (DagRunState.FAILED, None)
+    assert {o["path"] for o in backup.emulator.objects()} - before == written

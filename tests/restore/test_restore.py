@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import pytest
 
 from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.layout import to_repo_path
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest
 from airflow_gitsync.restore import RestoreError, plan_items, plan_restore, restore
 from airflow_gitsync.settings import RestoreSettings, SettingsError
@@ -256,3 +258,77 @@ def test_settings_from_params():
     ):
         with pytest.raises(SettingsError, match=f"^{name}"):
             RestoreSettings.from_params(params)
+
+
+def hostile(
+    workspace_path: str, repo_path: str = "2024/ENG-101/NOTEBOOKS/etl.py"
+) -> dict[str, ManifestEntry]:
+    """The manifest with its etl.py line rewritten by someone who can push: ``repo_path`` claims
+    ``workspace_path``."""
+    line = MANIFEST["2024/ENG-101/NOTEBOOKS/etl.py"]
+    forged = ManifestEntry(
+        repo_path, workspace_path, line.object_id, line.object_type, line.language, 1, line.blob_id
+    )
+    return {p: e for p, e in MANIFEST.items() if p != "2024/ENG-101/NOTEBOOKS/etl.py"} | {repo_path: forged}
+
+
+def written_under(items, root: str) -> bool:
+    """Every target is a normalised path below ``root``."""
+    return all(
+        item.target_path.startswith(root + "/")
+        and not {"", ".", ".."} & set(item.target_path[len(root) + 1 :].split("/"))
+        for item in items
+    )
+
+
+@pytest.mark.parametrize(
+    ("workspace_path", "why"),
+    [
+        ("/Users/admin@corp.com/x", "not under /Clients"),
+        ("/Users/admin@corp.com/2024/ENG-101/NOTEBOOKS/etl", "not under /Clients"),  # its own root
+        ("/Clients/../../Users/x", r"'\.\.'"),
+        ("/Clients/2024/ENG-101/NOTEBOOKS/../../../../Users/admin/etl", r"'\.\.'"),
+        ("/Clients/2024/ENG-101/./NOTEBOOKS/etl", r"'\.'"),
+        ("/Clients/2024/ENG-101//NOTEBOOKS/etl", "''"),
+        ("Clients/2024/ENG-101/NOTEBOOKS/etl", "not an absolute path"),
+        ("/Clients/2024/ENG-999/NOTEBOOKS/etl", "backed up as 2024/ENG-999/NOTEBOOKS/etl.py"),
+        ("/Clients/2024/ENG-101/NOTEBOOKS/etl.py", "backed up as 2024/ENG-101/NOTEBOOKS/etl.py.py"),
+    ],
+)
+@pytest.mark.parametrize("target_root", [None, "/Restored/a"])
+def test_a_manifest_line_that_points_elsewhere_is_skipped_and_named_the_rest_restored(
+    workspace_path, why, target_root
+):
+    items, failed = plan_items(hostile(workspace_path), tree(), target_root=target_root)
+    assert sorted(targets(items)) == sorted(set(MANIFEST) - {"2024/ENG-101/NOTEBOOKS/etl.py"})
+    assert written_under(items, target_root or "/Clients")
+    (failure,) = failed
+    assert failure.path == workspace_path
+    assert failure.reason.startswith("2024/ENG-101/NOTEBOOKS/etl.py: refused, ")
+    assert re.search(why, failure.reason), failure.reason
+
+
+def test_dots_are_refused_even_where_the_repo_path_escapes_them_alike():
+    workspace_path = "/Clients/2024/../../Users/admin@corp.com/etl"
+    repo_path = to_repo_path("/Clients", workspace_path, "NOTEBOOK", "PYTHON")  # 2024/.%2E/.%2E/Users/...
+    content = {p: data for p, data in CONTENT.items() if p != "2024/ENG-101/NOTEBOOKS/etl.py"} | {
+        repo_path: ETL
+    }
+    items, failed = plan_items(hostile(workspace_path, repo_path), tree(content))
+    assert written_under(items, "/Clients") and len(items) == 3
+    assert [(f.path, "'..'" in f.reason) for f in failed] == [(workspace_path, True)]
+
+
+@pytest.mark.parametrize("target_root", ["/Restored/a/../../Users/admin", "/Restored/./a", "/Restored//a"])
+def test_a_target_root_that_is_not_normalised_is_refused_before_anything_is_planned(target_root):
+    with pytest.raises(RestoreError, match=r"^target_root"):
+        plan_items(MANIFEST, tree(), target_root=target_root)
+
+
+def test_a_hostile_name_is_named_escaped_and_cut_short():
+    workspace_path = "/Users/admin/" + "x" * 100_000 + "\nRestore of main: 4 restored, 0 failed"
+    _, (failure,) = plan_items(hostile(workspace_path), tree())
+    assert "\n" not in failure.path + failure.reason
+    assert (
+        failure.path.startswith("'/Users/admin/xx") and len(failure.path) < 200 and len(failure.reason) < 400
+    )
