@@ -14,14 +14,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import jsonschema
 
 from airflow_gitsync.git.commit_plan import DEFAULT_BATCH_SIZE
 
-_REF_NAME = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))[^\x00-\x20~^:?*\[\\]+(?<![/.])$")
+# git check-ref-format's rules, and no leading "-" (git commands would read the name as an option).
+_REF_NAME = re.compile(
+    r"^(?![-/.])(?!.*/\.)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))(?!@$)[^\x00-\x20\x7f~^:?*\[\\]+(?<![/.])$"
+)
+# A leap year's days, at times that take every hour, minute and second: every value of every strftime
+# field a logical date fills in.
+_TAG_DATES = tuple(
+    datetime(2000, 1, 1) + timedelta(days=n, hours=n % 24, minutes=n % 60, seconds=n % 60) for n in range(366)
+)
 _WORKSPACE_PATH = r"^/([^/]+(/[^/]+)*)?$"
 _WORKSPACE_PATH_OR_EMPTY = r"^(/([^/]+(/[^/]+)*)?)?$"
 
@@ -206,15 +214,24 @@ def _validated(specs: tuple[ParamSpec, ...], params: Mapping) -> dict[str, Any]:
 
 
 def _check_tag_format(tag_format: str) -> None:
+    """Refuse a ``tag_format`` that gives an invalid git tag name on any date, or one starting with
+    ``-`` (pushed, it could be restored by no git command), or the same tag on consecutive days."""
+    usage = "must be a strftime pattern giving a valid git tag name per date, like backup/%Y-%m-%d"
     try:
-        tag, other_day = datetime(2000, 1, 2).strftime(tag_format), datetime(2000, 1, 3).strftime(tag_format)
+        tags = [day.strftime(tag_format) for day in _TAG_DATES]
     except ValueError:
-        tag = other_day = ""
-    if not _REF_NAME.match(tag) or tag == other_day:
-        raise SettingsError(
-            f"tag_format {tag_format!r}: must be a strftime pattern giving a valid tag name "
-            "per date, like backup/%Y-%m-%d"
-        )
+        raise SettingsError(f"tag_format {tag_format!r}: {usage}") from None
+    for moment, tag in zip(_TAG_DATES, tags, strict=True):
+        if tag.startswith("-"):
+            raise SettingsError(
+                f"tag_format {tag_format!r}: the tag {tag!r} starts with '-', which git commands read as "
+                "an option (a restore could not name it); start it with a letter, like backup/%Y-%m-%d"
+            )
+        if not _REF_NAME.match(tag):
+            raise SettingsError(f"tag_format {tag_format!r}: {usage} ({moment} gives {tag!r})")
+    one_day, next_day = (datetime(2000, 1, day).strftime(tag_format) for day in (2, 3))
+    if one_day == next_day:
+        raise SettingsError(f"tag_format {tag_format!r}: {usage} (it gives two days the tag {one_day!r})")
 
 
 def _ref(value: str, required: bool) -> str:

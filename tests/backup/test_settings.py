@@ -1,3 +1,4 @@
+import subprocess
 from dataclasses import fields
 from datetime import datetime
 
@@ -146,3 +147,49 @@ def test_verify_defaults_and_bad_values():
     ]:
         with pytest.raises(SettingsError, match=f"^{named}"):
             VerifySettings.from_params(params)
+
+
+@pytest.mark.parametrize("settings", [BackupSettings, VerifySettings])
+@pytest.mark.parametrize("tag_format", ["-backup/%Y-%m-%d", "-%Y-%m-%d"])
+def test_a_tag_format_giving_a_tag_that_starts_with_a_dash_is_refused(settings, tag_format):
+    """Such a tag is pushed, then ``git checkout -backup/...`` reads it as an option: refused up front."""
+    with pytest.raises(SettingsError, match=r"^tag_format '-.*': the tag '-.*' starts with '-'"):
+        settings.from_params({"tag_format": tag_format})
+
+
+@pytest.mark.parametrize(
+    "tag_format",
+    [
+        "backup/%Y-%m-%d-%l",  # " 2" at 02:00 (12 at midnight, which the logical date of a daily run is)
+        "backup/%Y-%m/.%d",  # a component starting with "."
+        "backup/%Y-%m-%d\x7f",
+        "backup/%Y-%m-%d %H",
+    ],
+)
+def test_a_tag_format_must_give_a_valid_tag_on_every_date(tag_format):
+    with pytest.raises(SettingsError, match=r"^tag_format .*valid git tag name"):
+        BackupSettings.from_params({"tag_format": tag_format})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "backup/2026-11-12", "a/.b", ".a", "a..b", "a.lock", "a.lock/b", "a/b.lock", "a@{b", "a@b", "a\x7fb",
+        "a b", "a~b", "a^b", "a:b", "a?b", "a*b", "a[b", "a\\b", "a/", "a//b", "/a", "a.", "a/.", "x.lockx",
+        "x/-y", "ü/2026", "a\tb",
+    ],
+)  # fmt: skip
+def test_ref_names_are_checked_as_git_checks_them(name):
+    git = subprocess.run(["git", "check-ref-format", f"refs/heads/{name}"], check=False).returncode == 0
+    try:
+        BackupSettings.from_params({"working_branch": name})
+        valid = True
+    except SettingsError:
+        valid = False
+    assert valid == git, name
+
+
+@pytest.mark.parametrize("name", ["-x", "@"])
+def test_ref_names_git_could_take_for_an_option_or_head_are_refused(name):
+    with pytest.raises(SettingsError, match=r"^working_branch"):
+        BackupSettings.from_params({"working_branch": name})
