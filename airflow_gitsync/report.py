@@ -2,11 +2,14 @@
 
 Pure: it reads the typed records the tasks returned and renders markdown for the task log and the
 UI, and flat counters for metrics. A result that is missing (its task failed) is counted
-as a failure, so a partial run can never read as a complete one.
+as a failure, so a partial run can never read as a complete one. Every name and reason enters the
+markdown through :func:`md_escape`: they come from the workspace and the repository.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +27,15 @@ from airflow_gitsync.results import (
 from airflow_gitsync.workspace.scan import ScanResult
 
 COUNTS = ("added", "modified", "deleted", "unchanged", "failed", "skipped")
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+_LINE_BREAKS = str.maketrans({"\n": "\u240a", "\r": "\u240d"})
+
+
+def md_escape(text: object) -> str:
+    """``text`` as literal inline markdown: every ASCII punctuation character backslash-escaped (as
+    CommonMark allows), so no link, image, HTML, code, emphasis, table cell or autolink can start, and
+    CR and LF shown as ␍ and ␊, so no block can start."""
+    return _PUNCTUATION.sub(r"\\\1", str(text).translate(_LINE_BREAKS))
 
 
 @dataclass
@@ -175,19 +187,19 @@ def render_markdown(summary: Summary, title: str) -> str:
     """The summary as a markdown page (rendered in the Airflow UI)."""
     totals = summary.totals
     status = "complete" if summary.complete and not summary.failures else "**INCOMPLETE**"
-    lines = [f"# {title}", "", f"Status: {status}", ""]
+    lines = [f"# {md_escape(title)}", "", f"Status: {status}", ""]
     lines += ["| year | " + " | ".join(COUNTS) + " |", "|---" * (len(COUNTS) + 1) + "|"]
     for year, counts in sorted(summary.per_year.items()):
-        lines.append(f"| {year} | " + " | ".join(f"{counts[k]:,}" for k in COUNTS) + " |")
+        lines.append(f"| {md_escape(year)} | " + " | ".join(f"{counts[k]:,}" for k in COUNTS) + " |")
     lines.append("| **total** | " + " | ".join(f"**{totals[k]:,}**" for k in COUNTS) + " |")
     if summary.failures:
         lines += ["", f"## Failed ({len(summary.failures)})", ""]
-        lines += [f"- `{path}`: {reason}" for path, reason in summary.failures[:200]]
+        lines += [f"- {md_escape(path)}: {md_escape(reason)}" for path, reason in summary.failures[:200]]
         if len(summary.failures) > 200:
             lines.append(f"- ... and {len(summary.failures) - 200} more (see the task log)")
     if summary.warnings:
         lines += ["", f"## Warnings ({len(summary.warnings)})", ""]
-        lines += [f"- {w}" for w in summary.warnings[:100]]
+        lines += [f"- {md_escape(w)}" for w in summary.warnings[:100]]
     if summary.folder_exports:
         lines += ["", f"Engagements exported as one folder: {summary.folder_exports:,}"]
     if summary.fallbacks:
@@ -196,9 +208,12 @@ def render_markdown(summary: Summary, title: str) -> str:
             f"## Folder exports that fell back to one call per object ({len(summary.fallbacks)})",
             "",
         ]
-        lines += [f"- `{engagement}`: {reason}" for engagement, reason in summary.fallbacks[:100]]
+        lines += [
+            f"- {md_escape(engagement)}: {md_escape(reason)}"
+            for engagement, reason in summary.fallbacks[:100]
+        ]
     if summary.skipped_types:
-        skipped = ", ".join(f"{t}: {n}" for t, n in sorted(summary.skipped_types.items()))
+        skipped = ", ".join(f"{md_escape(t)}: {n}" for t, n in sorted(summary.skipped_types.items()))
         lines += ["", f"Skipped object types (not notebooks or files): {skipped}"]
     lines += ["", "## Phases", "", "| phase | task seconds |", "|---|---|"]
     lines += [f"| {phase} | {sec:,.1f} |" for phase, sec in summary.durations.items()]
@@ -213,14 +228,14 @@ def render_markdown(summary: Summary, title: str) -> str:
             "",
             "## Git",
             "",
-            f"- commits: {len(commit.get('commits', []))}, head `{commit.get('head') or '-'}`",
-            f"- tag: {commit.get('tag') or 'not created (run incomplete)'}",
+            f"- commits: {len(commit.get('commits', []))}, head {md_escape(commit.get('head') or '-')}",
+            f"- tag: {md_escape(commit.get('tag') or 'not created (run incomplete)')}",
             f"- bytes pushed: {_size(commit.get('pushed_bytes', 0))}",
             f"- repository size: {_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
             "10 GB recommendation)",
         ]
         if commit.get("size_warning"):
-            lines.append(f"- WARNING: {commit['size_warning']}")
+            lines.append(f"- WARNING: {md_escape(commit['size_warning'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,13 @@
+import string
+from collections import Counter
+from html.parser import HTMLParser
+
+import pytest
+from markdown_it import MarkdownIt
+
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
-from airflow_gitsync.report import build_summary, metrics, render_markdown
+from airflow_gitsync.report import Summary, build_summary, md_escape, metrics, render_markdown
 from airflow_gitsync.results import (
     CommitResult,
     ExportTaskResult,
@@ -101,7 +108,7 @@ def test_complete_run_and_rendering():
     summary = build_summary(PREPARED, SCANS, PLANNED, [_task(export_a, EXPORT_B)], _committed("backup/x"))
     assert summary.complete and not summary.failures
     text = render_markdown(summary, "Backup")
-    assert "Status: complete" in text and "backup/x" in text and "| 2024 |" in text
+    assert "Status: complete" in text and "tag: backup\\/x" in text and "| 2024 |" in text
     values = metrics(summary)
     assert values["notebooks.modified"] == 2 and values["git.pushed_bytes"] == 2048
     assert summary.to_dict()["totals"]["deleted"] == 2
@@ -128,8 +135,65 @@ def test_folder_exports_and_their_fallbacks_are_in_the_report():
     summary = build_summary(PREPARED, SCANS, PLANNED, [_task(folder, EXPORT_B)], _committed("backup/x"))
     text = render_markdown(summary, "Backup")
     assert "Engagements exported as one folder: 1" in text
-    assert "- `2024/A`: the folder is over the 10 MB limit" in text
+    assert "- 2024\\/A: the folder is over the 10 MB limit" in text
     assert summary.to_dict()["fallbacks"] == [
         {"engagement": "2024/A", "reason": "the folder is over the 10 MB limit"}
     ]
     assert metrics(summary)["folder_export_fallbacks"] == 1
+
+
+HOSTILE = (
+    "![x](https://host/t.png) [Re-login](https://host/login) <img src=x> <https://host/a> www.host.com "
+    "a@host.com `code` *em* _em_ ~~s~~ &amp; &#x3c; \\| | a\\\nb\r# h\n- li\n    pre\n<script>x</script>"
+)
+SHOWN = HOSTILE.replace("\n", "\u240a").replace("\r", "\u240d")  # a line break is shown, never a new block
+# stricter than the summary page's renderer: raw HTML on, as some markdown renderers have it
+RENDER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+
+class _Html(HTMLParser):
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: Counter = Counter()
+        self.cells: list[int] = []
+        self.text = ""
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] += 1
+        if tag == "tr":
+            self.cells.append(0)
+        elif tag in ("td", "th"):
+            self.cells[-1] += 1
+
+    def handle_data(self, data):
+        self.text += data
+
+
+@pytest.mark.parametrize(
+    "text", [string.punctuation, HOSTILE, "1. a", "# a", "- a", "> a", "===", "a\\", "\u2028x\x85y", "é 🙂"]
+)
+def test_md_escape_is_the_text_itself_in_any_markdown(text):
+    html = _Html(RENDER.render(f"x {md_escape(text)} x"))
+    assert html.text == f"x {text.replace(chr(10), chr(0x240A)).replace(chr(13), chr(0x240D))} x\n"
+    assert set(html.tags) == {"p"}
+
+
+def test_names_reasons_and_the_run_id_are_text_in_the_summary():
+    """Issue 25: a notebook named ``![x](https://host/t.png)`` was an image in an admin's browser."""
+    summary = Summary(
+        failures=[(f"/Clients/2024/{HOSTILE}/NOTEBOOKS/n", HOSTILE)],
+        warnings=[HOSTILE],
+        skipped_types=Counter({HOSTILE: 1}),
+        fallbacks=[(HOSTILE, HOSTILE)],
+        commit={"commits": [], "head": HOSTILE, "tag": HOSTILE, "size_warning": HOSTILE},
+    )
+    summary.per_year[HOSTILE]["failed"] = 1
+    text = render_markdown(summary, f"Backup 2026-11-02 (manual__{HOSTILE})")
+    assert "://" not in text and "www." not in text and "a@host" not in text  # nothing to autolink
+    html = _Html(RENDER.render(text))
+    assert html.text.count(SHOWN) == 11  # title, year, path, reason, warning, fallback (2), type, git (3)
+    assert html.tags["h1"] == 1 and not {"a", "img", "script", "code", "em", "s", "pre", "h3"} & set(
+        html.tags
+    )
+    assert html.cells[:3] == [7, 7, 7]  # per year: the header, the hostile year and the total
