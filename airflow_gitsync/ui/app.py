@@ -2,11 +2,13 @@
 
 Thin: each page is one query (:mod:`airflow_gitsync.ui.store`) rendered by
 :mod:`airflow_gitsync.ui.pages`. Every route needs what reading the DAG's runs needs in Airflow's
-auth manager (``GET`` on the DAG's ``RUN``), from the UI's session cookie or a bearer token.
+auth manager (``GET`` on the DAG's ``RUN``), from the UI's session cookie or a bearer token. Every
+answer carries the pages' Content-Security-Policy (:data:`airflow_gitsync.ui.pages.CSP`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -15,7 +17,7 @@ from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.exceptions import AirflowNotFoundException
 from airflow.models.connection import Connection
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from airflow_gitsync.config import GitsyncConfig
@@ -30,6 +32,13 @@ UI_ROOT = "../../../"  # from /gitsync/dags/{dag_id}/backups to Airflow's UI roo
 
 app = FastAPI(title="airflow-gitsync Backups", docs_url=None, redoc_url=None, openapi_url=None)
 ReadRuns = Depends(requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN))
+
+
+@app.middleware("http")
+async def _content_security_policy(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+    response = await call_next(request)
+    response.headers["Content-Security-Policy"] = pages.CSP
+    return response
 
 
 def _tag_link(conf: dict) -> pages.TagLink:

@@ -1,13 +1,16 @@
 """The Backups view's HTML: the history page (health, gaps, plots, table) and a run's summary page.
 
 Pure: it renders a :class:`~airflow_gitsync.ui.history.History` or one row. A run's summary is the
-report task's own markdown (:func:`airflow_gitsync.report.render_markdown`) as HTML, so the page
-and the task's rendered field never disagree. Links are relative: ``ui_root`` leads from the page
-to Airflow's UI (the grid), whatever prefix Airflow is served under.
+report task's own markdown (:func:`airflow_gitsync.report.render_markdown`, which escapes every name
+and reason) as HTML, so the page and the task's rendered field never disagree. Links are relative:
+``ui_root`` leads from the page to Airflow's UI (the grid), whatever prefix Airflow is served under.
+The pages load nothing and run no script: :data:`CSP` allows their one inline stylesheet only.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from html import escape
@@ -56,6 +59,13 @@ padding:8px 12px;min-width:170px}.card b{display:block;font-size:18px}
 .chart{border:1px solid #e6e8eb;border-radius:8px;background:#fff}
 .summary li{overflow-wrap:anywhere}.muted{color:#57606a}
 """
+CSP = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+"""The pages' Content-Security-Policy: no script, image, font or connection, no style but ``_CSS``
+(by its hash), and framed by Airflow's UI only."""
 
 
 def _page(title: str, body: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from airflow_gitsync.ui import pages
 from airflow_gitsync.ui.history import history
 from airflow_gitsync.workspace.client import DEFAULT_RATES
 from gitsync_devkit.backup_history import generate, records
@@ -119,7 +120,8 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
     found = json.loads(done.stdout.splitlines()[-1])
     print(f"screenshots: {tmp_path}/backups.png, backups-table.png, summary.png")
 
-    assert found["nav"] == 1 and found["errors"] == []
+    assert found["nav"] == 1 and found["errors"] == []  # CSP violations included
+    assert found["styled"] == found["summary"]["styled"] == "collapse"  # the CSP lets the stylesheet apply
     assert found["rows"] == len(expected.rows) + len(expected.gaps)
     assert found["complete"] == sum(r.state == "complete" for r in expected.rows)
     assert found["missing"] == len(expected.gaps)
@@ -137,6 +139,20 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
     )
     for name in ("backups.png", "backups-table.png", "summary.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_every_answer_carries_the_content_security_policy(airflow: LocalAirflow):
+    page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
+    run_id = airflow.api("GET", f"/dags/{DAG_ID}/dagRuns?limit=1")["dag_runs"][0]["dag_run_id"]
+    answers = [
+        airflow.session.get(page, timeout=30),
+        airflow.session.get(f"{airflow.url}/gitsync/dags/{DAG_ID}/runs/{run_id}", timeout=30),
+        airflow.session.get(page, params={"before": "0001-01-01"}, timeout=30),
+        airflow.session.get(f"{airflow.url}/gitsync/nothing", timeout=30),
+        requests.get(page, timeout=30),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 422, 404, 401]
+    assert all(a.headers["Content-Security-Policy"] == pages.CSP for a in answers)
 
 
 def test_bad_dates_and_limits_are_a_422_naming_the_parameter(airflow: LocalAirflow):

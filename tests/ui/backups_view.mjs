@@ -3,7 +3,8 @@
 //
 // node tests/ui/backups_view.mjs <airflow url> <jwt> <output dir> <dag id> <run id>
 // Opens Airflow's UI at the Backups nav page and at a run's "Backup summary" tab, waits for the
-// plugin's iframe, saves a screenshot of each and prints what it found as one JSON line.
+// plugin's iframe, saves a screenshot of each and prints what it found as one JSON line: with page
+// errors and Content-Security-Policy violations, and whether the pages' stylesheet applied.
 import { chromium } from "playwright-core";
 
 const [url, token, out, dagId, runId] = process.argv.slice(2);
@@ -27,6 +28,9 @@ try {
   await context.addCookies([{ name: "_token", value: token, url }]);
   const page = await context.newPage();
   page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) errors.push(message.text());
+  });
 
   await page.goto(`${url}/plugin/backups`);
   const view = page.frameLocator('iframe[title="Backups"]');
@@ -39,6 +43,7 @@ try {
     missing: await count('#history tr[data-state="missing"]'),
     backfill: await view.locator("code.backfill").allTextContents(),
     charts: await count("svg.chart"),
+    styled: await view.locator("#history").evaluate((table) => getComputedStyle(table).borderCollapse),
     points: await view.locator("svg.chart").evaluateAll((charts) =>
       charts.map((c) => [c.getAttribute("aria-label"), c.querySelectorAll(".point").length]),
     ),
@@ -54,6 +59,7 @@ try {
   found.summary = {
     title: await summary.locator("h1").textContent(),
     tables: await summary.locator(".summary table").count(),
+    styled: await summary.locator(".summary table").first().evaluate((t) => getComputedStyle(t).borderCollapse),
     gridLink: await summary.locator('a[target="_top"]').first().getAttribute("href"),
   };
   await page.screenshot({ path: `${out}/summary.png` });

@@ -1,3 +1,5 @@
+import base64
+import hashlib
 import re
 import subprocess
 import sys
@@ -104,6 +106,33 @@ def test_hostile_names_are_escaped():
     page = pages.summary_page("d", row, run_id=run.run_id, ui_root="", tag_link=lambda t: None)
     _well_formed(page)
     assert "<script>" not in page and "&lt;b&gt;bad&lt;/b&gt;" in page
+
+
+def test_markdown_in_names_is_text_on_the_summary_page():
+    """Issue 25: a notebook named ``![x](https://host/t.png)`` was an image fetched from that host."""
+    image, link = "![x](https://host/t.png)", "[Re-login](https://host/login)"
+    summary = Summary(commit={"head": "x"}, failures=[(f"/Clients/2024/E/NOTEBOOKS/{image}", link)])
+    run = RunRecord("r", date(2026, 11, 2), "failed", summary=summary.to_dict())
+    page = pages.summary_page("d", row_of(run, RATES), run_id="r", ui_root="", tag_link=lambda t: None)
+    _well_formed(page)
+    assert not [tag for tag in re.findall(r"<[^>]*>", page) if "host/" in tag or tag.startswith("<img")]
+    assert f"<li>/Clients/2024/E/NOTEBOOKS/{image}: {link}</li>" in page
+
+
+def test_the_pages_need_nothing_their_csp_forbids():
+    """One inline stylesheet, allowed by its hash; no script, image, style attribute or remote load."""
+    days = generate(date(2026, 11, 30), 30)
+    row = row_of(records(days)[-1], RATES)
+    for html in (
+        _page(records(days), until=date(2026, 12, 1)),
+        pages.summary_page("d", row, run_id="r", ui_root="", tag_link=lambda t: tag_url(AZURE, t)),
+    ):
+        (css,) = re.findall(r"<style>(.*?)</style>", html, re.S)
+        digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+        assert f"style-src 'sha256-{digest}';" in pages.CSP
+        assert not re.search(r"<(script|img|link|iframe|object)\b| style=| src=|url\(", html)
+    assert pages.CSP.startswith("default-src 'none';") and "unsafe" not in pages.CSP
+    assert "frame-ancestors 'self'" in pages.CSP
 
 
 def test_the_summary_page_is_the_report_as_html():
