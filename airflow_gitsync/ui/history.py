@@ -3,8 +3,8 @@
 Pure: :class:`RunRecord` is what the data access reads (a dag run and its ``report`` task's
 ``summary`` XCom, see :meth:`airflow_gitsync.report.Summary.to_dict`). From a page of them this
 module classifies each run, finds the dates without a run (with the backfill command that fills
-them), the duration against the rate-limit floor, the repository's growth toward Azure DevOps' 10 GB
-and the engagements that fail.
+them) in pages of a bounded number of dates, the duration against the rate-limit floor, the
+repository's growth toward Azure DevOps' 10 GB and the engagements that fail.
 """
 
 from __future__ import annotations
@@ -210,9 +210,9 @@ def history(
     A date before ``until`` (the first date not to back up yet; None: no date after the newest run)
     without a run is missing; consecutive missing dates are a gap, one row in the table and, once
     longer than :data:`LONG_GAP`, one slot in the plots. So a page has at most ``days + LONG_GAP``
-    slots, as many rows as runs and gaps, and takes as long, whatever the dates. The gap below the
-    page's oldest run is the next page's. ``more``: older runs were not read, so the oldest date read
-    may lack runs and is left to the next page.
+    slots and as many rows as runs and gaps, and its time grows with its runs, whatever the dates.
+    The gap below the page's oldest run is the next page's. ``more``: older runs were not read, so
+    the oldest date read may lack runs and is left to the next page.
     """
     rows = sorted((row_of(run, rates) for run in runs), key=lambda r: r.day, reverse=True)
     dates = sorted({r.day for r in rows}, reverse=True)
@@ -224,13 +224,9 @@ def history(
     newer = until  # the oldest date above the page's dates so far
     for day in dates:
         gap = Gap(day + ONE_DAY, newer - ONE_DAY) if newer is not None and (newer - day).days > 1 else None
-        slots = (
-            []
-            if gap is None
-            else [gap]
-            if gap.days > LONG_GAP
-            else [gap.last - i * ONE_DAY for i in range(gap.days)]
-        )
+        slots: list[date | Gap] = []
+        if gap:
+            slots = [gap] if gap.days > LONG_GAP else [gap.last - i * ONE_DAY for i in range(gap.days)]
         if shown and len(axis) + len(slots) + 1 > days:
             break
         shown.append(day)
