@@ -11,7 +11,7 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from airflow_gitsync.config import ConfigError, GitsyncConfig
-from airflow_gitsync.git.runner import GitAuthError, GitRemoteRefused
+from airflow_gitsync.git.runner import GitAuthError, GitRemoteNotFound, GitRemoteRefused
 from airflow_gitsync.manifest import ManifestError
 from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.results import XComKey
@@ -20,13 +20,15 @@ from airflow_gitsync.staging import StagingCorruptError, StagingMissingError
 from airflow_gitsync.workspace.client import AuthError
 
 # Errors that a retry of the same task cannot fix: a bad param or setting, refused credentials, a
-# missing connection, a remote that refuses the content, a staged object that must be exported again.
+# missing connection or repository, a remote that refuses the content, a staged object that must be
+# exported again.
 PERMANENT_ERRORS = (
     SettingsError,
     ManifestError,
     ConfigError,
     AuthError,
     GitAuthError,
+    GitRemoteNotFound,
     GitRemoteRefused,
     StagingCorruptError,
     StagingMissingError,

@@ -24,6 +24,11 @@ _AUTH_FAILURE = re.compile(
     r"|Permission denied \(publickey|terminal prompts disabled",
     re.IGNORECASE,
 )
+# No repository at the URL: HTTP 404 (Azure DevOps adds TF401019), or an SSH server's word for it.
+_NOT_FOUND = re.compile(
+    r"repository '[^'\n]*' not found|Repository not found|returned error: 404|HTTP 404|TF401019",
+    re.IGNORECASE,
+)
 _TRANSIENT = re.compile(
     r"Could not resolve host|Connection refused|Failed to connect|timed out|Connection reset"
     r"|returned error: (5\d\d|429)|HTTP (5\d\d|429)|early EOF|remote end hung up unexpectedly"
@@ -43,6 +48,10 @@ class GitError(RuntimeError):
 
 class GitAuthError(GitError):
     """The remote refused our credentials: retrying will not help."""
+
+
+class GitRemoteNotFound(GitError):
+    """No repository at the remote URL: retrying will not help."""
 
 
 class GitRemoteRefused(GitError):
@@ -147,6 +156,11 @@ class GitRunner:
                     f"authentication failed for {redact_url(self.remote_url)} ({self.auth.describe()}): "
                     "check the connection's PAT, service principal or SSH key, that it has not expired, "
                     "and that it may read and write this repository"
+                )
+            if _NOT_FOUND.search(stderr):
+                raise GitRemoteNotFound(
+                    f"git {args[0]}: repository {redact_url(self.remote_url)} not found: check the "
+                    f"connection's repository URL and that its credentials may see the repository ({stderr})"
                 )
             if args[0] == "push" and (reasons := _REJECTED_REF.findall(stderr)):
                 raise self._rejection(reasons, stderr)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.git.mirror import REMOTE, Mirror
-from airflow_gitsync.git.runner import GitError, GitPushRejected, GitRemoteRefused
+from airflow_gitsync.git.mirror import REMOTE, Mirror, ls_remote
+from airflow_gitsync.git.runner import GitError, GitPushRejected, GitRemoteNotFound, GitRemoteRefused
 from airflow_gitsync.git.snapshot import ChangeSet, SnapshotEngine
 from airflow_gitsync.staging import StagingStore
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER
@@ -84,3 +85,24 @@ def test_a_failed_fetch_is_never_a_rejected_push(mirror, bare):
     with pytest.raises(GitError, match="would clobber existing tag") as error:
         mirror.git.remote("fetch", REMOTE, "refs/tags/*:refs/tags/*")
     assert type(error.value) is GitError
+
+
+@pytest.mark.parametrize("command", ["sync", "ls-remote"])
+def test_a_wrong_repository_url_fails_at_once_not_retried(git_server, git_remote, tmp_path, command):
+    """A 404 (a wrong repository path) is as permanent as a wrong PAT: the task fails in one try."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_gitsync.dags.common import failing_fast
+
+    url = git_server.url_for("no-such-repo.git")
+    auth, log = GitAuth.basic(GIT_USER, GIT_TOKEN), logging.getLogger(__name__)
+    started = time.monotonic()
+    with pytest.raises(AirflowFailException, match="not retried") as failure, failing_fast():
+        if command == "sync":
+            Mirror(tmp_path / "mirror.git", url, auth, log).sync()
+        else:
+            ls_remote(url, auth, log)
+    assert time.monotonic() - started < 5  # no backoff either
+    error = failure.value.__cause__
+    assert isinstance(error, GitRemoteNotFound)
+    assert f"repository {url} not found" in str(error) and GIT_TOKEN not in str(error)
