@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +139,18 @@ OPTIONS: tuple[Option, ...] = (
         minimum=0,
     ),
     Option(
+        "task_timeout_hours",
+        "float",
+        "6",
+        "Every task of the backup, restore and verify DAGs fails after running this long (its "
+        "execution_timeout), so a hung task ends. A full sync of 70,000 notebooks takes about 150 s "
+        "on one machine and a full restore at least 40 min (70,000 imports at 30 a second): 6 h "
+        "leaves room for a slow cluster or a workspace that throttles hard, and still ends a hung "
+        "daily run long before the next one.",
+        minimum=0.1,
+        maximum=168,
+    ),
+    Option(
         "staging_retention_days",
         "integer",
         "7",
@@ -198,6 +212,8 @@ def _parse(option: Option, text: str, airflow_home: str) -> Any:
         value = int(text) if option.type == "integer" else float(text)
     except ValueError:
         raise ConfigError(f"[{SECTION}] {option.name} = {text!r}: not {option.type}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"[{SECTION}] {option.name} = {text}: must be a finite number")
     if option.minimum is not None and value < option.minimum:
         raise ConfigError(f"[{SECTION}] {option.name} = {text}: must be at least {option.minimum:g}")
     if option.maximum is not None and value > option.maximum:
@@ -232,6 +248,7 @@ class GitsyncConfig:
     folder_export_min_share: float
     max_retry_seconds: float
     task_retries: int
+    task_timeout: timedelta
     staging_retention_days: int
     verify_sample_percent: float
     failure_notifier: str | None
@@ -264,6 +281,7 @@ class GitsyncConfig:
             folder_export_min_share=values["folder_export_min_share"],
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],
+            task_timeout=timedelta(hours=values["task_timeout_hours"]),
             staging_retention_days=values["staging_retention_days"],
             verify_sample_percent=values["verify_sample_percent"],
             failure_notifier=values["failure_notifier"] or None,

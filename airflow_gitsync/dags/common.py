@@ -63,7 +63,10 @@ def dag_arguments(
     dag_kwargs: Mapping[str, Any],
 ) -> dict[str, Any]:
     """What the provider's DAGs have in common (one run at a time, failure notifiers, the trigger
-    form from ``specs`` with ``params`` as new defaults), overridden by the caller's ``dag_kwargs``."""
+    form from ``specs`` with ``params`` as new defaults, every task's ``execution_timeout``),
+    overridden by the caller's ``dag_kwargs`` (their ``default_args`` key by key)."""
+    dag_kwargs = dict(dag_kwargs)
+    own_default_args = dag_kwargs.pop("default_args", None) or {}
     return {
         "schedule": schedule,
         "start_date": pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -73,7 +76,8 @@ def dag_arguments(
         "tags": ["databricks", "git", tag],
         "on_failure_callback": failure_notifiers(config),
         "params": trigger_form(specs, params),
-    } | dict(dag_kwargs)
+        "default_args": {"execution_timeout": config.task_timeout, **own_default_args},
+    } | dag_kwargs
 
 
 @contextmanager

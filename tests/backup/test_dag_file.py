@@ -1,9 +1,10 @@
-"""What parsing the backup DAG file costs every task process."""
+"""The DAG files and factories: what parsing them costs every task process, what every task carries."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,19 @@ def test_the_dag_factories_are_importable_by_name():
     )
     with pytest.raises(AttributeError, match="no_such_dag"):
         dags.no_such_dag  # noqa: B018
+
+
+def test_every_task_of_every_dag_has_the_task_timeout_unless_the_user_sets_one(monkeypatch):
+    """``[gitsync] task_timeout_hours`` is every task's execution_timeout; a DAG's own default_args win."""
+    from airflow_gitsync.dags import backup_dag, restore_dag, verify_dag
+
+    monkeypatch.setenv("AIRFLOW__GITSYNC__TASK_TIMEOUT_HOURS", "2.5")
+    for dag in (backup_dag(), restore_dag(), verify_dag()):
+        assert dag.tasks and {t.execution_timeout for t in dag.tasks} == {timedelta(hours=2.5)}, dag.dag_id
+    own = {"execution_timeout": timedelta(minutes=5), "owner": "data-platform"}
+    for defaults, timeout in [
+        (own, timedelta(minutes=5)),
+        ({"owner": "data-platform"}, timedelta(hours=2.5)),
+    ]:
+        dag = backup_dag(dag_id="mine", default_args=defaults)
+        assert {(t.execution_timeout, t.owner) for t in dag.tasks} == {(timeout, "data-platform")}
