@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_gitsync.diff import FolderRule
+from airflow_gitsync.git.mirror import LOCK_TIMEOUT
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_RATES
 
@@ -151,6 +152,16 @@ OPTIONS: tuple[Option, ...] = (
         maximum=168,
     ),
     Option(
+        "lock_timeout_minutes",
+        "float",
+        f"{LOCK_TIMEOUT / 60:g}",
+        "How long a task waits for the worker's git mirror while another task holds it (logging the "
+        "holder every minute) before it fails naming the holder. A backup commit holds it for seconds "
+        "to minutes; a restore while it imports (a full one longer than this: the waiter's retries "
+        "cover that).",
+        minimum=1,
+    ),
+    Option(
         "staging_retention_days",
         "integer",
         "7",
@@ -249,6 +260,7 @@ class GitsyncConfig:
     max_retry_seconds: float
     task_retries: int
     task_timeout: timedelta
+    lock_timeout: float  # seconds
     staging_retention_days: int
     verify_sample_percent: float
     failure_notifier: str | None
@@ -282,6 +294,7 @@ class GitsyncConfig:
             max_retry_seconds=values["max_retry_seconds"],
             task_retries=values["task_retries"],
             task_timeout=timedelta(hours=values["task_timeout_hours"]),
+            lock_timeout=values["lock_timeout_minutes"] * 60,
             staging_retention_days=values["staging_retention_days"],
             verify_sample_percent=values["verify_sample_percent"],
             failure_notifier=values["failure_notifier"] or None,

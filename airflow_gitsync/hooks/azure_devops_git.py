@@ -25,6 +25,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir
 from airflow_gitsync.git.runner import GitError, redact_url
@@ -128,16 +129,19 @@ class AzureDevOpsGitHook(BaseHook):
         return auth
 
     def get_mirror(self, cache_dir: Path | str) -> Mirror:
-        """The bare mirror of the connection's repository under ``cache_dir`` (call ``sync()`` first)."""
+        """The bare mirror of the connection's repository under ``cache_dir`` (call ``sync()`` first);
+        its lock waits for another task at most ``[gitsync] lock_timeout_minutes``."""
+        path = mirror_dir(Path(cache_dir), self.remote_url)
         return Mirror(
-            mirror_dir(Path(cache_dir), self.remote_url), self.remote_url, self.get_auth(), self.log
+            path, self.remote_url, self.get_auth(), self.log, lock_timeout=GitsyncConfig.load().lock_timeout
         )
 
     def get_engine(
         self, cache_dir: Path | str, branch: str = "main", working_branch: str = "backup/daily"
     ) -> SnapshotEngine:
-        """A snapshot engine for the connection's repository, its mirror cached under ``cache_dir``."""
-        return SnapshotEngine(
+        """A snapshot engine for the connection's repository, its mirror cached under ``cache_dir``
+        (and locked as :meth:`get_mirror` says)."""
+        engine = SnapshotEngine(
             self.remote_url,
             auth=self.get_auth(),
             cache_dir=Path(cache_dir),
@@ -145,6 +149,8 @@ class AzureDevOpsGitHook(BaseHook):
             working_branch=working_branch,
             logger=self.log,
         )
+        engine.mirror.lock_timeout = GitsyncConfig.load().lock_timeout
+        return engine
 
     def test_connection(self) -> tuple[bool, str]:
         """List the remote's branches (``git ls-remote``) with the connection's credentials."""

@@ -25,7 +25,7 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     assert (config.parallel_tasks, config.max_workers, config.export_task_calls) == (4, 16, 200)
     assert config.client_options()["limiter_dir"] == config.cache_dir / "ratelimit"
     assert (config.staging_retention_days, config.verify_sample_percent) == (7, 3.0)
-    assert config.task_timeout == timedelta(hours=6)
+    assert (config.task_timeout, config.lock_timeout) == (timedelta(hours=6), 1800)
     assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
         None,
         None,
@@ -43,8 +43,9 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
         ({"task_timeout_hours": "0"}, r"\[gitsync\] task_timeout_hours = 0: must be at least 0.1"),
         ({"task_timeout_hours": "6h"}, r"\[gitsync\] task_timeout_hours = '6h': not float"),
         ({"task_timeout_hours": "1e12"}, r"task_timeout_hours = 1e12: must be at most 168"),
-        ({"task_timeout_hours": "inf"}, r"task_timeout_hours = inf: must be a finite number"),
+        ({"lock_timeout_minutes": "inf"}, r"lock_timeout_minutes = inf: must be a finite number"),
         ({"export_rps": "nan"}, r"export_rps = nan: must be a finite number"),
+        ({"lock_timeout_minutes": "0"}, r"\[gitsync\] lock_timeout_minutes = 0: must be at least 1"),
         ({"failure_notifier_kwargs": "{to:"}, r"failure_notifier_kwargs is not JSON"),
         ({"failure_notifier_kwargs": "[1]"}, r"failure_notifier_kwargs must be a JSON object"),
     ],

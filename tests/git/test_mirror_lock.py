@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -10,12 +11,13 @@ import pytest
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, MirrorLockTimeout
 
-HOLD = """
+URL = "http://git.invalid/r.git"
+HOLD = f"""
 import logging, sys, time
 from pathlib import Path
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror
-mirror = Mirror(Path(sys.argv[1]), "http://git.invalid/r.git", GitAuth.none(), logging.getLogger("holder"))
+mirror = Mirror(Path(sys.argv[1]), "{URL}", GitAuth.none(), logging.getLogger("holder"))
 with mirror.lock("a hung backup commit"):
     print("held", flush=True)
     time.sleep(120)
@@ -27,9 +29,7 @@ def test_a_hung_holder_of_the_mirror_fails_the_waiter_after_the_timeout_naming_i
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "held\n"
-        mirror = Mirror(
-            path, "http://git.invalid/r.git", GitAuth.none(), logging.getLogger("t"), lock_timeout=1
-        )
+        mirror = Mirror(path, URL, GitAuth.none(), logging.getLogger("t"), lock_timeout=1)
         started = time.monotonic()
         with (
             caplog.at_level(logging.INFO),
@@ -45,3 +45,13 @@ def test_a_hung_holder_of_the_mirror_fails_the_waiter_after_the_timeout_naming_i
         holder.wait()
     with mirror.lock("a restore"):  # a dead holder's lock is gone with it
         assert path.with_name("repo.git.lock").read_text().startswith("a restore (pid ")
+
+
+def test_the_hook_s_mirrors_wait_as_long_as_the_setting_says(monkeypatch, tmp_path):
+    from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_GIT_LOCKED", json.dumps({"conn_type": "azure_devops_git", "host": URL}))
+    monkeypatch.setenv("AIRFLOW__GITSYNC__LOCK_TIMEOUT_MINUTES", "2.5")
+    hook = AzureDevOpsGitHook(azure_devops_git_conn_id="git_locked")
+    assert hook.get_mirror(tmp_path).lock_timeout == 150
+    assert hook.get_engine(tmp_path).mirror.lock_timeout == 150
