@@ -23,7 +23,8 @@ from airflow_gitsync.git.commit_plan import DEFAULT_BATCH_SIZE
 
 # git check-ref-format's rules, and no leading "-" (git commands would read the name as an option).
 _REF_NAME = re.compile(
-    r"^(?![-/.])(?!.*/\.)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))(?!@$)[^\x00-\x20\x7f~^:?*\[\\]+(?<![/.])$"
+    r"^(?![-/.])(?!.*/\.)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock(/|$))(?!@$)"
+    r"[^\x00-\x20\x7f~^:?*\[\\]+(?<![/.])$"
 )
 # A leap year's days, at times that take every hour, minute and second: every value of every strftime
 # field a logical date fills in.
