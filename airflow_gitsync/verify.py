@@ -13,6 +13,9 @@ does not explain (the object's ``modified_at`` did not move) is drift that no da
 
 Another folder than the one the backup was made from (a restored copy) is compared by presence and
 content only: a copy has object ids and timestamps of its own.
+
+The backup commit itself is checked against its manifest from one ``git ls-tree -r``, without reading
+a blob (:func:`backup_problems`): whoever can push to the repository can change either.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import Literal
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure, ListedObject
-from airflow_gitsync.layout import engagement_of, moved_to, root_of, safe_name, year_of
+from airflow_gitsync.layout import engagement_of, moved_to, safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.restore import backup_root, entry_problem, shown, unlisted
 from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
 from airflow_gitsync.workspace.scan import scan_year
@@ -40,6 +44,8 @@ NEXT_RUN: dict[str, str] = {
     "content": "no daily backup will see this: run a backup with full_scan to heal it",
 }
 FULL = "full"
+PROBLEMS_LISTED = 50  # problems of the backup commit named in the plan; the rest are counted
+_FILE_MODE = "100644"  # the mode the backup writes every file with
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,8 @@ class YearToVerify:
 @dataclass(frozen=True)
 class VerifyPlan:
     """What a run compares: the backup (ref, commit, the root it was made from), the workspace folder,
-    the mode and its sample, and the years to check."""
+    the mode and its sample, and the years to check; and where the backup commit disagrees with its
+    manifest (the first :data:`PROBLEMS_LISTED` of :func:`backup_problems`, and their number)."""
 
     ref: str
     commit: str
@@ -86,6 +93,8 @@ class VerifyPlan:
     mode: str
     sample: Sample
     years: list[YearToVerify]
+    backup_problems: list[ItemFailure] = field(default_factory=list)
+    backup_problem_count: int = 0
 
     @property
     def same_root(self) -> bool:
@@ -106,12 +115,28 @@ class YearCheck:
     metrics: TaskMetrics | None = None
 
 
-def backup_root(manifest: Iterable[ManifestEntry]) -> str | None:
-    """The workspace folder a manifest's objects were backed up from (None for an empty manifest)."""
-    roots = sorted({root_of(e.workspace_path, e.repo_path) for e in manifest})
-    if len(roots) > 1:
-        raise ValueError(f"the manifest holds objects of several roots: {', '.join(roots)}")
-    return roots[0] if roots else None
+def backup_problems(
+    manifest: Mapping[str, ManifestEntry], tree: Mapping[str, tuple[str, str]]
+) -> tuple[list[ItemFailure], int]:
+    """Where a backup commit disagrees with its manifest: the first :data:`PROBLEMS_LISTED` by repo
+    path, and how many there are. A line whose file is missing, not a plain file or another blob, or
+    that restore refuses (:func:`~airflow_gitsync.restore.entry_problem`); a file the manifest does not
+    list, other than the backup's own.
+
+    :param tree: ``{path: (mode, object id)}`` of every file of the commit (``git ls-tree -r``).
+    """
+    root = backup_root(manifest.values())
+    problems = [
+        ItemFailure(shown(path), "in the tree, not in the manifest") for path in unlisted(manifest, tree)
+    ]
+    for path, entry in manifest.items():
+        mode, object_id = tree.get(path, (_FILE_MODE, None))
+        reason = entry_problem(entry, root, object_id) or (
+            f"mode {mode} in the tree, not a plain file" if mode != _FILE_MODE else None
+        )
+        if reason:
+            problems.append(ItemFailure(shown(path), reason))
+    return sorted(problems, key=lambda p: p.path)[:PROBLEMS_LISTED], len(problems)
 
 
 def repo_year(entry: ManifestEntry) -> str:

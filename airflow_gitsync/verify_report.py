@@ -1,11 +1,13 @@
 """The verify run's summary: drift per year and engagement, rendered for the log and the UI. Pure.
 
-A year whose check did not finish makes the summary incomplete; the run fails when anything could
-not be verified or when content drifted behind an unchanged ``modified_at``.
+A year whose check did not finish makes the summary incomplete; the run fails when the backup commit
+disagrees with its manifest, when anything could not be verified or when content drifted behind an
+unchanged ``modified_at``.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,12 +41,36 @@ class VerifySummary:
         return [d for d in self.drift if d.kind == "content"]
 
     @property
+    def backup_problem_count(self) -> int:
+        return self.plan.backup_problem_count if self.plan else 0
+
+    @property
     def failed(self) -> bool:
-        """Whether the run must fail: content drifted unseen, or something was not verified."""
-        return bool(self.content_drift or self.failures or not self.complete)
+        """Whether the run must fail: the backup disagrees with its manifest, content drifted unseen,
+        or something was not verified."""
+        return bool(self.backup_problem_count or self.content_drift or self.failures or not self.complete)
+
+    def failure(self) -> str | None:
+        """Why the run fails, in one bounded line (None: it does not)."""
+        if count := self.backup_problem_count:
+            return f"the backup disagrees with its manifest in {count} place(s), first: " + "; ".join(
+                f"{p.path}: {p.reason}" for p in self.plan.backup_problems[:3]
+            )
+        if content := self.content_drift:
+            return (
+                f"content drift: {len(content)} object(s) changed while their modified_at did not, so no "
+                "daily backup will export them; run a backup with full_scan to heal it: "
+                + ", ".join(d.path for d in content[:10])
+            )
+        if self.failed:
+            return f"verify incomplete: {len(self.failures)} not verified, first: " + "; ".join(
+                f"{p}: {r}" for p, r in self.failures[:3]
+            )
+        return None
 
     def to_dict(self) -> dict:
         plan = self.plan
+        problems = plan.backup_problems if plan else []
         return {
             "complete": self.complete,
             "ref": plan and plan.ref,
@@ -58,6 +84,8 @@ class VerifySummary:
             "per_engagement": {e: dict(c) for e, c in sorted(self.per_engagement.items())},
             "drift": [{"path": d.path, "kind": d.kind, "detail": d.detail} for d in self.drift],
             "failures": [{"path": p, "reason": r} for p, r in self.failures],
+            "backup_problems": [{"path": p.path, "reason": p.reason} for p in problems],
+            "backup_problem_count": self.backup_problem_count,
             "api": {endpoint: dict(c) for endpoint, c in sorted(self.api.items())},
             "seconds": round(self.seconds, 3),
         }
@@ -94,7 +122,15 @@ def summarize(
     return summary
 
 
+def _code(text: str) -> str:
+    """``text`` (names from the repository in it) as a markdown code span, whatever backticks it holds."""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
 def _status(summary: VerifySummary) -> str:
+    if count := summary.backup_problem_count:
+        return f"**BACKUP BROKEN: its tree disagrees with its manifest in {count} place(s)**"
     if summary.content_drift:
         count = len(summary.content_drift)
         return f"**CONTENT DRIFT: {count} object(s) changed behind an unchanged modified_at**"
@@ -126,6 +162,12 @@ def render_markdown(summary: VerifySummary, title: str) -> str:
         lines.append(f"| {year} | " + " | ".join(f"{counts[k]:,}" for k in COLUMNS) + " |")
     totals = summary.totals
     lines.append("| **total** | " + " | ".join(f"**{totals[k]:,}**" for k in COLUMNS) + " |")
+    if count := summary.backup_problem_count:
+        listed = summary.plan.backup_problems
+        lines += ["", f"## The backup disagrees with its manifest ({count}): a restore of it fails there", ""]
+        lines += [f"- {_code(f'{p.path}: {p.reason}')}" for p in listed]
+        if count > len(listed):
+            lines.append(f"- ... and {count - len(listed)} more")
     if content := summary.content_drift:
         lines += ["", f"## Content drift ({len(content)}): {NEXT_RUN['content']}", ""]
         lines += [f"- **`{d.path}`**: {d.detail}" for d in content[:_SHOWN]]
@@ -154,5 +196,6 @@ def metrics(summary: VerifySummary) -> Mapping[str, float]:
     values: dict[str, float] = {f"objects.{k}": summary.totals[k] for k in ("listed", "checked")}
     values.update({f"drift.{kind}": summary.totals[kind] for kind in KINDS})
     values["failures"] = len(summary.failures)
+    values["backup_problems"] = summary.backup_problem_count
     values["task_seconds"] = summary.seconds
     return values

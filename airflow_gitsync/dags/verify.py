@@ -13,6 +13,11 @@ Content that changed while its `modified_at` did not is drift no daily backup se
 naming the objects; a backup run with `full_scan` heals it. Anything that could not be verified
 fails the run too. Listing drift alone does not: the next backup handles it.
 
+The backup commit is checked against its own manifest too (one `git ls-tree -r`, no blob read): a
+line whose file is missing or holds other bytes, a line restore would refuse, a file the manifest
+does not list (other than `README.md`, `.gitattributes`, `.gitsync/`). Any of them fails the run,
+each named (the first 50, the rest counted): a restore of that commit fails there.
+
 It writes nothing to the workspace or the repository. With `workspace_root` it compares another
 folder (a restored copy, `/Restored/2026-11-02`) by presence and content. The summary is the
 `report` task's rendered `report_md`, its log and its XCom `summary`.
@@ -36,7 +41,7 @@ from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.operators.report import VerifyReportOperator
-from airflow_gitsync.restore import RestoreError, resolve_ref
+from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import TaskMetrics, XComKey, from_xcom, to_xcom
 from airflow_gitsync.settings import VERIFY_PARAMS, SettingsError, VerifySettings
 from airflow_gitsync.verify import (
@@ -44,7 +49,7 @@ from airflow_gitsync.verify import (
     Sample,
     VerifyPlan,
     YearToVerify,
-    backup_root,
+    backup_problems,
     repo_year,
     verify_year,
     years_to_verify,
@@ -73,7 +78,8 @@ def _manifest(mirror: Mirror, commit: str, ref: str) -> dict[str, ManifestEntry]
 
 
 def plan_verify(settings: VerifySettings, config: GitsyncConfig) -> VerifyPlan:
-    """Refresh the mirror, find the backup to compare with and list the workspace's years."""
+    """Refresh the mirror, find the backup to compare with, check its tree against its manifest and
+    list the workspace's years."""
     mirror = _mirror(settings, config)
     with mirror.lock("a verify"):
         mirror.sync()
@@ -87,6 +93,8 @@ def plan_verify(settings: VerifySettings, config: GitsyncConfig) -> VerifyPlan:
         except RestoreError as exc:
             raise SettingsError(str(exc)) from None
         manifest = _manifest(mirror, commit, ref)
+        tree = mirror.ls_tree(commit)
+    problems, problem_count = backup_problems(manifest, tree)
     made_from = backup_root(manifest.values())
     root = settings.workspace_root or made_from
     if root is None:
@@ -106,6 +114,8 @@ def plan_verify(settings: VerifySettings, config: GitsyncConfig) -> VerifyPlan:
         mode=settings.mode,
         sample=Sample(share, seed),
         years=years_to_verify(listed, manifest.values()),
+        backup_problems=problems,
+        backup_problem_count=problem_count,
     )
 
 

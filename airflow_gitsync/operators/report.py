@@ -104,9 +104,9 @@ class BackupReportOperator(_ReportOperator):
 
 class VerifyReportOperator(_ReportOperator):
     """Summarise a verify run like the backup's report: the task log, XCom (key ``summary``), the UI
-    (rendered ``report_md``) and ``Stats`` under ``gitsync.verify.``. Fails (without retry) on content
-    drift behind an unchanged ``modified_at``, and when anything could not be verified. It reads the
-    tasks ``prepare`` and ``check`` of its DAG.
+    (rendered ``report_md``) and ``Stats`` under ``gitsync.verify.``. Fails (without retry) when the
+    backup disagrees with its manifest, on content drift behind an unchanged ``modified_at``, and when
+    anything could not be verified. It reads the tasks ``prepare`` and ``check`` of its DAG.
     """
 
     def execute(self, context: Any) -> None:
@@ -118,14 +118,5 @@ class VerifyReportOperator(_ReportOperator):
         )
         markdown = render_verify_markdown(summary, self._title(context, "Databricks backup verify"))
         self._publish(context, markdown, summary.to_dict(), verify_metrics(summary), "gitsync.verify")
-        if content := summary.content_drift:
-            raise AirflowFailException(
-                f"content drift: {len(content)} object(s) changed while their modified_at did not, so no "
-                "daily backup will export them; run a backup with full_scan to heal it: "
-                + ", ".join(d.path for d in content[:10])
-            )
-        if summary.failed:
-            raise AirflowFailException(
-                f"verify incomplete: {len(summary.failures)} not verified, first: "
-                + "; ".join(f"{p}: {r}" for p, r in summary.failures[:3])
-            )
+        if message := summary.failure():
+            raise AirflowFailException(message)

@@ -3,11 +3,14 @@ trip backup -> restore into a new root -> verify the restored tree against the t
 
 from __future__ import annotations
 
+import subprocess
+
 from airflow.sdk import DagRunState
 
 from airflow_gitsync.layout import to_repo_path
 from tests.e2e.conftest import ROOT, trigger
 from tests.e2e.test_restore import backed_up, restore
+from tests.fixtures.git_server import auth_env
 
 
 def verify(**conf):
@@ -118,3 +121,34 @@ def test_round_trip_backup_restore_verify_byte_identical(backup):
     run, summary = verify(mode="full", workspace_root=target)
     assert run.state == DagRunState.FAILED
     assert [d["kind"] for d in summary["drift"]] == ["content"]
+
+
+def test_a_tag_whose_tree_disagrees_with_its_manifest_fails_naming_each_file(backup, tmp_path):
+    """Issue 25: whoever can push can tag a commit whose files are not the ones its manifest lists."""
+    assert backup.run("2026-11-02").state == DagRunState.SUCCESS
+    deleted, changed = sorted(p for p in backup.expected() if p.isascii() and " " not in p)[:2]
+    unlisted = "2024/ENG-x/NOTEBOOKS/unlisted.py"
+    clone = tmp_path / "pusher"
+    subprocess.run(
+        ["git", "clone", "-q", "-b", "main", backup.remote, str(clone)],
+        env=auth_env(backup.remote),
+        check=True,
+    )
+    git = ["git", "-C", str(clone), "-c", "user.name=Pusher", "-c", "user.email=p@example.com"]
+    subprocess.run([*git, "rm", "-q", deleted], check=True)
+    (clone / changed).write_bytes(b"# Databricks notebook source\nprint('not what was backed up')\n")
+    (clone / unlisted).parent.mkdir(parents=True)
+    (clone / unlisted).write_bytes(b"# Databricks notebook source\n1\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "tampered"], check=True)
+    subprocess.run([*git, "tag", "-a", "-m", "x", "backup/2026-11-03"], check=True)
+    push = [*git, "push", "-q", "origin", "HEAD:refs/heads/main", "refs/tags/backup/2026-11-03"]
+    subprocess.run(push, env=auth_env(backup.remote), check=True)
+
+    run, summary = verify(mode="full", ref="backup/2026-11-03")
+    assert run.state == DagRunState.FAILED, "a tag whose files are not its manifest's must fail verify"
+    assert (drift(summary), summary["failures"], summary["backup_problem_count"]) == ([], [], 3)
+    problems = {p["path"]: p["reason"] for p in summary["backup_problems"]}
+    assert problems.keys() == {deleted, changed, unlisted}
+    assert "not in the backup's tree" in problems[deleted] and "blob" in problems[changed]
+    assert problems[unlisted] == "in the tree, not in the manifest"

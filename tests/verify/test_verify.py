@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.layout import to_repo_path
-from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry
+from airflow_gitsync.restore import backup_root
 from airflow_gitsync.results import from_xcom, to_xcom
 from airflow_gitsync.verify import (
+    PROBLEMS_LISTED,
     Drift,
     Sample,
     VerifyPlan,
     YearCheck,
     YearToVerify,
-    backup_root,
+    backup_problems,
     verify_year,
     years_to_verify,
 )
@@ -157,3 +160,54 @@ def test_the_summary_fails_on_content_drift_and_on_a_year_that_did_not_finish():
     assert summarize(None, [], "SettingsError: ref").failures == [
         ("(prepare)", "the prepare task failed: SettingsError: ref")
     ]
+
+
+def tree_of(manifest: dict[str, ManifestEntry]) -> dict[str, tuple[str, str]]:
+    """``git ls-tree -r`` of the backup commit of ``manifest``, the backup's own files included."""
+    own = {
+        MANIFEST_PATH: "1" * 40,
+        ".gitsync/notes": "2" * 40,
+        "README.md": "3" * 40,
+        ".gitattributes": "4" * 40,
+    }
+    return {p: ("100644", e.blob_id) for p, e in manifest.items()} | {
+        p: ("100644", b) for p, b in own.items()
+    }
+
+
+def test_the_backup_commit_is_checked_against_its_manifest_without_reading_a_blob(workspace):
+    manifest = manifest_of(workspace)
+    tree = tree_of(manifest)
+    assert backup_problems(manifest, tree) == ([], 0)
+
+    a, b, c, d = (f"2024/ENG-1/NOTEBOOKS/{name}.py" for name in "abcd")
+    del tree[a]  # deleted, its line kept
+    tree[b] = ("100644", git_blob_id(b"other bytes"))
+    tree[c] = ("120000", manifest[c].blob_id)  # a symlink
+    tree["2024/ENG-1/NOTEBOOKS/stray.py"] = tree["docs/NOTES.md"] = ("100644", git_blob_id(b"x"))
+    manifest[d] = replace(manifest[d], workspace_path="/Users/admin@corp.com/d")  # restore refuses it
+    problems, count = backup_problems(manifest, tree)
+    assert count == 6 and [(p.path, p.reason) for p in problems] == [
+        (a, "in the manifest but not in the backup's tree"),
+        (b, f"blob {git_blob_id(b'other bytes')} in the tree, {manifest[b].blob_id} in the manifest"),
+        (c, "mode 120000 in the tree, not a plain file"),
+        (d, "refused, workspace path /Users/admin@corp.com/d: not under /Clients"),
+        ("2024/ENG-1/NOTEBOOKS/stray.py", "in the tree, not in the manifest"),
+        ("docs/NOTES.md", "in the tree, not in the manifest"),
+    ]
+
+
+def test_a_hostile_tree_is_named_in_bounded_lines_and_fails_the_run():
+    tree = {f"{i:05}`![x](http://evil)\n" + "x" * 5000: ("100644", "5" * 40) for i in range(3000)}
+    problems, count = backup_problems({}, tree)
+    assert (len(problems), count) == (PROBLEMS_LISTED, 3000)
+    plan = VerifyPlan("backup/x", "c0ffee" * 7, ROOT, ROOT, "full", Sample(1.0, 1), [], problems, count)
+    summary = summarize(from_xcom(VerifyPlan, json.loads(json.dumps(to_xcom(plan)))), [])
+    assert summary.failed and summary.to_dict()["backup_problem_count"] == 3000
+    page = render_markdown(summary, "Verify")
+    assert "BACKUP BROKEN" in page and f"and {3000 - PROBLEMS_LISTED} more" in page and len(page) < 20_000
+    named = [line for line in page.splitlines() if "evil" in line]  # in code spans their ` cannot end
+    assert len(named) == PROBLEMS_LISTED and all(
+        line.startswith("- `` ") and line.endswith(" ``") for line in named
+    )
+    assert "\n" not in summary.failure() and len(summary.failure()) < 1000
