@@ -7,12 +7,12 @@ unchanged ``modified_at``.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from airflow_gitsync.layout import engagement_of
+from airflow_gitsync.report import md_escape
 from airflow_gitsync.verify import KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
 
 COLUMNS = ("listed", "checked", *KINDS, "failed")
@@ -122,12 +122,6 @@ def summarize(
     return summary
 
 
-def _code(text: str) -> str:
-    """``text`` (names from the repository in it) as a markdown code span, whatever backticks it holds."""
-    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
-    return f"{fence} {text} {fence}"
-
-
 def _status(summary: VerifySummary) -> str:
     if count := summary.backup_problem_count:
         return f"**BACKUP BROKEN: its tree disagrees with its manifest in {count} place(s)**"
@@ -165,7 +159,7 @@ def render_markdown(summary: VerifySummary, title: str) -> str:
     if count := summary.backup_problem_count:
         listed = summary.plan.backup_problems
         lines += ["", f"## The backup disagrees with its manifest ({count}): a restore of it fails there", ""]
-        lines += [f"- {_code(f'{p.path}: {p.reason}')}" for p in listed]
+        lines += [f"- {md_escape(p.path)}: {md_escape(p.reason)}" for p in listed]
         if count > len(listed):
             lines.append(f"- ... and {count - len(listed)} more")
     if content := summary.content_drift:
