@@ -2,7 +2,8 @@
 
 A year whose check did not finish makes the summary incomplete; the run fails when the backup commit
 disagrees with its manifest, when anything could not be verified or when content drifted behind an
-unchanged ``modified_at``.
+unchanged ``modified_at``. Every name and reason enters the markdown through
+:func:`~airflow_gitsync.report.md_escape`: they come from the workspace and the repository.
 """
 
 from __future__ import annotations
@@ -142,18 +143,19 @@ def _scope(plan: VerifyPlan) -> str:
         else f"a sample of {plan.sample.share:.2%} of the objects, seed {plan.sample.seed} "
         f'(trigger with {{"seed": {plan.sample.seed}}} to check the same ones)'
     )
-    copy = "" if plan.same_root else f" (a copy of {plan.backup_root}: presence and content only)"
-    return f"`{plan.root}`{copy} against `{plan.ref}` (commit `{plan.commit[:12]}`), content of {what}"
+    copy = "" if plan.same_root else f" (a copy of {md_escape(plan.backup_root)}: presence and content only)"
+    backup = f"{md_escape(plan.ref)} (commit `{plan.commit[:12]}`)"
+    return f"{md_escape(plan.root)}{copy} against {backup}, content of {what}"
 
 
 def render_markdown(summary: VerifySummary, title: str) -> str:
     """The summary as a markdown page (rendered in the Airflow UI)."""
-    lines = [f"# {title}", "", f"Status: {_status(summary)}", ""]
+    lines = [f"# {md_escape(title)}", "", f"Status: {_status(summary)}", ""]
     if summary.plan:
         lines += [f"Compared {_scope(summary.plan)}.", ""]
     lines += ["| year | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for year, counts in sorted(summary.per_year.items()):
-        lines.append(f"| {year} | " + " | ".join(f"{counts[k]:,}" for k in COLUMNS) + " |")
+        lines.append(f"| {md_escape(year)} | " + " | ".join(f"{counts[k]:,}" for k in COLUMNS) + " |")
     totals = summary.totals
     lines.append("| **total** | " + " | ".join(f"**{totals[k]:,}**" for k in COLUMNS) + " |")
     if count := summary.backup_problem_count:
@@ -164,20 +166,23 @@ def render_markdown(summary: VerifySummary, title: str) -> str:
             lines.append(f"- ... and {count - len(listed)} more")
     if content := summary.content_drift:
         lines += ["", f"## Content drift ({len(content)}): {NEXT_RUN['content']}", ""]
-        lines += [f"- **`{d.path}`**: {d.detail}" for d in content[:_SHOWN]]
+        lines += [f"- **{md_escape(d.path)}**: {md_escape(d.detail)}" for d in content[:_SHOWN]]
     if summary.per_engagement:
         lines += ["", "## Drift by engagement", ""]
         lines += ["| engagement | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 1) + "|"]
         for engagement, counts in sorted(summary.per_engagement.items())[:_SHOWN]:
-            lines.append(f"| {engagement} | " + " | ".join(f"{counts[k]:,}" for k in KINDS) + " |")
+            lines.append(f"| {md_escape(engagement)} | " + " | ".join(f"{counts[k]:,}" for k in KINDS) + " |")
     if summary.drift:
         lines += ["", f"## Drift ({len(summary.drift)}) and what the next backup does about it", ""]
-        lines += [f"- `{d.path}` {d.kind}: {d.detail}; {NEXT_RUN[d.kind]}" for d in summary.drift[:_SHOWN]]
+        lines += [
+            f"- {md_escape(d.path)} {d.kind}: {md_escape(d.detail)}; {NEXT_RUN[d.kind]}"
+            for d in summary.drift[:_SHOWN]
+        ]
         if len(summary.drift) > _SHOWN:
             lines.append(f"- ... and {len(summary.drift) - _SHOWN} more (see the task's XCom)")
     if summary.failures:
         lines += ["", f"## Not verified ({len(summary.failures)})", ""]
-        lines += [f"- `{path}`: {reason}" for path, reason in summary.failures[:_SHOWN]]
+        lines += [f"- {md_escape(path)}: {md_escape(reason)}" for path, reason in summary.failures[:_SHOWN]]
     if summary.api:
         lines += ["", "## Databricks API", "", "| endpoint | calls | 429s | retries |", "|---|---|---|---|"]
         for endpoint, c in sorted(summary.api.items()):

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.layout import to_repo_path
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry
 from airflow_gitsync.restore import backup_root
@@ -209,3 +210,14 @@ def test_a_hostile_tree_is_named_in_bounded_lines_and_fails_the_run():
     named = [line for line in page.splitlines() if "evil" in line]
     assert len(named) == PROBLEMS_LISTED and all(r"\`\!\[x\]\(http" in line for line in named)  # text
     assert "\n" not in summary.failure() and len(summary.failure()) < 1000
+
+
+def test_names_and_reasons_enter_the_page_as_text():
+    evil = "![x](http://evil/t.png)<img src=x>"
+    plan = VerifyPlan("backup/x", "c0ffee" * 7, ROOT, f"/Restored/{evil}", "full", Sample(1.0, 1), [])
+    drift = [Drift(f"2024/{evil}/NOTEBOOKS/n.py", kind, f"/Restored/{evil}") for kind in ("content", "added")]
+    check = YearCheck(
+        "2024", drift=drift, failed=[ItemFailure(f"/Restored/{evil}", f"listing failed: {evil}")]
+    )
+    page = render_markdown(summarize(plan, [check]), f"Verify {evil}")
+    assert r"\!\[x\]\(http" in page and "](http" not in page and "<img" not in page.replace(r"\<img", "")
