@@ -311,6 +311,7 @@ def restore(
                 folder: pool.submit(_attempt, folder, partial(client.mkdirs, folder))
                 for folder in plan.folders()
             }
+            mirror.fetch_blobs({item.entry.blob_id for item in plan.items}, f"{plan.commit}^{{tree}}")
             with mirror.blob_reader() as read_blob:
                 for path, reason in client.map_concurrent(
                     lambda pair: _write(client, overwrite, folders, *pair),

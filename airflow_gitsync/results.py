@@ -5,7 +5,7 @@ Every task returns a dataclass; :func:`to_xcom` turns it into plain JSON-safe da
 ``to_dict`` / ``from_dict`` pair and a field added to a record needs nothing else. The records
 that the pure modules produce (:class:`~airflow_gitsync.workspace.scan.ScanResult`,
 :class:`~airflow_gitsync.workspace.export.ExportResult`) live beside the code that makes them. XCom
-carries metadata only: notebook content goes through the staging store, keyed by git blob id.
+carries metadata only: notebook content goes through the staging store, one pack per task.
 """
 
 from __future__ import annotations
@@ -117,13 +117,16 @@ class PlanResult:
 
 @dataclass(frozen=True)
 class ExportTaskResult:
-    """One export task's outcome: a result per engagement that succeeded, its API counters, metrics.
-    A scan task hands on the engagements it exported in one too, without counters or metrics (its
-    :class:`~airflow_gitsync.workspace.scan.ScanResult` has them)."""
+    """One scan or export task's exports: a result per engagement that succeeded, its API counters and
+    metrics (a scan's are on its :class:`~airflow_gitsync.workspace.scan.ScanResult`), the task as the
+    UI names it (``export[2024/ENG-101]``) and the staged pack that holds the blob of every upsert
+    (None: nothing exported)."""
 
     exports: list[ExportResult]
     api: dict[str, dict[str, float]]
     metrics: TaskMetrics | None
+    task: str = ""
+    pack: str | None = None
 
     def counts(self) -> ExportTaskCounts:
         return ExportTaskCounts([e.counts() for e in self.exports], self.api, self.metrics)

@@ -1,9 +1,9 @@
 """Staging retention: which staged objects no run needs any more, and removing them. No Airflow import.
 
-Each backup run records the blob ids it staged or handed on (manifest slices, change lists, exported
-objects) in ``runs/<hash of dag and run id>.json``, with its capture time and whether it completed,
-whether its commit succeeded or not. After a successful commit the run removes each object under
-``blobs/`` for which both hold:
+Each backup run records what it staged or handed on (the blob ids of its manifest slices and change
+lists, the names of its tasks' packs) in ``runs/<hash of dag and run id>.json``, with its capture time
+and whether it completed, whether its commit succeeded or not. After a successful commit the run
+removes each object under ``blobs/`` and ``packs/`` for which both hold:
 
 - it was written more than ``days`` days ago. This spares whatever a run in flight is writing (of any
   DAG sharing the store) and the objects of a run that died before recording them;
@@ -12,10 +12,11 @@ whether its commit succeeded or not. After a successful commit the run removes e
   it staged. Once a later run has captured the workspace completely, re-running the older one's tasks
   would only apply older content; its objects then go with age.
 
-Age alone is not enough: a local store never rewrites an object it already holds, so an object's
-time is when it was first staged, not when a run last used it (a year's manifest slice that has not
-changed for a month is staged again every day under the same blob id). An object store rewrites it
-whole, which only makes it younger. Records of complete runs
+Age alone is not enough: an object's time is when it was last staged, not when a run last read it (a
+year's manifest slice that has not changed for a month is staged once a day, and read by a cleared
+task days later). Staging an object again makes it young (a local store sets its time, an object store
+rewrites it), so a sweep of another DAG on the same store spares what a run in flight re-staged.
+Records of complete runs
 older than ``days`` and of superseded ones go too. A store that tells no modification time has
 nothing removed (Airflow's ``stat_result`` reads ``mtime`` and ``LastModified`` only, and so gives 0
 for ``abfs://``'s ``last_modified``; it is read here from the info itself).
@@ -26,24 +27,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections import defaultdict
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow_gitsync.results import PlanResult, PrepareResult, from_xcom, to_xcom
-from airflow_gitsync.staging import StagingStore, StoragePath
-from airflow_gitsync.workspace.export import ExportResult
+from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
+from airflow_gitsync.staging import BLOBS, PACK_SUFFIX, PACKS, StagingStore, StoragePath
 
 RUNS = "runs"
-BLOBS = "blobs"
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What one run of ``dag_id`` staged or handed on (``blobs``), when it captured the workspace and
-    was last recorded (ISO 8601 with a time zone), and whether it completed (was tagged)."""
+    """What one run of ``dag_id`` staged or handed on (``blobs`` by id, ``packs`` by name), when it
+    captured the workspace and was last recorded (ISO 8601 with a time zone), and whether it
+    completed (was tagged)."""
 
     dag_id: str
     run_id: str
@@ -51,6 +50,7 @@ class RunRecord:
     recorded_at: str
     complete: bool
     blobs: list[str]
+    packs: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -80,13 +80,13 @@ class RetentionResult:
 
 
 def run_references(
-    prepared: PrepareResult | None, planned: PlanResult | None, exports: Iterable[ExportResult]
-) -> list[str]:
-    """The blob ids a run's tasks staged or hand each other: manifest slices, change lists, exports."""
+    prepared: PrepareResult | None, planned: PlanResult | None, exported: Iterable[ExportTaskResult]
+) -> dict[str, list[str]]:
+    """The :class:`RunRecord` fields ``blobs`` (manifest slices, change lists) and ``packs`` (each
+    scan's and export's) of a run's tasks."""
     blobs = {y.manifest_blob for y in prepared.years if y.manifest_blob} if prepared else set()
     blobs |= {t.changes_blob for t in planned.export_tasks} if planned else set()
-    blobs |= {u.blob_id for e in exports for u in e.upserts}
-    return sorted(blobs)
+    return {"blobs": sorted(blobs), "packs": sorted({r.pack for r in exported if r.pack})}
 
 
 def record_run(store: StagingStore, record: RunRecord) -> None:
@@ -137,29 +137,35 @@ def modified_time(info: Mapping) -> float | None:
 
 def _listing(
     folder: StoragePath, referenced: Container[str]
-) -> tuple[int, list[tuple[str, float | None, int]]]:
-    """How many objects in ``folder`` are ``referenced``, and the name, time written (epoch seconds,
-    None if unknown) and size of each other one, from one listing of the folder (``os.scandir``, an
-    object store's ``ls``) rather than a call per object: a sweep visits every staged object (70,000
-    and more). A referenced object is not stat'ed: in a store of a week's runs nearly all are."""
-    count, others = 0, []
-    if isinstance(folder, Path):
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name in referenced:
-                    count += 1
-                else:
-                    stat = entry.stat()
-                    others.append((entry.name, stat.st_mtime or None, stat.st_size))
-        return count, others
-    for info in folder.fs.ls(folder.path, detail=True):  # type: ignore[attr-defined]
-        if info.get("type") == "directory":
-            continue
-        if (name := _name(info["name"])) in referenced:
+) -> tuple[int, list[tuple[str, float | None, int]], list[str]]:
+    """How many objects in ``folder`` are ``referenced``; the name, time written (epoch seconds, None
+    if unknown) and size of each other one; the names of its subfolders. From one listing of the
+    folder (``os.scandir``, an object store's ``ls``) rather than a call per object; a referenced
+    object is not stat'ed: in a store of a week's runs nearly all are. A missing folder is empty."""
+    count, others, folders = 0, [], []
+    try:
+        if isinstance(folder, Path):
+            with os.scandir(folder) as entries:
+                listed = [
+                    (e.name, e.is_dir(), None if e.is_dir() or e.name in referenced else e.stat())
+                    for e in entries
+                ]
+            infos = [(n, d, st and (st.st_mtime or None), st and st.st_size) for n, d, st in listed]
+        else:
+            infos = [
+                (_name(i["name"]), i.get("type") == "directory", modified_time(i), int(i.get("size") or 0))
+                for i in folder.fs.ls(folder.path, detail=True)  # type: ignore[attr-defined]
+            ]
+    except FileNotFoundError:
+        return 0, [], []
+    for name, is_folder, written, size in infos:
+        if is_folder:
+            folders.append(name)
+        elif name in referenced:
             count += 1
         else:
-            others.append((name, modified_time(info), int(info["size"])))
-    return count, others
+            others.append((name, written, size))
+    return count, others, folders
 
 
 def _name(path: StoragePath | str) -> str:
@@ -172,24 +178,29 @@ def sweep(store: StagingStore, now: datetime, days: int) -> RetentionResult:
     """Remove the objects and run records no run needs any more (see the module docstring)."""
     records = dict(_records(store))
     needed = still_needed(list(records.values()), now, days)
-    keep = {blob for r in needed for blob in r.blobs}
     needed_keys = {r.key for r in needed}
     expired = [path for path, r in records.items() if r.key not in needed_keys]
     for path in expired:
         path.unlink(missing_ok=True)
     oldest = (now - timedelta(days=days)).timestamp()
-    referenced: dict[str, set[str]] = defaultdict(set)  # blobs/ab/cdef... is blob abcdef...
-    for blob in keep:
-        referenced[blob[:2]].add(blob[2:])
+    blobs = {blob for r in needed for blob in r.blobs}
+    packs = {pack + PACK_SUFFIX for r in needed for pack in r.packs}
     removed = removed_bytes = kept = unknown = 0
-    blobs = store.root / BLOBS
-    for prefix in blobs.iterdir() if blobs.exists() else ():
-        count, others = _listing(prefix, referenced.get(_name(prefix), set()))
+
+    def sweep_folder(folder: StoragePath, referenced: Container[str]) -> list[str]:
+        nonlocal removed, removed_bytes, kept, unknown
+        count, others, folders = _listing(folder, referenced)
         kept += count
         for name, written, size in others:
             if written is None or written > oldest:
                 kept, unknown = kept + 1, unknown + (written is None)
             else:
-                (prefix / name).unlink(missing_ok=True)
+                (folder / name).unlink(missing_ok=True)
                 removed, removed_bytes = removed + 1, removed_bytes + size
+        return folders
+
+    sweep_folder(store.root / PACKS, packs)
+    # Versions before packs staged every notebook as blobs/<id[:2]>/<id[2:]>: swept as they age.
+    for prefix in sweep_folder(store.root / BLOBS, blobs):
+        sweep_folder(store.root / BLOBS / prefix, {b[2:] for b in blobs if b[:2] == prefix})
     return RetentionResult(removed, removed_bytes, kept, len(expired), unknown)

@@ -19,7 +19,9 @@ from functools import partial
 from airflow_gitsync import retention, run
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
+from airflow_gitsync.gather import gather
 from airflow_gitsync.git.commit_plan import ChangeSet
+from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.layout import safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry, ManifestError, load_manifest
 from airflow_gitsync.results import (
@@ -35,6 +37,7 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.settings import BackupSettings, SettingsError
+from airflow_gitsync.staging import StagingCorruptError, StagingStore
 from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError, merged_stats
 from airflow_gitsync.workspace.export import ExportResult, export_engagement, export_engagements
 from airflow_gitsync.workspace.progress import Progress
@@ -61,6 +64,19 @@ def _engine(settings: BackupSettings, config: GitsyncConfig):
     return hook.get_engine(
         cache_dir=config.cache_dir, branch=settings.branch, working_branch=settings.working_branch
     )
+
+
+def _stage_pack(staging: StagingStore, pack: PackWriter) -> str | None:
+    """Stage what the task exported as one pack; its name (None: nothing exported)."""
+    data = pack.finish()
+    if data is None:
+        return None
+    name = staging.put_pack(data)
+    log.info(
+        "staged pack %s: %d blobs, %.1f MiB (%.1f MiB uncompressed)",
+        name, len(pack), len(data) / 2**20, pack.raw_bytes / 2**20,
+    )  # fmt: skip
+    return name
 
 
 def _repo_name(year: str) -> str:
@@ -138,9 +154,13 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
         except ManifestError as exc:  # lines counted within the year's part (run.split_manifest)
             raise ManifestError(f"the manifest's records of year {year.year!r}: {exc}") from exc
 
-    with _workspace_client(settings, config) as client, _workspace_client(settings, config) as exporter:
+    with (
+        _workspace_client(settings, config) as client,
+        _workspace_client(settings, config) as exporter,
+        PackWriter() as pack,
+    ):
         progress = Progress("export", None, exporter.stats, log)
-        export = partial(export_engagement, exporter, staging=staging, progress=progress)
+        export = partial(export_engagement, exporter, sink=pack, progress=progress)
         result = scan_year(
             client,
             settings.workspace_root,
@@ -154,9 +174,10 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
         if result.exported:
             progress.finish()
         result.api = merged_stats(client, exporter)
+        staged = _stage_pack(staging, pack)
     exported, result.exported = result.exported, []
     result.metrics = TaskMetrics.since(started)
-    return result, ExportTaskResult(exported, {}, None)
+    return result, ExportTaskResult(exported, {}, None, f"scan[{year.year or '(root)'}]", staged)
 
 
 def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length: int) -> PlanResult:
@@ -216,8 +237,9 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
     config = GitsyncConfig.load()
     staging = config.staging()
     engagements = from_xcom(list[EngagementChanges], json.loads(staging.get(task.changes_blob)))
+    label = f"export[{task.label}]"
     if settings.dry_run:
-        return ExportTaskResult([_dry_run(e) for e in engagements], {}, TaskMetrics.since(started)), []
+        return ExportTaskResult([_dry_run(e) for e in engagements], {}, TaskMetrics.since(started), label), []
     errors: list[WorkspaceError] = []
     listed = []
     for engagement in engagements:
@@ -225,42 +247,55 @@ def export(task: ExportTask, params: Mapping) -> tuple[ExportTaskResult, list[Wo
             errors.append(error)
         else:
             listed.append(engagement)
-    with _workspace_client(settings, config) as client:
-        results, failed = export_engagements(client, listed, staging, config.folder_rule())
+    with _workspace_client(settings, config) as client, PackWriter() as pack:
+        results, failed = export_engagements(client, listed, pack, config.folder_rule())
         api = client.stats()
+        staged = _stage_pack(staging, pack)
     errors += failed
-    return ExportTaskResult(results, api, TaskMetrics.since(started)), errors
+    return ExportTaskResult(results, api, TaskMetrics.since(started), label, staged), errors
 
 
 def commit(
     prepared: PrepareResult,
     planned: PlanResult,
-    exports: Sequence[ExportResult],
+    exported: Sequence[ExportTaskResult],
     params: Mapping,
     run_id: str,
     logical_date: datetime,
 ) -> CommitResult:
-    """Commit what the exports produced, push, merge into the main branch; tag a complete run."""
+    """Gather the run's staged packs into the mirror (:mod:`airflow_gitsync.gather`), commit what they
+    hold, push, merge into the main branch; tag a complete run.
+
+    A task whose pack could not be gathered is left out like a failed export (the run is not tagged),
+    and once the rest is pushed the commit fails, naming the task to clear.
+    """
     started = time.monotonic()
     settings = BackupSettings.from_params(params)
     config = GitsyncConfig.load()
-    missing = run.missing_engagements(planned.engagements, exports)
-    complete = not missing and not planned.missing_years
-    info = run.commit_info(run_id, logical_date, prepared.capture_time, missing, settings.years)
     engine = _engine(settings, config)
-    engine.sync()
-    result = engine.apply(
-        ChangeSet(
-            upserts=[u for e in exports for u in e.upserts],
-            deletions=[path for e in exports for path in e.deletions],
-        ),
-        config.staging(),
-        info=info,
-        batch_size=settings.commit_batch_size,
-        tag=settings.tag_for(logical_date) if complete else None,
-        tag_message=run.tag_message(info, exports, settings.years),
-        dry_run=settings.dry_run,
-    )
+    with engine.mirror.lock("a backup commit"):
+        engine.sync()
+        gathered = gather(engine.mirror, config.staging(), exported, log)
+        exports = gathered.exports
+        missing = run.missing_engagements(planned.engagements, exports)
+        complete = not missing and not planned.missing_years
+        info = run.commit_info(run_id, logical_date, prepared.capture_time, missing, settings.years)
+        result = engine.apply(
+            ChangeSet(
+                upserts=[u for e in exports for u in e.upserts],
+                deletions=[path for e in exports for path in e.deletions],
+            ),
+            info=info,
+            batch_size=settings.commit_batch_size,
+            tag=settings.tag_for(logical_date) if complete else None,
+            tag_message=run.tag_message(info, exports, settings.years),
+            dry_run=settings.dry_run,
+        )
+    if gathered.failures:
+        raise StagingCorruptError(
+            f"{len(gathered.failures)} task(s) staged no sound pack; the rest is committed "
+            f"({result.head or 'nothing new'}), untagged:\n" + "\n".join(gathered.failures)
+        )
     if not complete:
         log.warning("Run incomplete, not tagging: engagements %s, years %s", missing, planned.missing_years)
     return CommitResult(result, complete, missing, TaskMetrics.since(started))
@@ -269,7 +304,7 @@ def commit(
 def record_run(record: retention.RunRecord, params: Mapping) -> None:
     """Record what the run staged (:mod:`airflow_gitsync.retention`). Not in a dry run: it commits
     nothing, so it must not supersede an unfinished run."""
-    if record.blobs and not BackupSettings.from_params(params).dry_run:
+    if (record.blobs or record.packs) and not BackupSettings.from_params(params).dry_run:
         retention.record_run(GitsyncConfig.load().staging(), record)
 
 

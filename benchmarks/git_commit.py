@@ -1,9 +1,11 @@
 """Benchmark: committing 70,000 notebooks, then 3,500 changes, three ways, on the same data.
 
-- ``engine``: :class:`SnapshotEngine` (fast-import in a bare mirror, streaming from staging), commit
-  *and* push to the local authenticated git server: commits of the default batch size (5,000 files),
-  grouped into pushes of at most 256 MiB of new objects (the default ``push_bytes``); its build,
-  push and repack phases are reported separately;
+- ``engine``: what the commit task does. Untimed, the day's content is staged as export tasks stage
+  it, one pack per engagement group of :data:`PACK_NOTEBOOKS`; timed, the packs are gathered into a
+  bare mirror (:func:`~airflow_gitsync.gather.gather`) and :class:`SnapshotEngine` commits *and*
+  pushes to the local authenticated git server: commits of the default batch size (5,000 files),
+  grouped into pushes of at most 256 MiB of new objects (the default ``push_bytes``); its gather,
+  build, push and repack phases are reported separately;
 - ``worktree``: the files in a working tree, ``git add -A && git commit``, then ``git push``;
 - ``gitpython``: GitPython's ``repo.index.add`` + ``index.commit`` (initial: a subset, extrapolated).
 
@@ -30,10 +32,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from airflow_gitsync.gather import gather
 from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
 from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.results import ExportTaskResult, from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.workspace.export import ExportResult
 from gitsync_devkit.git_server import GitServer
 
 TOKEN = "bench-token"
@@ -42,6 +48,7 @@ DAYS = {
     "incremental": CommitInfo("bench__incremental", "2026-11-28T00:00:00+00:00", "2026-11-28T02:00:00+00:00"),
 }
 GIT_ID = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+PACK_NOTEBOOKS = 500  # notebooks per staged pack: about what one export task exports in a full sync
 
 
 def path_of(i: int) -> str:
@@ -92,19 +99,24 @@ def prepare(day: str, args: argparse.Namespace) -> None:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-    for _path, content in day_files(day, args.files, args.changes):
-        if content is not None:
-            staging.put(content)
+    upserts = [(p, c) for p, c in day_files(day, args.files, args.changes) if c is not None]
+    tasks = []
+    for first in range(0, len(upserts), PACK_NOTEBOOKS):
+        with PackWriter() as pack:
+            entries = [
+                _entry(path, pack.put(content)) for path, content in upserts[first : first + PACK_NOTEBOOKS]
+            ]
+            name = staging.put_pack(pack.finish())
+        export = ExportResult(f"group {first}", entries)
+        tasks.append(ExportTaskResult([export], {}, None, f"export[group {first}]", name))
+    deletions = [path for path, content in day_files(day, args.files, args.changes) if content is None]
+    tasks.append(ExportTaskResult([ExportResult("deletions", deletions=deletions)], {}, None, "scan"))
+    (args.workdir / f"tasks-{day}.json").write_text(json.dumps(to_xcom(tasks)))
 
 
 def run_engine(day: str, args: argparse.Namespace) -> dict:
     staging = StagingStore(args.workdir / "staging")
-    upserts, deletions = [], []
-    for path, content in day_files(day, args.files, args.changes):
-        if content is None:
-            deletions.append(path)
-        else:
-            upserts.append(_entry(path, staging.put(content)))
+    tasks = from_xcom(list[ExportTaskResult], json.loads((args.workdir / f"tasks-{day}.json").read_text()))
     args.log = args.workdir / f"engine-{day}.log"
     logger = logging.getLogger("bench.engine")
     logger.addHandler(logging.FileHandler(args.log, mode="w"))
@@ -113,10 +125,17 @@ def run_engine(day: str, args: argparse.Namespace) -> dict:
         args.remote, auth=GitAuth.basic("bench", TOKEN), cache_dir=args.workdir / "cache", logger=logger
     )
     start = time.perf_counter()
-    result = engine.apply(ChangeSet(upserts, deletions), staging, DAYS[day], tag=f"backup/{day}")
+    engine.sync()
+    gathered = gather(engine.mirror, staging, tasks, logger)
+    gathered_at = time.perf_counter()
+    assert not gathered.failures, gathered.failures
+    upserts = [u for e in gathered.exports for u in e.upserts]
+    deletions = [path for e in gathered.exports for path in e.deletions]
+    result = engine.apply(ChangeSet(upserts, deletions), DAYS[day], tag=f"backup/{day}")
     return {
         "seconds": time.perf_counter() - start,
-        "phases": result.seconds,
+        "phases": {"gather": gathered_at - start, **result.seconds},
+        "packs": gathered.packs,
         "commits": len(result.commits),
         "pushes": sum(1 for line in args.log.read_text().splitlines() if "git push:" in line),
         "pushed": result.pushed_bytes,
@@ -217,7 +236,8 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
         if "commits" in r:
             phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r["phases"].items())
             notes.append(
-                f"{r['commits']} commit(s) in {r['pushes']} push(es) incl. main/tag, "
+                f"{r['packs']} staged packs; {r['commits']} commit(s) in {r['pushes']} push(es) "
+                "incl. main/tag, "
                 f"pushed {r['pushed'] / 2**20:.0f} MiB over HTTP; {phases}"
             )
         ratio = r["seconds"] / engine[day]

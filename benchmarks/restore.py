@@ -28,11 +28,11 @@ from stack import start_emulator as start_process
 
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.commit_plan import ChangeSet, CommitInfo
+from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.git.snapshot import SnapshotEngine
 from airflow_gitsync.layout import to_repo_path
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.restore import plan_restore, restore
-from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import WorkspaceClient
 
 ROOT = "/Clients"
@@ -56,7 +56,7 @@ def build_backup(emulator: Emulator, workdir: Path) -> tuple[str, int]:
     """Commit the workspace's notebooks and files (those under the export limit) into a local bare
     repository, tagged :data:`TAG`; returns its URL and the number of objects."""
     content = snapshot(emulator, ROOT)
-    staging = StagingStore(workdir / "staging")
+    pack = PackWriter()
     entries = [
         ManifestEntry(
             repo_path=to_repo_path(ROOT, o["path"], o["object_type"], o.get("language")),
@@ -65,7 +65,7 @@ def build_backup(emulator: Emulator, workdir: Path) -> tuple[str, int]:
             object_type=o["object_type"],
             language=o.get("language"),
             modified_at=o.get("modified_at"),
-            blob_id=staging.put(content[o["path"]]),
+            blob_id=pack.put(content[o["path"]]),
         )
         for o in emulator.control("objects")["objects"]
         if o["object_type"] in ("NOTEBOOK", "FILE") and len(content[o["path"]]) <= EXPORT_LIMIT
@@ -73,8 +73,11 @@ def build_backup(emulator: Emulator, workdir: Path) -> tuple[str, int]:
     remote = workdir / "backup.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     engine = SnapshotEngine(str(remote), cache_dir=workdir / "build-cache")
+    engine.sync()
+    with pack:
+        engine.mirror.index_pack(pack.finish())
     info = CommitInfo("bench", "2026-11-02T00:00:00+00:00", "2026-11-02T02:00:00+00:00")
-    engine.apply(ChangeSet(entries, []), staging, info, batch_size=100_000, tag=TAG)
+    engine.apply(ChangeSet(entries, []), info, batch_size=100_000, tag=TAG)
     return str(remote), len(entries)
 
 

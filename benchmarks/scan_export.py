@@ -20,7 +20,7 @@ from pathlib import Path
 
 from stack import start_emulator as start_process
 
-from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import export_engagement
 from airflow_gitsync.workspace.scan import list_years, scan_year
@@ -52,13 +52,15 @@ def run(args: argparse.Namespace) -> None:
         try:
             rates = {"export": args.export_rps, "list": args.list_rps}
             with WorkspaceClient(url, lambda: TOKEN, rates=rates, max_workers=args.max_workers) as client:
-                staging = StagingStore(Path(tmp) / "staging")
+                pack = PackWriter(tmp)
                 started = time.monotonic()
                 scans = [scan_year(client, ROOT, year, {}) for year in list_years(client, ROOT)]
                 scanned = time.monotonic()
                 engagements = [e for s in scans for e in s.engagements]
                 with ThreadPoolExecutor(args.parallel_engagements) as pool:
-                    results = list(pool.map(lambda e: export_engagement(client, e, staging), engagements))
+                    results = list(pool.map(lambda e: export_engagement(client, e, pack), engagements))
+                pack.finish()
+                pack.close()
                 finished = time.monotonic()
                 stats = client.stats()
             emulator_rss = peak_rss_mib(process.pid)

@@ -180,6 +180,13 @@ class _Handler(BaseHTTPRequestHandler):
             "CONTENT_LENGTH": str(size),
             "REMOTE_USER": user,
             "REMOTE_ADDR": self.client_address[0],
+            # Partial clones and fetches of single blobs, as Azure DevOps serves them (blob:none and
+            # tree:0 filters to every organisation since November 2023).
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "uploadpack.allowFilter",
+            "GIT_CONFIG_VALUE_0": "true",
+            "GIT_CONFIG_KEY_1": "uploadpack.allowAnySHA1InWant",
+            "GIT_CONFIG_VALUE_1": "true",
         }
         for header, variable in _CGI_HEADERS.items():
             if value := self.headers.get(header):

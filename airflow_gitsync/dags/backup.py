@@ -52,7 +52,6 @@ from airflow_gitsync.results import (
 from airflow_gitsync.retention import RunRecord, run_references
 from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.timetables import DailyBackupTimetable
-from airflow_gitsync.workspace.export import ExportResult
 from airflow_gitsync.workspace.scan import ScanResult
 
 log = logging.getLogger(__name__)
@@ -159,34 +158,34 @@ def backup_dag(
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
         def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
             """Commit what the exports produced, push, merge into the branch; tag when the run is
-            complete. Then record the blob ids the run staged, for the staging store's retention."""
+            complete. Then record what the run staged, for the staging store's retention."""
             planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
             if planned is None:
                 raise AirflowSkipException("the plan task did not finish: nothing to commit")
             prepared = from_xcom(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
-            exports = _exports(ti)
+            exported = _exported(ti)
             with failing_fast(ti):
                 result = tasks.commit(
                     prepared,
                     planned,
-                    exports,
+                    exported,
                     params,
                     run_id=run_id,
                     logical_date=logical_date or dag_run.run_after,
                 )
-                tasks.record_run(_run_record(dag_run, prepared, planned, exports, result.complete), params)
+                tasks.record_run(_run_record(dag_run, prepared, planned, exported, result.complete), params)
             return to_xcom(result)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
         def clean_staging(params=None, ti=None, dag_run=None) -> dict | None:
             """After a successful commit remove the staged objects that no recent or unfinished run needs
-            ([gitsync] staging_retention_days); otherwise record the blob ids this run staged, so that
-            they are kept for a retry, and remove nothing."""
+            ([gitsync] staging_retention_days); otherwise record what this run staged, so that it is
+            kept for a retry, and remove nothing."""
             if ti.xcom_pull(task_ids="commit") is None:
                 prepared = _optional(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
                 planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
                 with failing_fast():
-                    tasks.record_run(_run_record(dag_run, prepared, planned, _exports(ti), False), params)
+                    tasks.record_run(_run_record(dag_run, prepared, planned, _exported(ti), False), params)
                 log.info("the commit did not succeed: the staging store is not swept")
                 return None
             with failing_fast():
@@ -214,17 +213,17 @@ def _push_exports(ti: Any, result: ExportTaskResult) -> None:
     ti.xcom_push(key=XComKey.EXPORT_COUNTS, value=to_xcom(result.counts()))
 
 
-def _exports(ti: Any) -> list[ExportResult]:
-    """Every engagement the run's scan and export tasks exported."""
+def _exported(ti: Any) -> list[ExportTaskResult]:
+    """What each of the run's scan and export tasks exported, with the pack it staged."""
     pushed = ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
-    return [r for p in pushed if p for r in from_xcom(list[ExportResult], p["exports"])]
+    return [from_xcom(ExportTaskResult, p) for p in pushed if p]
 
 
 def _run_record(
     dag_run: Any,
     prepared: PrepareResult | None,
     planned: PlanResult | None,
-    exports: list[ExportResult],
+    exported: list[ExportTaskResult],
     complete: bool,
 ) -> RunRecord:
     now = datetime.now(UTC).isoformat()
@@ -234,5 +233,5 @@ def _run_record(
         captured_at=prepared.capture_time if prepared else now,
         recorded_at=now,
         complete=complete,
-        blobs=run_references(prepared, planned, exports),
+        **run_references(prepared, planned, exported),
     )

@@ -22,6 +22,7 @@ _WRITTEN = re.compile(r"Writing objects: 100% \([0-9/]+\), ([0-9.]+) (bytes|KiB|
 _UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
 _PACKS_BEFORE_FULL_REPACK = 50
 ZERO_ID = "0" * 40
+PARTIAL_FILTER = "blob:none"  # served to every Azure DevOps organisation since November 2023
 LOCK_TIMEOUT = 1800.0  # seconds a task waits for another's hold on the mirror
 _LOCK_POLL = 0.2  # flock has no timeout: try again this often
 _LOCK_LOG_EVERY = 60.0
@@ -77,6 +78,7 @@ class Mirror:
         self.git = GitRunner(path, remote_url, auth, logger)
         self.lock_timeout = lock_timeout
         self._lock_depth = 0
+        self._partial: bool | None = None
 
     @contextmanager
     def lock(self, holder: str = "a task") -> Iterator[None]:
@@ -139,17 +141,62 @@ class Mirror:
         if not (self.path / "HEAD").exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.git.run("init", "--quiet", "--bare")
+            # A new mirror is blobless: it fetches commits and trees, and only the blobs it reads
+            # (:meth:`fetch_blobs`); the blobs a commit writes come from the run's packs.
             for key, value in (
                 ("gc.auto", "0"),
                 ("core.logAllRefUpdates", "false"),
                 ("fetch.unpackLimit", "1"),
+                ("core.repositoryformatversion", "1"),
+                ("extensions.partialClone", REMOTE),
+                (f"remote.{REMOTE}.url", self.remote_url),
+                (f"remote.{REMOTE}.promisor", "true"),
+                (f"remote.{REMOTE}.partialclonefilter", PARTIAL_FILTER),
             ):
                 self.git.run("config", key, value)
-            self.git.run("config", f"remote.{REMOTE}.url", self.remote_url)
+        self._partial = None
         self.git.remote(
-            "fetch", "--quiet", "--no-tags", REMOTE,
-            f"+refs/heads/*:refs/remotes/{REMOTE}/*", "refs/tags/*:refs/tags/*",
+            "fetch", "--quiet", "--no-tags", *([f"--filter={PARTIAL_FILTER}"] if self.partial else []),
+            REMOTE, f"+refs/heads/*:refs/remotes/{REMOTE}/*", "refs/tags/*:refs/tags/*",
         )  # fmt: skip
+
+    @property
+    def partial(self) -> bool:
+        """Whether the mirror holds only the blobs it wrote or read (one cloned without them); a mirror
+        made before partial mirrors existed keeps every blob, and its fetches stay whole."""
+        if self._partial is None:
+            promisor = self.git.run("config", "--get", f"remote.{REMOTE}.promisor", check=False)
+            self._partial = promisor.stdout.strip() == b"true"
+        return self._partial
+
+    def fetch_blobs(self, object_ids: Iterable[str], within: str) -> int:
+        """Fetch, in one request, those of ``object_ids`` (blobs of the tree ``within``, e.g.
+        ``<commit>^{tree}``) that a partial mirror lacks; returns how many it fetched.
+
+        Reading a missing blob would fetch it too, one request per blob and without credentials: every
+        reader of blobs calls this first. The missing ones are found from the tree without fetching
+        (``rev-list --missing=print``).
+        """
+        if not self.partial:
+            return 0
+        listing = self.git.run("rev-list", "--objects", "--missing=print", within).stdout.decode()
+        missing = {line[1:] for line in listing.splitlines() if line.startswith("?")}
+        missing &= set(object_ids)
+        if missing:
+            self.git.remote(
+                "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", f"--filter={PARTIAL_FILTER}",
+                "--stdin", REMOTE, input="".join(f"{oid}\n" for oid in sorted(missing)).encode(),
+            )  # fmt: skip
+            self.log.info("fetched %d blob(s) the partial mirror lacked", len(missing))
+        return len(missing)
+
+    def index_pack(self, data: bytes) -> set[str]:
+        """Write the pack ``data`` into the mirror, every object checked by ``git index-pack``; returns
+        the ids of its objects. Raises :class:`GitError` for bytes that are not a sound pack."""
+        name = self.git.text("index-pack", "--stdin", input=data).split()[-1]
+        index = self.path / "objects" / "pack" / f"pack-{name}.idx"
+        listing = self.git.run("show-index", input=index.read_bytes()).stdout.decode()
+        return {line.split()[1] for line in listing.splitlines()}
 
     def resolve(self, ref: str) -> str | None:
         """The commit ``ref`` points at (peeling tags), or None."""
@@ -188,10 +235,14 @@ class Mirror:
         return entries
 
     def read_file(self, commit: str | None, path: str) -> bytes | None:
-        if commit is None:
+        """The file ``path`` at ``commit`` (None: no such file or no commit), fetched first where a
+        partial mirror lacks it."""
+        found = self.ls_tree(commit, [path]).get(path)
+        if found is None:
             return None
-        result = self.git.run("cat-file", "blob", f"{commit}:{path}", check=False)
-        return result.stdout if result.returncode == 0 else None
+        folder = path.rpartition("/")[0]
+        self.fetch_blobs([found[1]], f"{commit}:{folder}" if folder else f"{commit}^{{tree}}")
+        return self.git.run("cat-file", "blob", found[1]).stdout
 
     @contextmanager
     def blob_reader(self) -> Iterator[Callable[[str], bytes]]:
@@ -205,14 +256,6 @@ class Mirror:
             yield lambda blob_id: repo.odb.stream(bytes.fromhex(blob_id)).read()
         finally:
             repo.close()
-
-    def present(self, object_ids: set[str]) -> set[str]:
-        """The subset of ``object_ids`` the mirror already holds."""
-        if not object_ids:
-            return set()
-        query = "".join(f"{oid}\n" for oid in sorted(object_ids)).encode()
-        out = self.git.run("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).stdout
-        return {line.split()[0] for line in out.decode().splitlines() if not line.endswith(" missing")}
 
     def commit_sizes(self, commits: list[str]) -> list[int]:
         """Per commit, the on-disk bytes of it, its root tree and every tree and blob it changes.
@@ -264,8 +307,8 @@ class Mirror:
         return (stats["size-pack"] + stats["size"]) * 1024
 
     def repack(self, full: bool = False) -> None:
-        """Pack loose objects; consolidate all packs when ``full`` (after a large import: fast-import's
-        packs are not optimal) or once imports and fetches have left many packs."""
+        """Pack loose objects; consolidate all packs when ``full`` (after a large import: the staged
+        packs hold no deltas) or once imports and fetches have left many packs."""
         stats = self._count_objects()
         if full or stats["packs"] >= _PACKS_BEFORE_FULL_REPACK:
             self.git.run("repack", "-a", "-d", "-q")

@@ -137,7 +137,9 @@ class GitRunner:
             self.argv(args), stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, env=base_env() | (env or {})
         )
 
-    def remote(self, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess[bytes]:
+    def remote(
+        self, *args: str, input: bytes | None = None, timeout: float = 3600
+    ) -> subprocess.CompletedProcess[bytes]:
         """Run a network command (fetch, push, ls-remote) with credentials, retrying transient errors."""
         for attempt in range(self.retries + 1):
             with self.auth.env(self.remote_url) as auth_env:
@@ -145,8 +147,9 @@ class GitRunner:
                     "git auth: %s to %s as %s", args[0], redact_url(self.remote_url), self.auth.describe()
                 )
                 result = subprocess.run(
-                    self.argv(args), capture_output=True, env=base_env() | auth_env, timeout=timeout
-                )
+                    self.argv(args), input=input, capture_output=True, env=base_env() | auth_env,
+                    timeout=timeout,
+                )  # fmt: skip
             if result.returncode == 0:
                 return result
             output = result.stdout + result.stderr  # push --porcelain reports rejections on stdout

@@ -1,7 +1,7 @@
-"""The snapshot engine: turn a change set whose content sits in staging into pushed commits.
+"""The snapshot engine: turn a change set whose blobs are in the mirror into pushed commits.
 
-Everything happens in a bare mirror, without a working tree: ``git fast-import`` processes, one
-per core, stream the new blobs from the staging store into packs, another writes the commits
+Everything happens in a bare mirror, without a working tree. The blobs are already there (the run's
+staged packs, indexed by :meth:`Mirror.index_pack`); ``git fast-import`` writes the trees and commits
 (manifest included) on them. The commits are pushed to the working branch, several per push while
 their new objects fit in the push budget, merged into ``main`` and tagged. A large import is
 repacked once everything is pushed.
@@ -10,10 +10,8 @@ repacked once everything is pushed.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,14 +33,11 @@ from airflow_gitsync.git.fast_import import FastImport
 from airflow_gitsync.git.mirror import Mirror, RefUpdate, mirror_dir
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, push_points, size_warning
-from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, ManifestError, ManifestFile
-from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
+from airflow_gitsync.manifest import MANIFEST_PATH, ManifestError, ManifestFile
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
 
-LARGE_IMPORT_BLOBS = 10_000  # an import this large is followed by a full repack of the mirror
-BLOB_STREAMS = min(4, os.cpu_count() or 1)  # fast-import processes writing new blobs side by side
+LARGE_IMPORT_BLOBS = 10_000  # a run writing this many files is followed by a full repack of the mirror
 
 
 @dataclass(frozen=True)
@@ -154,7 +149,6 @@ class SnapshotEngine:
     def apply(
         self,
         changes: ChangeSet,
-        staging: StagingStore,
         info: CommitInfo,
         batch_size: int = DEFAULT_BATCH_SIZE,
         tag: str | None = None,
@@ -162,7 +156,8 @@ class SnapshotEngine:
         dry_run: bool = False,
         push_bytes: int = DEFAULT_PUSH_BYTES,
     ) -> SnapshotResult:
-        """Commit ``changes``, push them, merge into main and tag; see the module docstring.
+        """Commit ``changes``, push them, merge into main and tag; see the module docstring. The blob
+        of every upsert must be in the mirror (:meth:`Mirror.index_pack`).
 
         Each commit holds at most ``batch_size`` changes and its own manifest. Consecutive commits
         share one push while the on-disk bytes of the objects they add stay within ``push_bytes``
@@ -176,12 +171,11 @@ class SnapshotEngine:
         """
         check_push_bytes(push_bytes)
         with self.mirror.lock("a backup commit"):
-            return self._apply(changes, staging, info, batch_size, tag, tag_message, dry_run, push_bytes)
+            return self._apply(changes, info, batch_size, tag, tag_message, dry_run, push_bytes)
 
     def _apply(
         self,
         changes: ChangeSet,
-        staging: StagingStore,
         info: CommitInfo,
         batch_size: int,
         tag: str | None,
@@ -197,7 +191,7 @@ class SnapshotEngine:
             try:
                 base = self._base()
                 with tally.timed("build"):
-                    commits, sizes = self._build(changes, staging, info, base, when, batch_size, tally)
+                    commits, sizes = self._build(changes, info, base, when, batch_size, tally)
                 if dry_run:
                     return self._result(commits, commits[-1] if commits else base, previous_head, tally)
                 with tally.timed("push"):
@@ -243,7 +237,6 @@ class SnapshotEngine:
     def _build(
         self,
         changes: ChangeSet,
-        staging: StagingStore,
         info: CommitInfo,
         base: str | None,
         when: str,
@@ -251,33 +244,26 @@ class SnapshotEngine:
         tally: _Tally,
     ) -> tuple[list[str], list[int]]:
         """Write the commits for ``changes`` on ``base`` (none when they change nothing); returns them
-        and the bytes each adds (:meth:`Mirror.commit_sizes`).
-
-        The staged blobs are written into the mirror while the base tree and manifest are read: the
-        two take about as long for a day's changes, on different cores. A run that changed nothing
-        reads only the files the backup owns from the base tree, and no manifest.
+        and the bytes each adds (:meth:`Mirror.commit_sizes`). A run that changed nothing reads only
+        the files the backup owns from the base tree, and no manifest.
         """
-        for entry in changes.upserts:  # before the import reads them from staging and git
+        for entry in changes.upserts:
             check_blob_id(entry.blob_id)
         unchanged = not changes.upserts and not changes.deletions and base is not None
-        with ThreadPoolExecutor(1, thread_name_prefix="import") as pool:
-            importing = pool.submit(self._import_blobs, changes.upserts, staging)
-            tree = {
-                path: object_id
-                for path, (_, object_id) in self.mirror.ls_tree(
-                    base, repo_files.FILES if unchanged else ()
-                ).items()
-            }
-            owned = {
-                path: data for path, data in repo_files.FILES.items() if tree.get(path) != git_blob_id(data)
-            }
-            if unchanged and not owned:
-                return [], []
-            manifest = self._manifest_at(base, self._base_name())
-            planned = plan_changes(changes, manifest, tree)
-            if not planned and not owned and base is not None:
-                return [], []
-            tally.imported += importing.result()
+        tree = {
+            path: object_id
+            for path, (_, object_id) in self.mirror.ls_tree(
+                base, repo_files.FILES if unchanged else ()
+            ).items()
+        }
+        owned = {path: data for path, data in repo_files.FILES.items() if tree.get(path) != git_blob_id(data)}
+        if unchanged and not owned:
+            return [], []
+        manifest = self._manifest_at(base, self._base_name())
+        planned = plan_changes(changes, manifest, tree)
+        if not planned and not owned and base is not None:
+            return [], []
+        tally.imported += sum(change.entry is not None for change in planned)
         parts = list(batches(planned, batch_size)) or [[]]  # an empty remote gets a root commit
         with FastImport(self.mirror.git, "refs/gitsync/build") as stream:
             manifests = self._write_manifests(stream, parts, manifest)
@@ -312,54 +298,14 @@ class SnapshotEngine:
             marks.append(stream.blob(state.dump()))
         return marks
 
-    def _import_blobs(self, entries: list[ManifestEntry], staging: StagingStore) -> int:
-        """Write the staged blobs of ``entries`` that the mirror lacks, in up to :data:`BLOB_STREAMS`
-        fast-import processes side by side, each a contiguous run of paths (fast-import deltifies a
-        blob against the one before it); returns how many. One process is bound to one core by zlib
-        and that delta search: 70,000 notebooks took it 83 s."""
-        paths: dict[str, str] = {}  # blob id -> the first path that needs it, in path order
-        for entry in sorted(entries, key=lambda e: e.repo_path):
-            paths.setdefault(entry.blob_id, entry.repo_path)
-        for blob_id in self.mirror.present(set(paths)):
-            del paths[blob_id]
-        if not paths:
-            return 0
-        todo = list(paths)
-        size = -(-len(todo) // BLOB_STREAMS)
-        runs = [todo[i : i + size] for i in range(0, len(todo), size)]
-
-        def stream(blob_ids: list[str]) -> None:
-            contents = staging.get_many(blob_ids)
-            with FastImport(self.mirror.git, None) as blobs:
-                for blob_id in blob_ids:
-                    blobs.blob(self._read_staged(contents, paths[blob_id]))
-                blobs.finish()
-
-        with ThreadPoolExecutor(len(runs), thread_name_prefix="fast-import") as pool:
-            for future in [pool.submit(stream, run) for run in runs]:
-                future.result()
-        return len(todo)
-
     @staticmethod
     def _write_part(stream: FastImport, part: Iterable[Change]) -> None:
-        """The part's changes; every blob they point at is in the mirror (:meth:`_import_blobs`)."""
+        """The part's changes; every blob they point at is in the mirror."""
         for change in part:
             if change.entry is None:
                 stream.delete(change.path)
             else:
                 stream.put_object(change.path, change.entry.blob_id)
-
-    @staticmethod
-    def _read_staged(contents: Iterator[bytes], path: str) -> bytes:
-        """The staged content of ``path`` (the next of ``contents``); when it is corrupt or missing,
-        name the export to run again."""
-        try:
-            return next(contents)
-        except (StagingCorruptError, StagingMissingError) as exc:
-            engagement = engagement_of(path.split("/")) or "(root)"
-            raise type(exc)(
-                f"{path}: {exc.args[0]}; clear export[{engagement}] with downstream to export it again"
-            ) from exc
 
     def _push_working_branch(
         self, commits: list[str], sizes: list[int], base: str | None, budget: int, tally: _Tally
@@ -422,6 +368,7 @@ class SnapshotEngine:
             f"Backed-up paths take the content of {self.working_branch} ({head}); "
             f"{len(differ)} rewritten, {len(stale)} deleted.\n\nRun id: {info.run_id}\n"
         )
+        self.mirror.fetch_blobs({head_tree[p][1] for p in differ}, f"{head}^{{tree}}")
         with FastImport(self.mirror.git, "refs/gitsync/merge") as stream:
             mark = stream.begin_commit(
                 ident=self.ident, when=when, message=message, parent=main, merge=None if merged else head

@@ -1,4 +1,4 @@
-"""Export one engagement's changed objects into the staging store, with an outcome per object."""
+"""Export one engagement's changed objects into a blob sink (the task's pack), with an outcome per object."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ItemFailure, ListedObject
 from airflow_gitsync.layout import root_of
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import (
     FATAL_ERRORS,
     NotFoundError,
@@ -24,12 +24,19 @@ from airflow_gitsync.workspace.folder_export import export_folder
 from airflow_gitsync.workspace.progress import Progress
 
 
+class BlobSink(Protocol):
+    """Where exported content goes: a task's :class:`~airflow_gitsync.git.packs.PackWriter` (or any
+    store that names content by its git blob id)."""
+
+    def put(self, content: bytes) -> str: ...
+
+
 @dataclass(slots=True)
 class ExportResult:
     """What the commit needs from one engagement.
 
-    ``upserts`` are staged under their blob id and carry the *listed* ``modified_at``, so an object
-    changed during the export is exported again next run. ``deletions`` are repo paths: the scan's
+    ``upserts`` are in the task's pack under their blob id and carry the *listed* ``modified_at``, so
+    an object changed during the export is exported again next run. ``deletions`` are repo paths: the scan's
     plus objects in the manifest that vanished before export (a new object that vanished is
     neither). ``added``, ``modified`` and ``unchanged`` count the upserts by what they do to the
     content: an export whose blob did not change (only its ``modified_at`` moved) is ``unchanged``.
@@ -72,16 +79,16 @@ class ExportCounts:
 
 
 def _export_one(
-    client: WorkspaceClient, staging: StagingStore, obj: ListedObject
+    client: WorkspaceClient, sink: BlobSink, obj: ListedObject
 ) -> tuple[ListedObject, str | WorkspaceError]:
-    """``(obj, blob id)`` once staged, or ``(obj, error)`` for a per-object error."""
+    """``(obj, blob id)`` once in ``sink``, or ``(obj, error)`` for a per-object error."""
     try:
         content = client.export(obj.workspace_path)
     except FATAL_ERRORS:
         raise
     except WorkspaceError as exc:
         return obj, exc
-    return obj, staging.put(content)
+    return obj, sink.put(content)
 
 
 def _engagement_folder(changes: EngagementChanges) -> str:
@@ -93,7 +100,7 @@ def _engagement_folder(changes: EngagementChanges) -> str:
 
 
 def _record(result: ExportResult, obj: ListedObject, outcome: str | WorkspaceError, transient: list) -> None:
-    """Account for one object's export: staged under a blob id, gone, or failed."""
+    """Account for one object's export: put under a blob id, gone, or failed."""
     if isinstance(outcome, str):
         result.upserts.append(obj.manifest_entry(outcome))
         if obj.previous_blob_id is None:
@@ -114,7 +121,7 @@ def _record(result: ExportResult, obj: ListedObject, outcome: str | WorkspaceErr
 def export_engagement(
     client: WorkspaceClient,
     changes: EngagementChanges,
-    staging: StagingStore,
+    sink: BlobSink,
     progress: Progress | None = None,
     folder_rule: FolderRule | None = None,
 ) -> ExportResult:
@@ -135,11 +142,11 @@ def export_engagement(
         result.folder_export, result.fallback = True, exported.fallback
         for obj in todo:
             if obj.workspace_path in exported.content:
-                _record(result, obj, staging.put(exported.content[obj.workspace_path]), transient)
+                _record(result, obj, sink.put(exported.content[obj.workspace_path]), transient)
                 if progress:
                     progress.advance()
         todo = exported.rest
-    for obj, outcome in client.map_concurrent(partial(_export_one, client, staging), todo):
+    for obj, outcome in client.map_concurrent(partial(_export_one, client, sink), todo):
         if progress:
             progress.advance()
         _record(result, obj, outcome, transient)
@@ -162,7 +169,7 @@ log = logging.getLogger(__name__)
 def export_engagements(
     client: WorkspaceClient,
     engagements: Sequence[EngagementChanges],
-    staging: StagingStore,
+    sink: BlobSink,
     folder_rule: FolderRule | None = None,
 ) -> tuple[list[ExportResult], list[WorkspaceError]]:
     """Export several engagements side by side: the result of each that succeeded, the error of each
@@ -182,7 +189,7 @@ def export_engagements(
         if fatal.is_set():
             return None  # cancelled: the error that set it is raised
         try:
-            return export_engagement(client, engagement, staging, progress, folder_rule)
+            return export_engagement(client, engagement, sink, progress, folder_rule)
         except FATAL_ERRORS:
             fatal.set()
             raise

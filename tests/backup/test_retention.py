@@ -11,6 +11,8 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.memory import MemoryFileSystem
 
+from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.retention import RunRecord, _name, modified_time, record_run, still_needed, sweep
 from airflow_gitsync.staging import StagingStore
 
@@ -56,9 +58,8 @@ def store(request, tmp_path, monkeypatch):
     return StagingStore(ObjectStoragePath(f"abfslike://staging-{os.getpid()}/gitsync"))
 
 
-def age(store: StagingStore, blob_id: str, when: datetime) -> None:
+def age(store: StagingStore, path, when: datetime) -> None:
     """Make a staged object look written at ``when`` (as a run on that day wrote it)."""
-    path = store.root / "blobs" / blob_id[:2] / blob_id[2:]
     if isinstance(store.root, ObjectStoragePath) and store.root.protocol == "abfslike":
         AbfsLike.store[AbfsLike._strip_protocol(path)].modified = when
     else:
@@ -66,20 +67,31 @@ def age(store: StagingStore, blob_id: str, when: datetime) -> None:
 
 
 def stage(store: StagingStore, content: bytes, when: datetime) -> str:
-    written = content not in _written(store)
+    """Stage ``content`` on the day ``when``: a blob staged again is young again."""
     blob_id = store.put(content)
-    if written:  # the store does not rewrite what it holds: a re-staged object keeps its first time
-        age(store, blob_id, when)
+    age(store, store.blob_path(blob_id), when)
     return blob_id
 
 
-def _written(store: StagingStore) -> set[bytes]:
-    return {store.get(blob_id) for blob_id in staged(store)}
+def stage_pack(store: StagingStore, content: bytes, when: datetime) -> str:
+    with PackWriter() as pack:
+        pack.put(content)
+        name = store.put_pack(pack.finish())
+    age(store, store.pack_path(name), when)
+    return name
 
 
 def staged(store: StagingStore) -> set[str]:
-    blobs = store.root / "blobs"
-    return {_name(p) + _name(q) for p in blobs.iterdir() for q in p.iterdir()} if blobs.exists() else set()
+    """The staged blob ids and pack names, in the layout of today and of versions before packs."""
+    names = set()
+    for folder in ("blobs", "packs"):
+        root = store.root / folder
+        for path in root.iterdir() if root.exists() else ():
+            if path.is_dir():
+                names |= {_name(path) + _name(q) for q in path.iterdir()}
+            else:
+                names.add(_name(path).removesuffix(".pack"))
+    return names
 
 
 def test_ten_daily_runs_keep_n_days_of_changes_and_what_unfinished_runs_need(store):
@@ -91,10 +103,12 @@ def test_ten_daily_runs_keep_n_days_of_changes_and_what_unfinished_runs_need(sto
         slice_2019 = slice_2019 or next(iter(blobs))
         blobs.add(stage(store, f"2024 slice of day {day}\n".encode(), now))
         blobs.add(stage(store, f"change list of day {day}\n".encode(), now))
-        blobs |= {stage(store, f"notebook {n} as of day {day}\n".encode(), now) for n in range(5)}
-        runs[day] = blobs
+        packs = {stage_pack(store, f"notebooks {n} as of day {day}\n".encode(), now) for n in range(5)}
+        runs[day] = blobs | packs
         complete = day not in (4, 5, 9)  # day 4 and 5 failed and were never cleared; 9 failed last night
-        record = RunRecord("backup", f"day{day}", now.isoformat(), now.isoformat(), complete, sorted(blobs))
+        record = RunRecord(
+            "backup", f"day{day}", now.isoformat(), now.isoformat(), complete, sorted(blobs), sorted(packs)
+        )
         record_run(store, record)
         if day != 5:  # day 5's commit failed: no sweep
             before = staged(store)
@@ -105,6 +119,34 @@ def test_ten_daily_runs_keep_n_days_of_changes_and_what_unfinished_runs_need(sto
     assert staged(store) == recent, "day 4's failed run is superseded by day 6, a complete one"
     assert slice_2019 in staged(store), "first staged on day 1, still referenced by every run"
     assert sum(1 for _ in (store.root / "runs").iterdir()) == 3
+
+
+def test_what_a_run_in_flight_stages_again_survives_another_dags_sweep(store):
+    """An object first staged long ago and staged again by a run that has not recorded it yet is young:
+    another DAG's sweep on the same store keeps it (issue 25, defect 7)."""
+    old = DAY1 - timedelta(days=30)
+    blob, pack = stage(store, b"manifest slice", old), stage_pack(store, b"notebook", old)
+    assert store.put(b"manifest slice") == blob  # today's run, in flight
+    with PackWriter() as writer:
+        writer.put(b"notebook")
+        assert store.put_pack(writer.finish()) == pack
+    other = RunRecord("other_dag", "r", DAY1.isoformat(), DAY1.isoformat(), True, [])
+    record_run(store, other)
+    result = sweep(store, datetime.now(UTC), DAYS)
+    assert (result.removed, staged(store)) == (0, {blob, pack})
+
+
+def test_objects_in_the_layout_before_packs_are_swept_as_they_age(store):
+    """Stores written by versions before packs hold blobs/<id[:2]>/<id[2:]>: unreferenced and old, they go."""
+    kept, gone = git_blob_id(b"kept"), git_blob_id(b"gone")
+    for blob_id, content in ((kept, b"kept"), (gone, b"gone")):
+        path = store.root / "blobs" / blob_id[:2] / blob_id[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        age(store, path, DAY1)
+    record_run(store, RunRecord("backup", "r", DAY1.isoformat(), DAY1.isoformat(), False, [kept]))
+    result = sweep(store, DAY1 + timedelta(days=DAYS + 1), DAYS)
+    assert (result.removed, result.kept, staged(store)) == (1, 1, {kept})
 
 
 def test_an_unfinished_run_keeps_its_objects_until_a_complete_run_supersedes_it(store):

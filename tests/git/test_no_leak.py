@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.staging import StagingStore
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN
+from tests.fixtures.packs import into_mirror
 
 SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAc2VjcmV0LWtleQ==\n"
@@ -81,15 +82,15 @@ def _all_objects(git_dir: Path) -> bytes:
 
 def test_no_secret_leaks_with_pat_bearer_or_ssh(git_server, tmp_path, argv_log, caplog):
     caplog.set_level(logging.DEBUG)
-    staging = StagingStore(tmp_path / "staging")
     for name, url, auth in _auth_cases(git_server, tmp_path):
         engine = SnapshotEngine(
             url, auth=auth, cache_dir=tmp_path / f"cache-{name}", working_branch="backup/daily"
         )
         content = f"# Databricks notebook source\nprint('{name}')\n".encode()
         entry = ManifestEntry(f"2026/E1/NOTEBOOKS/{name}.py", f"/Clients/2026/E1/{name}", 1, "NOTEBOOK",
-                              "PYTHON", 1, staging.put(content))  # fmt: skip
-        result = engine.apply(ChangeSet([entry]), staging, INFO, tag="backup/2026-11-27")
+                              "PYTHON", 1, git_blob_id(content))  # fmt: skip
+        into_mirror(engine, [content])
+        result = engine.apply(ChangeSet([entry]), INFO, tag="backup/2026-11-27")
         assert result.changed and result.tag_created
 
         assert b" push --porcelain " in checked_argv(argv_log), "the git shim saw no push"

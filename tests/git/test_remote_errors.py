@@ -13,7 +13,6 @@ from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import REMOTE, Mirror, ls_remote
 from airflow_gitsync.git.runner import GitError, GitPushRejected, GitRemoteNotFound, GitRemoteRefused
 from airflow_gitsync.git.snapshot import ChangeSet, SnapshotEngine
-from airflow_gitsync.staging import StagingStore
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER
 from tests.git.test_snapshot import DAY1, Workspace
 
@@ -61,10 +60,10 @@ def test_a_pre_receive_hook_that_declines_is_refused_at_once_with_its_message(
     hook.write_text(f"#!/bin/sh\necho 'Branch policy: no pushes by {GIT_TOKEN}' >&2\nexit 1\n")
     hook.chmod(0o755)
     engine = SnapshotEngine(git_remote, auth=GitAuth.basic(GIT_USER, GIT_TOKEN), cache_dir=tmp_path / "cache")
-    workspace = Workspace(StagingStore(tmp_path / "staging"))
+    workspace = Workspace()
 
     with pytest.raises(GitRemoteRefused, match=r"\(pre-receive hook declined\)") as error:
-        engine.apply(ChangeSet([workspace.write("2024/E/NOTEBOOKS/a.py")]), workspace.staging, DAY1)
+        workspace.apply(engine, ChangeSet([workspace.write("2024/E/NOTEBOOKS/a.py")]), DAY1)
 
     assert "remote: Branch policy: no pushes by ***" in str(error.value) and GIT_TOKEN not in str(error.value)
     assert len(git_server.push_log) == 1  # no fetch-and-retry: retrying cannot change the answer

@@ -8,21 +8,21 @@ import subprocess
 import threading
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_gitsync import layout
+from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitAuthError
-from airflow_gitsync.git.snapshot import BLOB_STREAMS, ChangeSet, CommitInfo, SnapshotEngine, _ManifestLines
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, SnapshotResult, _ManifestLines
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, ManifestFile, dump_manifest, load_manifest
-from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
+from tests.fixtures.packs import into_mirror
 from tests.test_manifest import NAMES
 
 DAY1 = CommitInfo("scheduled__2026-11-27", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")
@@ -33,13 +33,14 @@ DAY3 = CommitInfo("scheduled__2026-11-29", "2026-11-29T00:00:00+00:00", "2026-11
 
 
 class Workspace:
-    """The notebooks a test backs up: content goes to staging, entries describe it."""
+    """The notebooks a test backs up: content goes into the mirror as a staged pack would, entries
+    describe it."""
 
-    def __init__(self, staging: StagingStore, seed: int = 1) -> None:
-        self.staging = staging
+    def __init__(self, seed: int = 1) -> None:
         self.rng = random.Random(seed)
         self.entries: dict[str, ManifestEntry] = {}
         self.content: dict[str, bytes] = {}
+        self.written: list[bytes] = []
         self.next_id = 1
 
     def write(self, path: str, content: bytes | None = None, size: int = 600) -> ManifestEntry:
@@ -52,10 +53,16 @@ class Workspace:
             object_type="NOTEBOOK",
             language="PYTHON",
             modified_at=1_700_000_000_000 + self.next_id,
-            blob_id=self.staging.put(content),
+            blob_id=git_blob_id(content),
         )
         self.entries[path], self.content[path] = entry, content
+        self.written.append(content)
         return entry
+
+    def apply(self, engine: SnapshotEngine, changes: ChangeSet, info: CommitInfo, **kwargs) -> SnapshotResult:
+        """What the commit task does: the exports' pack into the mirror, then the engine's apply."""
+        into_mirror(engine, self.written)
+        return engine.apply(changes, info, **kwargs)
 
     def delete(self, path: str) -> str:
         del self.entries[path], self.content[path]
@@ -71,7 +78,7 @@ def _paths(count: int) -> list[str]:
 
 @pytest.fixture
 def workspace(tmp_path) -> Workspace:
-    return Workspace(StagingStore(tmp_path / "staging"))
+    return Workspace()
 
 
 @pytest.fixture
@@ -86,7 +93,7 @@ def _git(url: str, *args: str, token: str = GIT_TOKEN) -> str:
 
 def _initial(engine: SnapshotEngine, workspace: Workspace, count: int = 120, **kwargs):
     upserts = [workspace.write(p) for p in _paths(count)]
-    return engine.apply(ChangeSet(upserts, []), workspace.staging, DAY1, **kwargs)
+    return workspace.apply(engine, ChangeSet(upserts, []), DAY1, **kwargs)
 
 
 def test_initial_snapshot_is_one_commit_with_manifest_and_tag(
@@ -126,7 +133,7 @@ def test_incremental_modify_add_delete_rename(engine, workspace, git_remote, tmp
     renamed = workspace.write("2025/ENG-001/NOTEBOOKS/renamed.py", renamed_content)
     changes = ChangeSet([*modified, *added, renamed], [*deleted, "2024/never/existed.py"])
 
-    result = engine.apply(changes, workspace.staging, DAY2, tag="backup/2026-11-28")
+    result = workspace.apply(engine, changes, DAY2, tag="backup/2026-11-28")
 
     assert result.previous_head == first.head and len(result.commits) == 1 and result.changed
     assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
@@ -138,11 +145,11 @@ def test_incremental_modify_add_delete_rename(engine, workspace, git_remote, tmp
 
 def test_names_with_line_separators_are_read_back_the_next_day(engine, workspace, git_remote, tmp_path):
     names = [f"2024/ENG-1/NOTEBOOKS/a{char}b.py" for char in ("\x85", "\u2028", "\u2029")]
-    engine.apply(ChangeSet([workspace.write(p) for p in names]), workspace.staging, DAY1)
+    workspace.apply(engine, ChangeSet([workspace.write(p) for p in names]), DAY1)
     assert load_manifest(engine.manifest_file()) == workspace.entries  # what the next run's prepare reads
 
     changes = ChangeSet([workspace.write(names[0]), workspace.write("2024/ENG-1/NOTEBOOKS/c.py")])
-    engine.apply(ChangeSet(changes.upserts, [workspace.delete(names[1])]), workspace.staging, DAY2)
+    workspace.apply(engine, ChangeSet(changes.upserts, [workspace.delete(names[1])]), DAY2)
 
     assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
     assert load_manifest(engine.manifest_file()) == workspace.entries
@@ -168,9 +175,9 @@ def test_incremental_manifest_is_byte_for_byte_dump_manifest(base, upserts, dele
 def test_rerun_with_same_input_creates_nothing(engine, workspace, git_server, tmp_path):
     first = _initial(engine, workspace, tag="backup/2026-11-27")
     pushes = len(git_server.push_log)
-    again = engine.apply(
+    again = workspace.apply(
+        engine,
         ChangeSet(list(workspace.entries.values()), ["gone/path.py"]),
-        workspace.staging,
         DAY1,
         tag="backup/2026-11-27",
     )
@@ -181,7 +188,7 @@ def test_rerun_with_same_input_creates_nothing(engine, workspace, git_server, tm
 
 def test_tag_taken_by_another_commit_is_never_moved(engine, workspace, git_remote):
     first = _initial(engine, workspace, tag="backup/2026-11-27")
-    second = engine.apply(ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), workspace.staging, DAY1,
+    second = workspace.apply(engine, ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), DAY1,
                           tag="backup/2026-11-27")  # fmt: skip
     assert second.tag == "backup/2026-11-27.2" and second.tag_created
     tags = _git(git_remote, "ls-remote", "--tags", git_remote)
@@ -196,7 +203,7 @@ def test_merge_into_a_main_that_moved(engine, workspace, git_remote, tmp_path):
                 {"docs/NOTES.md": b"hand-written\n", paths[0]: b"edited on main\n"}, "Docs")  # fmt: skip
     changes = ChangeSet([workspace.write(paths[1])], [workspace.delete(paths[2])])
 
-    result = engine.apply(changes, workspace.staging, DAY2, tag="backup/2026-11-28")
+    result = workspace.apply(engine, changes, DAY2, tag="backup/2026-11-28")
 
     parents = _git(git_remote, "ls-remote", git_remote, "refs/heads/main").split()[0]
     assert parents == result.merged_main != result.head
@@ -224,14 +231,14 @@ def test_main_that_people_touch_keeps_their_files_and_gets_the_backup_back(
     subprocess.run([*git, "commit", "-qm", "a notebook deleted by hand"], check=True)
     subprocess.run([*git, "push", "-q", "origin", "HEAD:main"], env=auth_env(git_remote), check=True)
 
-    nothing = engine.apply(ChangeSet([]), workspace.staging, DAY2)  # no new backup commit, main reconciled
+    nothing = workspace.apply(engine, ChangeSet([]), DAY2)  # no new backup commit, main reconciled
     assert not nothing.changed and nothing.merged_main
     assert clone(git_remote, tmp_path / "c1") == {**workspace.expected_tree(), "docs/NOTES.md": b"ours\n"}
 
-    result = engine.apply(ChangeSet([], [workspace.delete(paths[4])]), workspace.staging, DAY3)
+    result = workspace.apply(engine, ChangeSet([], [workspace.delete(paths[4])]), DAY3)
     assert result.changed
     assert clone(git_remote, tmp_path / "c2") == {**workspace.expected_tree(), "docs/NOTES.md": b"ours\n"}
-    again = engine.apply(ChangeSet([]), workspace.staging, DAY3)
+    again = workspace.apply(engine, ChangeSet([]), DAY3)
     assert again.merged_main == result.merged_main  # nothing left to reconcile: no new commit
 
 
@@ -248,7 +255,7 @@ def test_rejected_push_is_rebuilt_on_the_new_tip(engine, workspace, git_remote, 
         return push(new, ref, old)
 
     monkeypatch.setattr(engine.mirror, "push", colleague_pushes_first)
-    result = engine.apply(ChangeSet([workspace.write("2026/E/NOTEBOOKS/a.py")]), workspace.staging, DAY2)
+    result = workspace.apply(engine, ChangeSet([workspace.write("2026/E/NOTEBOOKS/a.py")]), DAY2)
 
     assert raced and len(result.commits) == 1
     assert clone(git_remote, tmp_path / "clone") == {**workspace.expected_tree(), "NOTE.md": b"hi\n"}
@@ -286,9 +293,7 @@ def test_commits_are_grouped_into_pushes_under_the_push_limit(
     engine = _limited_engine(url, tmp_path)
     upserts = [workspace.write(p, size=8000) for p in _paths(150)]  # 1.2 MB of incompressible content
 
-    result = engine.apply(
-        ChangeSet(upserts), workspace.staging, DAY1, batch_size=batch_size, push_bytes=150_000
-    )
+    result = workspace.apply(engine, ChangeSet(upserts), DAY1, batch_size=batch_size, push_bytes=150_000)
 
     assert len(result.commits) == commits
     assert all(p.status == 200 and p.bytes <= 200_000 for p in server.push_log)
@@ -314,7 +319,7 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
 
     monkeypatch.setattr(engine.mirror, "push", dies_on_the_third_push)
     with pytest.raises(KeyboardInterrupt):
-        engine.apply(changes, workspace.staging, DAY1, batch_size=5, push_bytes=150_000)
+        workspace.apply(engine, changes, DAY1, batch_size=5, push_bytes=150_000)
     prefix = _git(url, "ls-remote", url, "refs/heads/backup/daily").split()[0]
     dest = tmp_path / "prefix"
     subprocess.run(["git", "clone", "-q", "--bare", url, str(dest)], env=auth_env(url), check=True)
@@ -322,8 +327,8 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
     assert 0 < len(pushed) < 30 and _git(url, "ls-remote", url, "refs/heads/main") == ""
     _assert_consistent(url, dest, pushed)
 
-    again = _limited_engine(url, tmp_path).apply(  # the same cache: the mirror holds the unpushed objects
-        changes, workspace.staging, DAY1, batch_size=5, push_bytes=150_000
+    again = workspace.apply(  # the same cache: the mirror holds the unpushed objects
+        _limited_engine(url, tmp_path), changes, DAY1, batch_size=5, push_bytes=150_000
     )
 
     assert again.previous_head == prefix and len(pushed) + len(again.commits) == 30
@@ -343,10 +348,10 @@ def test_an_import_is_packs_without_auto_gc_and_a_large_one_is_repacked(engine, 
     monkeypatch.setattr("airflow_gitsync.git.snapshot.LARGE_IMPORT_BLOBS", 100)
     _initial(engine, workspace)
     stats = dict(line.split(": ") for line in engine.mirror.git.text("count-objects", "-v").splitlines())
-    # pushed from the import's own packs: one per blob stream, one for the commits
-    assert stats["count"] == "0" and stats["packs"] == str(BLOB_STREAMS + 1)
+    # pushed from the staged pack and the commits' pack
+    assert stats["count"] == "0" and stats["packs"] == "2"
     assert engine.mirror.git.text("config", "gc.auto") == "0"
-    engine.apply(ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), workspace.staging, DAY2)
+    workspace.apply(engine, ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), DAY2)
     assert repacks == [True, False]  # 120 blobs, then 1
 
 
@@ -357,23 +362,6 @@ def test_each_manifest_after_the_first_is_stored_as_a_delta(engine, workspace):
     assert len(bases) == 12 and bases[0] == "0" * 40 and "0" * 40 not in bases[1:]
 
 
-def test_a_corrupt_staged_object_fails_the_commit_naming_what_to_export_again(engine, git_remote, tmp_path):
-    workspace = Workspace(StagingStore(ObjectStoragePath(f"file://{tmp_path}/staging")))
-    changes = ChangeSet([workspace.write(p) for p in _paths(8)])
-    bad = changes.upserts[5]
-    (tmp_path / "staging" / "blobs" / bad.blob_id[:2] / bad.blob_id[2:]).write_bytes(b"x" * 600)
-    advice = rf"{bad.repo_path}: .*{bad.blob_id}.*; clear export\[2025/ENG-001\] with downstream"
-
-    with pytest.raises(StagingCorruptError, match=advice):
-        engine.apply(changes, workspace.staging, DAY1)
-    with pytest.raises(StagingMissingError, match=advice):  # a retry: the bad object was removed
-        engine.apply(changes, workspace.staging, DAY1)
-
-    workspace.staging.put(workspace.content[bad.repo_path])  # what the export does again
-    engine.apply(changes, workspace.staging, DAY1)
-    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
-
-
 def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
     engine = SnapshotEngine(git_remote, auth=GitAuth.basic("backup", "wrong-pat"), cache_dir=tmp_path / "c")
     with pytest.raises(GitAuthError, match=f"authentication failed for {git_remote}") as error:
@@ -382,7 +370,7 @@ def test_wrong_credentials_fail_at_once_naming_the_remote(git_remote, tmp_path):
 
 
 def test_empty_remote_without_changes_gets_a_root_commit(engine, workspace, git_remote, tmp_path):
-    result = engine.apply(ChangeSet([]), workspace.staging, DAY1, tag="backup/2026-11-27")
+    result = workspace.apply(engine, ChangeSet([]), DAY1, tag="backup/2026-11-27")
     assert len(result.commits) == 1 and result.tag_created
     assert clone(git_remote, tmp_path / "clone") == {MANIFEST_PATH: b"", **repo_files.FILES}
 
@@ -392,7 +380,7 @@ def test_the_repository_describes_itself_and_heals_those_files(engine, workspace
     _initial(engine, workspace)
     assert b"* -text" in repo_files.GITATTRIBUTES and set(repo_files.FILES) == layout.OWNED_ROOT_FILES
     push_commit(git_remote, tmp_path / "human", "backup/daily", {".gitattributes": b"* text eol=crlf\n"}, "x")
-    result = engine.apply(ChangeSet([]), workspace.staging, DAY2)
+    result = workspace.apply(engine, ChangeSet([]), DAY2)
     assert result.changed
     assert clone(git_remote, tmp_path / "clone", branch="backup/daily") == workspace.expected_tree()
 
@@ -410,9 +398,9 @@ def test_unsafe_repo_paths_are_refused(engine, workspace, path):
     entry = workspace.write("ok.py")
     bad = ManifestEntry(path, "/x", 1, "NOTEBOOK", None, None, entry.blob_id)
     with pytest.raises(ValueError, match="unsafe path"):
-        engine.apply(ChangeSet([bad]), workspace.staging, DAY1)
+        workspace.apply(engine, ChangeSet([bad]), DAY1)
     with pytest.raises(ValueError, match="unsafe path"):
-        engine.apply(ChangeSet([], [path]), workspace.staging, DAY1)
+        workspace.apply(engine, ChangeSet([], [path]), DAY1)
 
 
 def test_a_commit_waits_while_another_process_holds_the_mirror(engine, workspace, tmp_path):
@@ -425,7 +413,7 @@ def test_a_commit_waits_while_another_process_holds_the_mirror(engine, workspace
     committed = threading.Event()
 
     def commit() -> None:
-        engine.apply(changes, workspace.staging, DAY2)
+        workspace.apply(engine, changes, DAY2)
         committed.set()
 
     with restore_side.lock("a restore"):
@@ -441,3 +429,25 @@ def test_a_commit_waits_while_another_process_holds_the_mirror(engine, workspace
     thread.join(timeout=60)
     assert committed.is_set()
     assert load_manifest(engine.manifest_file()) == workspace.entries
+
+
+def test_a_cold_worker_clones_without_blobs_and_commits_fetching_only_the_manifest(
+    engine, workspace, git_remote, tmp_path
+):
+    """A new pod or VM has no mirror: it fetches commits and trees, and of the blobs only the manifest it
+    reads; the run's own blobs come from its packs. Not one historical notebook is fetched."""
+    _initial(engine, workspace, count=120)
+    cold = SnapshotEngine(git_remote, auth=GitAuth.basic(GIT_USER, GIT_TOKEN), cache_dir=tmp_path / "new-pod")
+    changes = ChangeSet([workspace.write(p) for p in _paths(120)[:3]], [workspace.delete(_paths(120)[3])])
+    workspace.written = [workspace.content[c.repo_path] for c in changes.upserts]  # today's pack only
+
+    result = workspace.apply(cold, changes, DAY2, tag="backup/2026-11-28")
+
+    assert cold.mirror.partial and result.changed and len(result.commits) == 1
+    assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
+    listing = cold.mirror.git.text("rev-list", "--objects", "--all", "--missing=print").splitlines()
+    missing = {line[1:] for line in listing if line.startswith("?")}
+    notebooks = {e.blob_id for e in workspace.entries.values()} - {c.blob_id for c in changes.upserts}
+    assert notebooks and notebooks <= missing, "a historical notebook was fetched"
+    manifest = cold.mirror.ls_tree(result.previous_head, [MANIFEST_PATH])[MANIFEST_PATH][1]
+    assert manifest not in missing

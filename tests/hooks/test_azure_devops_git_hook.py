@@ -11,13 +11,14 @@ import azure.identity
 import pytest
 from azure.core.credentials import AccessToken
 
+from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.get_provider_info import get_provider_info
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo
 from airflow_gitsync.hooks import azure_devops_git
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook, EntraTokenProvider
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.staging import StagingStore
 from tests.fixtures.git_server import GIT_TOKEN
+from tests.fixtures.packs import into_mirror
 
 INFO = CommitInfo("manual__1", "2026-11-27T00:00:00+00:00", "2026-11-27T02:00:00+00:00")
 
@@ -52,14 +53,19 @@ def connection(monkeypatch):
 
 
 def _apply(hook: AzureDevOpsGitHook, tmp_path) -> None:
-    staging = StagingStore(tmp_path / "staging")
-    blob = staging.put(b"# Databricks notebook source\n")
+    content = b"# Databricks notebook source\n"
     entry = ManifestEntry(
-        "2026/E1/NOTEBOOKS/a.py", "/Clients/2026/E1/NOTEBOOKS/a", 1, "NOTEBOOK", "PYTHON", 1, blob
+        "2026/E1/NOTEBOOKS/a.py",
+        "/Clients/2026/E1/NOTEBOOKS/a",
+        1,
+        "NOTEBOOK",
+        "PYTHON",
+        1,
+        git_blob_id(content),
     )
-    result = hook.get_engine(tmp_path / "cache").apply(
-        ChangeSet([entry]), staging, INFO, tag="backup/2026-11-27"
-    )
+    engine = hook.get_engine(tmp_path / "cache")
+    into_mirror(engine, [content])
+    result = engine.apply(ChangeSet([entry]), INFO, tag="backup/2026-11-27")
     assert result.changed and result.tag_created
 
 

@@ -78,6 +78,9 @@ class FakeMirror:
     def read_file(self, commit: str, path: str) -> bytes | None:
         return self.files.get(path)
 
+    def fetch_blobs(self, object_ids, within: str) -> int:
+        return 0  # a whole mirror: nothing to fetch
+
     @contextmanager
     def blob_reader(self):
         """Blobs by the id their path had when the mirror was made: a later change reads as corruption."""

@@ -57,7 +57,7 @@ def backup(client, staging, manifest, *, full_scan=False, exporter=None):
         year_manifest = {
             p: e for p, e in manifest.items() if layout.year_of(layout.engagement_of(p.split("/"))) == year
         }
-        export = partial(export_engagement, exporter, staging=staging) if exporter else None
+        export = partial(export_engagement, exporter, sink=staging) if exporter else None
         scan = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan, export=export)
         scan = from_xcom(ScanResult, json.loads(json.dumps(to_xcom(scan))))
         scans.append(scan)
@@ -379,7 +379,7 @@ def test_persistent_server_errors_fail_the_engagement_after_staging_the_rest(emu
     assert broken in str(raised.value)
     snapshot = emulator.snapshot(ROOT)
     staged = [o for o in changes.to_export[1:] if len(snapshot[o.workspace_path]) <= 10 * 1024 * 1024]
-    assert all(layout_blob(snapshot[o.workspace_path]) in staging for o in staged)
+    assert all(staging.blob_path(layout_blob(snapshot[o.workspace_path])).exists() for o in staged)
 
 
 def test_a_fatal_error_cancels_the_engagements_not_yet_started(emulator_factory, staging):
