@@ -113,32 +113,51 @@ def scheduler(env: dict) -> LocalAirflow:
     return LocalAirflow(env, parallelism=6, extra=NO_SCHEDULE)
 
 
-def celery(env: dict, local_staging: bool = False) -> CeleryAirflow:
+def celery(env: dict, local_staging: bool = False, storage_delay_ms: float = 0) -> CeleryAirflow:
     """The same on Postgres with the CeleryExecutor and two workers (two slots each), staging and large
     XComs in Azurite (with ``local_staging``, staging in ``env``'s file:// store, which workers on one
-    machine share); its services and workers' caches under ``<home>/cluster``."""
+    machine share; with ``storage_delay_ms``, each request to Azurite held back by that long, as a remote
+    storage account's round trip); its services and workers' caches under ``<home>/cluster``."""
     local = {
         "AIRFLOW__GITSYNC__STAGING_URL": env["AIRFLOW__GITSYNC__STAGING_URL"],
         "AIRFLOW__GITSYNC__STAGING_CONN_ID": "",
     }
     extra = NO_SCHEDULE | (local if local_staging else {})
-    return CeleryAirflow(env, Path(env["AIRFLOW_HOME"]) / "cluster", parallelism=6, extra=extra)
+    return CeleryAirflow(
+        env,
+        Path(env["AIRFLOW_HOME"]) / "cluster",
+        parallelism=6,
+        storage_delay_ms=storage_delay_ms,
+        extra=extra,
+    )
 
 
 def triggered_runs(airflow: LocalAirflow):
     """Unpause the DAG on a started ``airflow``; return ``run(day)``, which triggers a run for ``day`` and
-    waits for it: wall time from the trigger to the run's end, and what :func:`read_run` reads."""
+    waits for it: wall time from the trigger to the run's end, and what :func:`read_run` reads; on a
+    :class:`CeleryAirflow`, also the requests to the storage account from the trigger to the run's end
+    (``storage_requests``: see :meth:`CeleryAirflow.storage_requests`; ``proxied_requests``, those the
+    delay proxy saw, if there is one)."""
     airflow.unpause(DAG_ID)
     database = airflow.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    cluster = airflow if isinstance(airflow, CeleryAirflow) else None
 
     def run(day: str) -> dict:
+        storage = {}
+        if cluster:
+            offset = cluster.storage_log_offset()
+            proxied = cluster.proxy.count if cluster.proxy else 0
         started = time.monotonic()
         run_id = airflow.trigger(DAG_ID, f"{day}T02:00:00Z")
         state = airflow.wait(f"run {run_id}", lambda: airflow.run_state(DAG_ID, run_id), 7200, interval=0.5)
         wall = time.monotonic() - started
         if state != "success":
             print(f"warning: run {run_id} ended {state}", file=sys.stderr)
+        if cluster:
+            storage["storage_requests"] = cluster.storage_requests(offset)
+            if cluster.proxy:
+                storage["proxied_requests"] = cluster.proxy.count - proxied
         result = read_run(airflow.home, run_id, database)
-        return {"wall_seconds": wall, "process_peak_rss_bytes": None} | result
+        return {"wall_seconds": wall, "process_peak_rss_bytes": None} | result | storage
 
     return run

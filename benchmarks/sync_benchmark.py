@@ -5,7 +5,8 @@ smart-HTTP server as the remote, and measures, with ``airflow dags test`` (with 
 scheduler + LocalExecutor, with ``--celery`` Postgres + the CeleryExecutor with two workers): a full sync,
 a daily incremental after (3,000 modified, 300 added, 200 deleted) x scale/70,000, and a no-change run.
 Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a ``databricks-sdk`` loop back up the
-same data (see ``baselines.py``).
+same data (see ``baselines.py``). With ``--celery``, the requests to the storage account are counted per run,
+and ``--storage-delay-ms`` holds each back by a round trip (``gitsync_devkit/delay_proxy.py``).
 
 Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded): the
 two in sequence. Folder exports (a first sync) do run after every scan; exports one object at a time (a
@@ -44,6 +45,7 @@ DAYS = {
 }
 DAILY_CHANGES = {"modified": 3000, "added": 300, "deleted": 200}
 PHASES = ("prepare", "scan", "export", "commit")
+STORAGE_OPERATIONS = ("GET", "HEAD", "PUT", "DELETE", "LIST")
 
 
 def connections(emulator: str, remote: str) -> dict[str, str]:
@@ -183,8 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="--celery with the staging store on the local disk, not Azurite (isolates the rate limit)",
     )
+    parser.add_argument(
+        "--storage-delay-ms",
+        type=float,
+        default=0.0,
+        help="--celery: hold back each request to the storage account by this long (a proxy before Azurite)",
+    )
     parser.add_argument("--skip-dags-test", action="store_true", help="no airflow dags test runs")
     args = parser.parse_args(argv)
+    if args.storage_delay_ms and not args.celery:
+        parser.error("--storage-delay-ms needs --celery")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     rates = {"export": args.export_rps, "list": args.list_rps}
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                     if mode == "scheduler":
                         airflow = scheduler(env)
                     else:
-                        airflow = celery(env, local_staging=args.celery_local_staging)
+                        airflow = celery(env, args.celery_local_staging, args.storage_delay_ms)
                     run_day = triggered_runs(runner.enter_context(airflow))
 
                 for scenario, day in DAYS.items():
@@ -264,7 +274,14 @@ def main(argv: list[str] | None = None) -> int:
                     run = measure(emulator, rates, lambda d=day, go=run_day: go(d), mode != "dags test")
                     results["runs"][f"{mode}: {scenario}"] = run
                     ratio = run["ratio_to_floor"] or 0
-                    print(f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor", flush=True)
+                    storage = ""
+                    if requests := run.get("storage_requests"):
+                        staging, xcom = requests["staging"]["total"], requests["xcom"]["total"]
+                        storage = f", {staging} staging / {xcom} xcom requests"
+                    print(
+                        f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor{storage}",
+                        flush=True,
+                    )
         results["total_seconds"] = time.monotonic() - started
 
     (workdir / "results.json").write_text(json.dumps(results, indent=1))
@@ -298,6 +315,10 @@ def machine() -> dict:
     }
 
 
+def _total(storage: dict, kind: str) -> str:
+    return f"{storage[kind]['total']:,}" if kind in storage else "-"
+
+
 def mib(value: float | None) -> str:
     return f"{value / 2**20:,.0f} MiB" if value else "-"
 
@@ -307,11 +328,17 @@ def render(results: dict) -> str:
     lines = [
         f"Scale {results['args']['scale']:,}: export {results['args']['export_rps']:g}/s, list "
         f"{results['args']['list_rps']:g}/s, {results['args']['latency_ms']:g} ms; daily change "
-        + ", ".join(f"{v:,} {k}" for k, v in results["daily_changes"].items()),
+        + ", ".join(f"{v:,} {k}" for k, v in results["daily_changes"].items())
+        + (
+            f"; storage requests held back {delay:g} ms"
+            if (delay := results["args"].get("storage_delay_ms"))
+            else ""
+        ),
         "",
         "| run | wall | floor | x floor | list / export / get-status calls | 429s | task instances "
-        "| Airflow: all / start-up / per TI | peak RSS: process / largest task | pushed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Airflow: all / start-up / per TI | peak RSS: process / largest task | pushed "
+        "| staging requests | xcom requests |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["runs"].items():
         calls = r["calls"]
@@ -320,6 +347,7 @@ def render(results: dict) -> str:
         )
         task_rss = max((r["summary"] or {}).get("peak_rss_bytes", {}).values(), default=None)
         pushed = ((r["summary"] or {}).get("commit") or {}).get("pushed_bytes")
+        storage = r.get("storage_requests") or {}
         lines.append(
             f"| {name} | {r['wall_seconds']:,.0f} s | {r['floor_seconds']:,.0f} s "
             f"| {r['ratio_to_floor'] or 0:.2f} "
@@ -327,7 +355,8 @@ def render(results: dict) -> str:
             f"| {r['http_429']:,} | {r['task_instance_count']:,} "
             f"| {r['airflow_overhead_seconds']:,.0f} s / {r['airflow_startup_seconds']:,.0f} s "
             f"/ {per_ti} "
-            f"| {mib(r['process_peak_rss_bytes'])} / {mib(task_rss)} | {mib(pushed) if pushed else '0'} |"
+            f"| {mib(r['process_peak_rss_bytes'])} / {mib(task_rss)} | {mib(pushed) if pushed else '0'} "
+            f"| {_total(storage, 'staging')} | {_total(storage, 'xcom')} |"
         )
     lines += [
         "",
@@ -357,6 +386,24 @@ def render(results: dict) -> str:
                 f"| {r['export_window_seconds']:,.1f} s | {rate:,.1f}/s "
                 f"| {rate / results['args']['export_rps']:.0%} |"
             )
+    if storage_runs := {
+        n: r["storage_requests"] for n, r in results["runs"].items() if r.get("storage_requests")
+    }:
+        lines += [
+            "",
+            "Requests to the storage account (Azurite's access log, from the trigger to the run's end), by "
+            "operation (LIST: a listing of the container under the prefix):",
+            "",
+            "| run | store | total | " + " | ".join(STORAGE_OPERATIONS) + " | 4xx/5xx |",
+            "|---" * (len(STORAGE_OPERATIONS) + 4) + "|",
+        ]
+        for name, storage in storage_runs.items():
+            for kind, counts in storage.items():
+                lines.append(
+                    f"| {name} | {kind} | {counts['total']:,} | "
+                    + " | ".join(f"{counts.get(op, 0):,}" for op in STORAGE_OPERATIONS)
+                    + f" | {counts.get('4xx/5xx', 0):,} |"
+                )
     if "baselines" in results:
         lines += [
             "",

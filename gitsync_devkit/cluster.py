@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,7 +22,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from gitsync_devkit.delay_proxy import DelayProxy
 from gitsync_devkit.local_airflow import REPO_ROOT, LocalAirflow
 from gitsync_devkit.servers import free_port, spawn, wait_ready
 
@@ -31,6 +34,7 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 STAGING_CONN_ID = "gitsync_staging"
 CONTAINER = "gitsync"
+STAGING, XCOM = "staging", "xcom"  # the prefixes in CONTAINER of the staging store and of the XComs
 # XCom values of this many bytes or more go to the object store: at 70,000 notebooks the 20-22 values
 # of 0.1-7 MB of a run (64 MB a full sync), not the ~30 small ones (benchmarks/RESULTS.md).
 XCOM_THRESHOLD = 65536
@@ -107,10 +111,20 @@ def redis(workdir: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
 
 
+def storage_connection_string(port: int) -> str:
+    """The connection string of Azurite's development account on 127.0.0.1:``port``."""
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+
+
 @contextmanager
 def azurite(workdir: Path) -> Iterator[str]:
     """Azurite's blob service (the npm package ``make install`` puts into the checkout) with container
-    ``gitsync``; yields the storage account's connection string."""
+    ``gitsync``; yields the storage account's connection string.
+
+    ``<workdir>/azurite.log`` gets its access log, a line per request answered (:data:`ACCESS_LOG`)."""
     _which("node", "nodejs")
     if not AZURITE.exists():
         raise MissingTool(f"{AZURITE} not found: run make install (npm package azurite; apt-get install npm)")
@@ -118,19 +132,37 @@ def azurite(workdir: Path) -> Iterator[str]:
     (workdir / "azurite").mkdir(exist_ok=True)
     argv = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
     argv += ["--location", str(workdir / "azurite"), "--skipApiVersionCheck", "--loose"]
-    argv += ["--disableTelemetry", "--silent"]  # no calls home, no access log
+    argv += ["--disableTelemetry"]  # no calls home
     with ExitStack() as stack:
         proc = spawn(stack, "azurite", argv, workdir)
         wait_ready("azurite", proc, workdir / "azurite.log", lambda: _listening(port), 60)
-        connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
-        )
+        connection_string = storage_connection_string(port)
         from azure.storage.blob import BlobServiceClient
 
         logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
         BlobServiceClient.from_connection_string(connection_string).create_container(CONTAINER)
         yield connection_string
+
+
+# A line of Azurite's access log (morgan's "common" format), e.g.
+# 127.0.0.1 - - [01/Jan/2025:00:00:00 +0000] "GET /devstoreaccount1/gitsync/xcom/a HTTP/1.1" 200 12
+ACCESS_LOG = re.compile(r'\] "(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+" (?P<status>\d{3}) ')
+
+
+def request_kind(method: str, target: str) -> tuple[str, str]:
+    """What a request to the storage account (path-style ``/<account>/<container>/<blob>?<query>``) is for:
+    ``staging``, ``xcom`` (the prefixes of container ``gitsync`` :func:`cluster_settings` sets) or
+    ``other``; and its operation, the HTTP method or ``LIST`` for a listing of the container."""
+    path, _, query = target.partition("?")
+    params = parse_qs(query)
+    parts = unquote(path).split("/", 3)  # "", the account, the container, the blob
+    container = parts[2] if len(parts) > 2 else ""
+    if params.get("comp") == ["list"]:
+        operation, key = "LIST", params.get("prefix", [""])[0]
+    else:
+        operation, key = method, parts[3] if len(parts) > 3 else ""
+    prefix = key.split("/", 1)[0]
+    return (prefix if container == CONTAINER and key and prefix in (STAGING, XCOM) else "other"), operation
 
 
 def cluster_settings(
@@ -146,10 +178,10 @@ def cluster_settings(
         f"AIRFLOW_CONN_{STAGING_CONN_ID.upper()}": json.dumps(
             {"conn_type": "wasb", "extra": {"connection_string": storage}}
         ),
-        "AIRFLOW__GITSYNC__STAGING_URL": f"abfs://{CONTAINER}/staging",
+        "AIRFLOW__GITSYNC__STAGING_URL": f"abfs://{CONTAINER}/{STAGING}",
         "AIRFLOW__GITSYNC__STAGING_CONN_ID": STAGING_CONN_ID,
         "AIRFLOW__CORE__XCOM_BACKEND": "airflow.providers.common.io.xcom.backend.XComObjectStorageBackend",
-        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"abfs://{STAGING_CONN_ID}@{CONTAINER}/xcom",
+        "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"abfs://{STAGING_CONN_ID}@{CONTAINER}/{XCOM}",
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": str(xcom_threshold),
     }
 
@@ -159,7 +191,9 @@ class CeleryAirflow(LocalAirflow):
     (``airflow celery worker`` processes, by name).
 
     ``workdir`` holds the services' data and logs and each worker's ``cache_dir``; ``xcom_threshold`` is
-    the size from which an XCom value goes to the object store.
+    the size from which an XCom value goes to the object store. With ``storage_delay_ms``, Airflow reaches
+    the storage account through a :class:`DelayProxy` (:attr:`proxy`) that holds back each request by that
+    long, as a remote storage account's round trip; :attr:`storage` is Azurite's own connection string.
     """
 
     def __init__(
@@ -169,6 +203,7 @@ class CeleryAirflow(LocalAirflow):
         workers: tuple[str, ...] = ("worker-a", "worker-b"),
         xcom_threshold: int = XCOM_THRESHOLD,
         parallelism: int = 8,
+        storage_delay_ms: float = 0,
         **kwargs,
     ) -> None:
         super().__init__(env, parallelism, **kwargs)
@@ -179,14 +214,20 @@ class CeleryAirflow(LocalAirflow):
         self.workers: dict[str, subprocess.Popen] = {}
         self.services = ExitStack()
         self.storage = ""
+        self.storage_delay_ms = storage_delay_ms
+        self.proxy: DelayProxy | None = None
 
     def __enter__(self) -> CeleryAirflow:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as services:
             database = services.enter_context(postgres(self.workdir))
             broker = services.enter_context(redis(self.workdir))
-            self.storage = services.enter_context(azurite(self.workdir))
-            self.env |= cluster_settings(database, broker, self.storage, self.xcom_threshold) | self.overrides
+            self.storage = storage = services.enter_context(azurite(self.workdir))
+            if self.storage_delay_ms:
+                port = urlsplit(_setting(self.storage, "BlobEndpoint")).port
+                self.proxy = services.enter_context(DelayProxy(port, self.storage_delay_ms))
+                storage = storage_connection_string(self.proxy.port)
+            self.env |= cluster_settings(database, broker, storage, self.xcom_threshold) | self.overrides
             super().__enter__()
             self.services = services.pop_all()
         try:
@@ -210,6 +251,24 @@ class CeleryAirflow(LocalAirflow):
         finally:
             _signal(children, signal.SIGKILL)
             self.services.close()
+
+    def storage_log_offset(self) -> int:
+        """Where Azurite's access log ends now: :meth:`storage_requests` counts from there."""
+        return (self.workdir / "azurite.log").stat().st_size
+
+    def storage_requests(self, since: int = 0) -> dict[str, dict[str, int]]:
+        """The requests to the storage account Azurite has answered since offset ``since`` of its access
+        log: by :func:`request_kind`, ``{kind: {"total": n, operation: n, ..., "4xx/5xx": n}}``."""
+        with (self.workdir / "azurite.log").open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        counts: dict[str, dict[str, int]] = {kind: {"total": 0} for kind in (STAGING, XCOM, "other")}
+        for line in text.splitlines():
+            if match := ACCESS_LOG.search(line):
+                kind, operation = request_kind(match["method"], match["target"])
+                for key in ("total", operation) + (("4xx/5xx",) if int(match["status"]) >= 400 else ()):
+                    counts[kind][key] = counts[kind].get(key, 0) + 1
+        return counts
 
     def cache_dir(self, name: str) -> Path:
         """The ``[gitsync] cache_dir`` of worker ``name``: its git mirror and rate-limit files."""
@@ -244,6 +303,11 @@ class CeleryAirflow(LocalAirflow):
         _signal(_tree(proc.pid), signal.SIGSTOP)  # first, so that nothing forks meanwhile
         _signal(_tree(proc.pid), signal.SIGKILL)
         proc.wait()
+
+
+def _setting(connection_string: str, name: str) -> str:
+    """Setting ``name`` of a storage account's connection string."""
+    return next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith(f"{name}="))
 
 
 def _tree(pid: int) -> list:
