@@ -11,10 +11,21 @@ from airflow_gitsync.git.runner import GitError, GitRunner
 
 
 def _quote(path: str) -> bytes:
-    """A path as fast-import reads it; only a leading double quote needs C-style quoting."""
-    if path.startswith('"'):
-        return b'"' + path.replace("\\", "\\\\").replace('"', '\\"').encode() + b'"'
-    return path.encode()
+    """``path`` as fast-import reads it: as it is, unless it starts with a double quote or holds a
+    control character (a line feed would end the command and start another): then C-style quoted,
+    each such byte as an octal escape. No path, however hostile, can reach the stream as a command."""
+    data = path.encode()
+    if not data.startswith(b'"') and not any(byte < 0x20 or byte == 0x7F for byte in data):
+        return data
+    quoted = bytearray(b'"')
+    for byte in data:
+        if byte in b'"\\':
+            quoted += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            quoted += b"\\%03o" % byte
+        else:
+            quoted.append(byte)
+    return bytes(quoted + b'"')
 
 
 class FastImport:
