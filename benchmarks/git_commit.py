@@ -6,6 +6,8 @@
   pushes to the local authenticated git server: commits of the default batch size (5,000 files),
   grouped into pushes of at most 256 MiB of new objects (the default ``push_bytes``); its gather,
   build, push and repack phases are reported separately;
+- ``engine-cold`` (daily run only): the same on a worker that starts cold, with no mirror: a blobless
+  clone (commits and trees) before it gathers; its mirror's size after that fetch is reported;
 - ``worktree``: the files in a working tree, ``git add -A && git commit``, then ``git push``;
 - ``gitpython``: GitPython's ``repo.index.add`` + ``index.commit`` (initial: a subset, extrapolated).
 
@@ -31,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scan_export import peak_rss_mib
 
 from airflow_gitsync.gather import gather
 from airflow_gitsync.git.auth import GitAuth
@@ -114,25 +117,29 @@ def prepare(day: str, args: argparse.Namespace) -> None:
     (args.workdir / f"tasks-{day}.json").write_text(json.dumps(to_xcom(tasks)))
 
 
-def run_engine(day: str, args: argparse.Namespace) -> dict:
+def run_engine(day: str, args: argparse.Namespace, cold: bool = False) -> dict:
     staging = StagingStore(args.workdir / "staging")
     tasks = from_xcom(list[ExportTaskResult], json.loads((args.workdir / f"tasks-{day}.json").read_text()))
     args.log = args.workdir / f"engine-{day}.log"
     logger = logging.getLogger("bench.engine")
     logger.addHandler(logging.FileHandler(args.log, mode="w"))
     logger.setLevel(logging.INFO)
-    engine = SnapshotEngine(
-        args.remote, auth=GitAuth.basic("bench", TOKEN), cache_dir=args.workdir / "cache", logger=logger
-    )
+    cache = args.workdir / (f"cache-cold-{day}" if cold else "cache")
+    remote = args.cold_remote if cold else args.remote
+    engine = SnapshotEngine(remote, auth=GitAuth.basic("bench", TOKEN), cache_dir=cache, logger=logger)
     start = time.perf_counter()
     engine.sync()
+    synced = {
+        "mirror_after_sync_mib": engine.mirror.size_bytes() / 2**20,
+        "partial_mirror": engine.mirror.partial,
+    }
     gathered = gather(engine.mirror, staging, tasks, logger)
     gathered_at = time.perf_counter()
     assert not gathered.failures, gathered.failures
     upserts = [u for e in gathered.exports for u in e.upserts]
     deletions = [path for e in gathered.exports for path in e.deletions]
     result = engine.apply(ChangeSet(upserts, deletions), DAYS[day], tag=f"backup/{day}")
-    return {
+    return synced | {
         "seconds": time.perf_counter() - start,
         "phases": {"gather": gathered_at - start, **result.seconds},
         "packs": gathered.packs,
@@ -171,14 +178,26 @@ def run_gitpython(day: str, args: argparse.Namespace) -> dict:
     return {"seconds": seconds * factor, "measured_files": len(paths), "extrapolated": factor != 1}
 
 
-VARIANTS = {"engine": run_engine, "worktree": run_worktree, "gitpython": run_gitpython}
+def run_engine_cold(day: str, args: argparse.Namespace) -> dict:
+    """The engine on a worker that starts cold (a new pod or VM): no mirror, so a blobless clone first."""
+    return run_engine(day, args, cold=True)
+
+
+VARIANTS = {
+    "engine": run_engine,
+    "engine-cold": run_engine_cold,
+    "worktree": run_worktree,
+    "gitpython": run_gitpython,
+}
 
 
 def child(args: argparse.Namespace) -> None:
     report = VARIANTS[args.variant](args.day, args)
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({**report, "peak_rss_mb": max(own, children) / 1024, "python_rss_mb": own / 1024}))
+    # VmHWM, not getrusage: Linux keeps the parent's peak in a child's ru_maxrss across exec, so the
+    # latter would report the benchmark's own peak (it holds a day's content while preparing).
+    own = peak_rss_mib(os.getpid())
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({**report, "peak_rss_mb": max(own, children), "python_rss_mb": own}))
 
 
 def measure(variant: str, day: str, args: argparse.Namespace, extra: list[str]) -> dict:
@@ -193,10 +212,12 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3_500)
     parser.add_argument("--gitpython-subset", type=int, default=7_000)
     parser.add_argument("--workdir", type=Path, default=Path(".bench/git_commit"))
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--variant", choices=VARIANTS)
     parser.add_argument("--day", choices=DAYS)
     parser.add_argument("--remote")
     parser.add_argument("--worktree-remote")
+    parser.add_argument("--cold-remote")
     args = parser.parse_args()
     if args.variant:
         child(args)
@@ -209,6 +230,7 @@ def main() -> None:
         remotes = [
             "--remote", server.url_for("engine.git"),
             "--worktree-remote", server.url_for("worktree.git"),
+            "--cold-remote", server.url_for("engine-cold.git"),
         ]  # fmt: skip
         common = ["--files", str(args.files), "--changes", str(args.changes), "--workdir", str(args.workdir),
                   "--gitpython-subset", str(args.gitpython_subset), *remotes]  # fmt: skip
@@ -216,8 +238,12 @@ def main() -> None:
         for day in DAYS:
             start = time.perf_counter()
             prepare(day, args)
+            if day != "initial":  # the cold worker commits the same day onto the same history
+                shutil.copytree(server.root / "engine.git", server.root / "engine-cold.git")
             print(f"prepared {day} in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-            for variant in VARIANTS:
+            for variant in args.variants:
+                if variant == "engine-cold" and day == "initial":
+                    continue  # a first sync has no history to leave out
                 result = measure(variant, day, args, common)
                 rows.append((day, variant, result))
                 print(day, variant, json.dumps(result), file=sys.stderr, flush=True)
@@ -233,6 +259,9 @@ def table(rows: list[tuple[str, str, dict]]) -> str:
             notes.append(f"add+commit {r['commit_seconds']:.1f} s, then push over HTTP")
         if r.get("extrapolated"):
             notes.append(f"measured {r['measured_files']:,} files, extrapolated linearly")
+        if "partial_mirror" in r:
+            kind = "blobless" if r["partial_mirror"] else "whole"
+            notes.append(f"{kind} mirror, {r['mirror_after_sync_mib']:.0f} MiB after its fetch")
         if "commits" in r:
             phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r["phases"].items())
             notes.append(

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit, urlunsplit
@@ -105,8 +105,10 @@ class GitRunner:
             text = text.replace(secret, "***")
         return text
 
-    def argv(self, args: Sequence[str]) -> list[str]:
-        return ["git", *([f"--git-dir={self.git_dir}"] if self.git_dir else []), *args]
+    def argv(self, args: Sequence[str], config: Mapping[str, str] | None = None) -> list[str]:
+        """``git [--git-dir=...] [-c key=value ...] args``."""
+        settings = [part for key, value in (config or {}).items() for part in ("-c", f"{key}={value}")]
+        return ["git", *([f"--git-dir={self.git_dir}"] if self.git_dir else []), *settings, *args]
 
     def run(
         self,
@@ -114,10 +116,12 @@ class GitRunner:
         input: bytes | None = None,
         env: dict[str, str] | None = None,
         check: bool = True,
+        config: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run a local git command (no credentials) and return its completed process."""
+        """Run a local git command (no credentials), ``config`` set for it alone; return its completed
+        process."""
         result = subprocess.run(
-            self.argv(args), input=input, capture_output=True, env=base_env() | (env or {})
+            self.argv(args, config), input=input, capture_output=True, env=base_env() | (env or {})
         )
         if check and result.returncode:
             raise GitError(f"git {args[0]} failed: {self.redact(result.stderr.decode(errors='replace'))}")
@@ -138,16 +142,21 @@ class GitRunner:
         )
 
     def remote(
-        self, *args: str, input: bytes | None = None, timeout: float = 3600
+        self,
+        *args: str,
+        input: bytes | None = None,
+        config: Mapping[str, str] | None = None,
+        timeout: float = 3600,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run a network command (fetch, push, ls-remote) with credentials, retrying transient errors."""
+        """Run a network command (fetch, push, ls-remote) with credentials, retrying transient errors;
+        ``config`` is set for this command alone."""
         for attempt in range(self.retries + 1):
             with self.auth.env(self.remote_url) as auth_env:
                 self.log.info(
                     "git auth: %s to %s as %s", args[0], redact_url(self.remote_url), self.auth.describe()
                 )
                 result = subprocess.run(
-                    self.argv(args), input=input, capture_output=True, env=base_env() | auth_env,
+                    self.argv(args, config), input=input, capture_output=True, env=base_env() | auth_env,
                     timeout=timeout,
                 )  # fmt: skip
             if result.returncode == 0:

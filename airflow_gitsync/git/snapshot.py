@@ -37,7 +37,7 @@ from airflow_gitsync.manifest import MANIFEST_PATH, ManifestError, ManifestFile
 
 __all__ = ["ChangeSet", "CommitInfo", "SnapshotEngine", "SnapshotResult"]
 
-LARGE_IMPORT_BLOBS = 10_000  # a run writing this many files is followed by a full repack of the mirror
+LARGE_IMPORT_BLOBS = 10_000  # a run writing this many files is pushed as stored and repacked whole
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class _Tally:
     sent: int = 0
     imported: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bulk(self) -> bool:
+        """A first sync's worth of new files: pushed as stored, then the mirror repacked whole."""
+        return self.imported >= LARGE_IMPORT_BLOBS
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -200,7 +205,7 @@ class SnapshotEngine:
                     tag_name, tag_created, tag_update = self._tag(tag, head, tag_message, when)
                     if updates := [u for u in (main_update, tag_update) if u]:
                         first, *rest = updates  # one push for both
-                        tally.sent += self.mirror.push(*first, *rest)
+                        tally.sent += self.mirror.push(*first, *rest, bulk=tally.bulk)
                 break
             except GitPushRejected as exc:
                 if attempt == self.max_attempts:
@@ -211,7 +216,7 @@ class SnapshotEngine:
                 self.sync()
         if tally.pushed or merged_main or tag_created:
             with tally.timed("repack"):
-                self.mirror.repack(full=tally.imported >= LARGE_IMPORT_BLOBS)
+                self.mirror.repack(full=tally.bulk)
         return self._result(tally.pushed, head, previous_head, tally, tag_name, tag_created, merged_main)
 
     def _result(
@@ -318,7 +323,7 @@ class SnapshotEngine:
         old = self.mirror.tracking(self.working_branch)
         if not commits:
             if old is None and base is not None:  # first run on an existing main: create the branch
-                tally.sent += self.mirror.push(base, ref, None)
+                tally.sent += self.mirror.push(base, ref, None, bulk=tally.bulk)
                 return base
             return base or ""
         points = push_points(sizes, budget)
@@ -328,7 +333,7 @@ class SnapshotEngine:
         )  # fmt: skip
         done = 0
         for point in points:
-            tally.sent += self.mirror.push(commits[point], ref, old)
+            tally.sent += self.mirror.push(commits[point], ref, old, bulk=tally.bulk)
             tally.pushed += commits[done : point + 1]
             old, done = commits[point], point + 1
         return old

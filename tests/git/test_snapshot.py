@@ -247,12 +247,12 @@ def test_rejected_push_is_rebuilt_on_the_new_tip(engine, workspace, git_remote, 
     push = engine.mirror.push
     raced = []
 
-    def colleague_pushes_first(new, ref, old):
+    def colleague_pushes_first(new, ref, old, **kwargs):
         if not raced and ref == "refs/heads/backup/daily":
             raced.append(
                 push_commit(git_remote, tmp_path / "colleague", "backup/daily", {"NOTE.md": b"hi\n"}, "x")
             )
-        return push(new, ref, old)
+        return push(new, ref, old, **kwargs)
 
     monkeypatch.setattr(engine.mirror, "push", colleague_pushes_first)
     result = workspace.apply(engine, ChangeSet([workspace.write("2026/E/NOTEBOOKS/a.py")]), DAY2)
@@ -312,10 +312,10 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
     changes = ChangeSet([workspace.write(p, size=8000) for p in _paths(150)])
     push = engine.mirror.push
 
-    def dies_on_the_third_push(new, ref, old):
+    def dies_on_the_third_push(*args, **kwargs):
         if len(server.push_log) == 2:
             raise KeyboardInterrupt("worker killed")
-        return push(new, ref, old)
+        return push(*args, **kwargs)
 
     monkeypatch.setattr(engine.mirror, "push", dies_on_the_third_push)
     with pytest.raises(KeyboardInterrupt):
@@ -343,8 +343,15 @@ def test_a_run_that_dies_between_pushes_leaves_a_consistent_prefix_and_a_rerun_c
 
 
 def test_an_import_is_packs_without_auto_gc_and_a_large_one_is_repacked(engine, workspace, monkeypatch):
-    repacks = []
+    repacks, bulk = [], []
     monkeypatch.setattr(engine.mirror, "repack", lambda full=False: repacks.append(full))
+    push = engine.mirror.push
+
+    def recorded(*args, **kwargs):
+        bulk.append(kwargs.get("bulk"))
+        return push(*args, **kwargs)
+
+    monkeypatch.setattr(engine.mirror, "push", recorded)
     monkeypatch.setattr("airflow_gitsync.git.snapshot.LARGE_IMPORT_BLOBS", 100)
     _initial(engine, workspace)
     stats = dict(line.split(": ") for line in engine.mirror.git.text("count-objects", "-v").splitlines())
@@ -353,6 +360,7 @@ def test_an_import_is_packs_without_auto_gc_and_a_large_one_is_repacked(engine, 
     assert engine.mirror.git.text("config", "gc.auto") == "0"
     workspace.apply(engine, ChangeSet([workspace.write("2024/x/NOTEBOOKS/late.py")]), DAY2)
     assert repacks == [True, False]  # 120 blobs, then 1
+    assert bulk == [True, True, False, False]  # sent as stored (branch, then main + tag), then searched
 
 
 def test_each_manifest_after_the_first_is_stored_as_a_delta(engine, workspace):
