@@ -161,7 +161,7 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
     ):
         progress = Progress("export", None, exporter.stats, log)
         export = partial(export_engagement, exporter, sink=pack, progress=progress)
-        result = scan_year(
+        result, exported = scan_year(
             client,
             settings.workspace_root,
             year.year,
@@ -171,11 +171,10 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
             export=None if settings.dry_run else export,
             folder_rule=config.folder_rule(),
         )
-        if result.exported:
+        if exported:
             progress.finish()
         result.api = merged_stats(client, exporter)
         staged = _stage_pack(staging, pack)
-    exported, result.exported = result.exported, []
     result.metrics = TaskMetrics.since(started)
     return result, ExportTaskResult(exported, {}, None, f"scan[{year.year or '(root)'}]", staged)
 

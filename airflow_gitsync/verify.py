@@ -176,7 +176,7 @@ def verify_year(
     """List one year of ``plan.root``, diff it against its ``manifest`` entries, export the sampled
     objects and compare their blob ids. Auth errors and rate limiting beyond the retry budget raise;
     an object or folder that fails is reported as not verified."""
-    scan = scan_year(client, plan.root, year.year, dict(manifest), repo_year=year.repo_year)
+    scan, _ = scan_year(client, plan.root, year.year, dict(manifest), repo_year=year.repo_year)
     check = YearCheck(year.year, listed=scan.unchanged)
     unlisted: set[str] = set()  # engagements not listed completely: their entries are not verified
     moved: set[str] = set()

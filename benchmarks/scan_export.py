@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
             with WorkspaceClient(url, lambda: TOKEN, rates=rates, max_workers=args.max_workers) as client:
                 pack = PackWriter(tmp)
                 started = time.monotonic()
-                scans = [scan_year(client, ROOT, year, {}) for year in list_years(client, ROOT)]
+                scans = [scan_year(client, ROOT, year, {})[0] for year in list_years(client, ROOT)]
                 scanned = time.monotonic()
                 engagements = [e for s in scans for e in s.engagements]
                 with ThreadPoolExecutor(args.parallel_engagements) as pool:

@@ -34,14 +34,12 @@ ENGAGEMENTS_LISTED_AT_ONCE = 16
 
 @dataclass(slots=True)
 class ScanResult:
-    """One year's scan: its engagements' changes (only those with work and not exported yet), the
-    engagements exported during the scan, the number of unchanged objects, skipped object counts by
-    type, warnings for the run report, failed folder listings; as a task result also the API counters
-    and the task's metrics (the task hands ``exported`` on under its own XCom key)."""
+    """One year's scan: its engagements' changes (only those with work and not exported during the
+    scan), the number of unchanged objects, skipped object counts by type, warnings for the run
+    report, failed folder listings; as a task result also the API counters and the task's metrics."""
 
     year: str
     engagements: list[EngagementChanges] = field(default_factory=list)
-    exported: list[ExportResult] = field(default_factory=list)
     unchanged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -121,7 +119,7 @@ def scan_year(
     repo_year: str | None = None,
     export: Callable[[EngagementChanges], ExportResult] | None = None,
     folder_rule: FolderRule | None = None,
-) -> ScanResult:
+) -> tuple[ScanResult, list[ExportResult]]:
     """List ``year`` and diff each of its engagements against ``manifest`` (the year's entries).
 
     ``manifest`` may be a function that loads it: it is then called beside the first listing calls
@@ -132,11 +130,12 @@ def scan_year(
     :func:`~airflow_gitsync.layout.safe_name`).
 
     With ``export``, each engagement with work is exported as soon as it is listed, while the rest
-    of the year is still being listed (the two draw on separate rate limits): its result goes to
-    ``exported``, and ``engagements`` keeps only those left for the export tasks: a listing that
-    failed, an export that failed, and the engagements ``folder_rule`` exports as one folder (the
-    bulk of a first sync: CPU-heavy, so spread over the export tasks and the workers that run them).
-    Without ``export``, ``engagements`` holds every engagement with work.
+    of the year is still being listed (the two draw on separate rate limits): the scan returns those
+    exports beside its result, whose ``engagements`` keeps only those left for the export tasks: a
+    listing that failed, an export that failed, and the engagements ``folder_rule`` exports as one
+    folder (the bulk of a first sync: CPU-heavy, so spread over the export tasks and the workers that
+    run them). Without ``export``, ``engagements`` holds every engagement with work and the exports
+    are empty.
 
     A failure to list the year folder itself raises: there is no engagement to pin it on. A year
     that no longer exists lists as empty (its entries are deleted), after checking that the root
@@ -188,7 +187,7 @@ def scan_year(
         progress.finish()
         for engagement, entries in sorted(grouping.result().items()):  # gone from the workspace: deleted
             settle(diff_engagement(engagement, [], entries))
-        result.exported = _collect(exports, result)
+        exported = _collect(exports, result)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     result.engagements.sort(key=lambda e: e.engagement)
@@ -197,7 +196,7 @@ def scan_year(
     for group in layout.case_collisions(repo_paths):
         result.warnings.append(f"paths differing only by case clash on Windows/macOS clones: {group}")
     result.skipped = dict(sorted(skipped.items()))
-    return result
+    return result, exported
 
 
 def _by_engagement(

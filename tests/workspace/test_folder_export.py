@@ -52,7 +52,7 @@ class Client(WorkspaceClient):
 
 
 def _engagement(client):
-    (changes,) = scan_year(client, ROOT, "2024", {}).engagements
+    (changes,) = scan_year(client, ROOT, "2024", {})[0].engagements
     return changes
 
 

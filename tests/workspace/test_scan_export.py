@@ -58,10 +58,10 @@ def backup(client, staging, manifest, *, full_scan=False, exporter=None):
             p: e for p, e in manifest.items() if layout.year_of(layout.engagement_of(p.split("/"))) == year
         }
         export = partial(export_engagement, exporter, sink=staging) if exporter else None
-        scan = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan, export=export)
+        scan, exported = scan_year(client, ROOT, year, year_manifest, full_scan=full_scan, export=export)
         scan = from_xcom(ScanResult, json.loads(json.dumps(to_xcom(scan))))
         scans.append(scan)
-        exports.extend(scan.exported)
+        exports.extend(exported)
         for changes in scan.engagements:
             result = export_engagement(client, changes, staging)
             exports.append(from_xcom(ExportResult, json.loads(json.dumps(to_xcom(result)))))
@@ -148,14 +148,14 @@ def test_an_export_that_fails_during_the_scan_is_left_for_the_export_task(emulat
         return ExportResult(changes.engagement)
 
     with client_for(emulator) as client:
-        scan = scan_year(client, ROOT, "2024", {}, export=export)
+        scan, exported = scan_year(client, ROOT, "2024", {}, export=export)
         assert [e.engagement for e in scan.engagements] == [failing]
         assert failing in calls
-        assert sorted(e.engagement for e in scan.exported) == sorted(set(calls) - {failing})
+        assert sorted(e.engagement for e in exported) == sorted(set(calls) - {failing})
 
         calls.clear()  # engagements exported as one folder are left to the export tasks
-        scan = scan_year(client, ROOT, "2024", {}, export=export, folder_rule=FolderRule(1, 0))
-        assert calls == [] and scan.exported == [] and failing in [e.engagement for e in scan.engagements]
+        scan, exported = scan_year(client, ROOT, "2024", {}, export=export, folder_rule=FolderRule(1, 0))
+        assert calls == [] and exported == [] and failing in [e.engagement for e in scan.engagements]
 
         def fatal(changes):
             raise AuthError("HTTP 403: invalid token")
@@ -242,8 +242,8 @@ def test_a_manifest_loader_runs_beside_the_listing_and_its_error_fails_the_scan(
             return unit_manifest
 
         listed_before = client.stats()["list"]["calls"]
-        loaded = scan_year(client, ROOT, "2023", load)
-        given = scan_year(client, ROOT, "2023", unit_manifest)
+        loaded, _ = scan_year(client, ROOT, "2023", load)
+        given, _ = scan_year(client, ROOT, "2023", unit_manifest)
         assert to_xcom(loaded) == to_xcom(given)
         assert [e.engagement for e in given.engagements] == ["/".join(changed.split("/")[2:4])]
 
@@ -263,7 +263,7 @@ def test_deleted_or_modified_between_scan_and_export(emulator, staging):
         emulator.put_notebook(f"{ENG}/new", b"# Databricks notebook source\nnew\n")
         emulator.set_modified_at(f"{ENG}/changes", None)
         unit_manifest = {p: e for p, e in manifest.items() if p.startswith("2024/")}
-        scan = scan_year(client, ROOT, "2024", unit_manifest)
+        scan, _ = scan_year(client, ROOT, "2024", unit_manifest)
         (changes,) = [e for e in scan.engagements if e.engagement == "2024/ENG-7"]
         assert {o.workspace_path.rsplit("/", 1)[1] for o in changes.to_export} == {"old", "new", "changes"}
         emulator.delete(f"{ENG}/old")  # in the manifest: a deletion
@@ -362,7 +362,7 @@ def test_a_removed_year_is_deleted_but_a_wrong_root_is_an_error(emulator, stagin
 
 def test_auth_errors_fail_the_task(emulator, staging):
     with client_for(emulator) as client:
-        changes = next(e for e in scan_year(client, ROOT, "2023", {}).engagements if e.to_export)
+        changes = next(e for e in scan_year(client, ROOT, "2023", {})[0].engagements if e.to_export)
     bad = WorkspaceClient(emulator.url, lambda: "wrong-token", rates=FAST)
     with bad, pytest.raises(AuthError, match=r"127\.0\.0\.1.*403"):
         export_engagement(bad, changes, staging)
@@ -370,7 +370,7 @@ def test_auth_errors_fail_the_task(emulator, staging):
 
 def test_persistent_server_errors_fail_the_engagement_after_staging_the_rest(emulator, staging):
     with client_for(emulator, max_retry_seconds=0.5) as client:
-        scans = [scan_year(client, ROOT, year, {}) for year in list_years(client, ROOT)]
+        scans = [scan_year(client, ROOT, year, {})[0] for year in list_years(client, ROOT)]
         changes = max((e for s in scans for e in s.engagements), key=lambda e: len(e.to_export))
         broken = changes.to_export[0].workspace_path
         emulator.inject_failure(broken, endpoints=("export",), status=503)
@@ -399,7 +399,7 @@ def test_a_fatal_error_cancels_the_engagements_not_yet_started(emulator_factory,
     with Recording(
         emu.url, lambda: "dapi-test", rates=FAST, backoff_base=0.01, max_retry_seconds=0.5
     ) as client:
-        scan = scan_year(client, ROOT, "2024", {})
+        scan, _ = scan_year(client, ROOT, "2024", {})
         with pytest.raises(RateLimitedError):
             export_engagements(client, scan.engagements, staging)
     assert len(scan.engagements) == 24 and 0 < len(attempted) <= ENGAGEMENTS_IN_FLIGHT
