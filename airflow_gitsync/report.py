@@ -223,7 +223,7 @@ def render_markdown(summary: Summary, title: str) -> str:
             lines.append(f"| {endpoint} | {c['calls']:,.0f} | {c['http_429']:,.0f} | {c['retries']:,.0f} |")
     commit = summary.commit
     if commit:
-        size = commit.get("repo_size_bytes", 0)
+        size = commit.get("repo_size_bytes")
         lines += [
             "",
             "## Git",
@@ -232,7 +232,9 @@ def render_markdown(summary: Summary, title: str) -> str:
             f"- tag: {md_escape(commit.get('tag') or 'not created (run incomplete)')}",
             f"- bytes pushed: {_size(commit.get('pushed_bytes', 0))}",
             f"- repository size: {_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
-            "10 GB recommendation)",
+            "10 GB recommendation)"
+            if size is not None
+            else "- repository size: not measured (this worker's mirror is blobless, ADR 0006)",
         ]
         if commit.get("size_warning"):
             lines.append(f"- WARNING: {md_escape(commit['size_warning'])}")
@@ -248,7 +250,8 @@ def metrics(summary: Summary) -> dict[str, float]:
         values[f"api.{endpoint}.throttled"] = c["http_429"]
     if summary.commit:
         values["git.pushed_bytes"] = summary.commit.get("pushed_bytes", 0)
-        values["git.repo_size_bytes"] = summary.commit.get("repo_size_bytes", 0)
+        if (size := summary.commit.get("repo_size_bytes")) is not None:
+            values["git.repo_size_bytes"] = size
     values["failures"] = len(summary.failures)
     values["folder_exports"] = summary.folder_exports
     values["folder_export_fallbacks"] = len(summary.fallbacks)

@@ -51,7 +51,7 @@ class SnapshotResult:
     tag_created: bool
     merged_main: str | None
     pushed_bytes: int
-    repo_size_bytes: int
+    repo_size_bytes: int | None  # None: measured on a blobless mirror, which lacks most of the blobs
     size_warning: str | None
     changed: bool
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase: build, push, repack
@@ -229,8 +229,8 @@ class SnapshotEngine:
         tag_created: bool = False,
         merged_main: str | None = None,
     ) -> SnapshotResult:
-        size = self.mirror.size_bytes()
-        warning = size_warning(size)
+        size = None if self.mirror.partial else self.mirror.size_bytes()
+        warning = None if size is None else size_warning(size)
         if warning:
             self.log.warning("%s", warning)
         return SnapshotResult(

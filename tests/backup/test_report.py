@@ -59,10 +59,10 @@ def _task(*exports, rss=0):
     return ExportTaskResult(list(exports), API, _metrics(3.0, rss)).counts()
 
 
-def _committed(tag=None):
+def _committed(tag=None, size=10**6):
     git = SnapshotResult(
         commits=["c1"], head="c1", previous_head=None, tag=tag, tag_created=bool(tag), merged_main=None,
-        pushed_bytes=2048, repo_size_bytes=10**6, size_warning=None, changed=True,
+        pushed_bytes=2048, repo_size_bytes=size, size_warning=None, changed=True,
     )  # fmt: skip
     return CommitResult(git, complete=tag is not None, missing_engagements=[], metrics=_metrics(0.0))
 
@@ -197,3 +197,13 @@ def test_names_reasons_and_the_run_id_are_text_in_the_summary():
         html.tags
     )
     assert html.cells[:3] == [7, 7, 7]  # per year: the header, the hostile year and the total
+
+
+def test_a_blobless_mirror_reports_no_repository_size_rather_than_a_wrong_one():
+    blobless = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed(size=None))
+    text = render_markdown(blobless, "Backup")
+    assert "repository size: not measured (this worker's mirror is blobless" in text
+    assert "git.repo_size_bytes" not in metrics(blobless)
+    whole = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed())
+    assert "repository size: 976.6 KiB" in render_markdown(whole, "Backup")
+    assert metrics(whole)["git.repo_size_bytes"] == 10**6

@@ -103,7 +103,8 @@ def test_initial_snapshot_is_one_commit_with_manifest_and_tag(
 
     assert len(result.commits) == 1 and result.head == result.commits[0] == result.merged_main
     assert result.previous_head is None and result.changed and result.tag_created
-    assert result.tag == "backup/2026-11-27" and result.pushed_bytes > 0 and result.repo_size_bytes > 0
+    assert result.tag == "backup/2026-11-27" and result.pushed_bytes > 0
+    assert result.repo_size_bytes is None  # a blobless mirror: its size is not the repository's
     assert clone(git_remote, tmp_path / "clone") == workspace.expected_tree()
     tag = _git(git_remote, "-C", str(tmp_path / "clone"), "cat-file", "-p", "backup/2026-11-27")
     assert tag.startswith(f"object {result.head}\ntype commit\n") and "Backup of /Clients" in tag
