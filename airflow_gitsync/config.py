@@ -84,6 +84,17 @@ OPTIONS: tuple[Option, ...] = (
     _rate("import", "workspace/import calls (restore)"),
     _rate("other", "other workspace calls (get-status, mkdirs, delete)"),
     Option(
+        "rate_limit_url",
+        "string",
+        "auto",
+        "Where the tasks share the rate limits. auto: the Celery broker when the executor is "
+        "Celery with a Redis broker (every worker draws from one limit), else local. local: files "
+        "under cache_dir (every task on this machine; other machines and pods are held back by the "
+        "workspace's 429s). redis://[:password@]host:port/db or rediss://...: every worker and pod "
+        "that reaches this Redis.",
+        example="redis://redis:6379/1",
+    ),
+    Option(
         "parallel_tasks",
         "integer",
         "4",
@@ -232,6 +243,19 @@ def _parse(option: Option, text: str, airflow_home: str) -> Any:
     return value
 
 
+def _shared_limit(value: str, get: Callable[[str, str, str], str]) -> str | None:
+    """The Redis URL ``rate_limit_url`` names (``auto``: a Celery executor's Redis broker), or None."""
+    if value == "local":
+        return None
+    if value == "auto":
+        celery = "CeleryExecutor" in get("core", "executor", "")
+        broker = get("celery", "broker_url", "") if celery else ""
+        return broker if urlsplit(broker).scheme in ("redis", "rediss") else None
+    if urlsplit(value).scheme not in ("redis", "rediss"):
+        raise ConfigError(f"[{SECTION}] rate_limit_url: auto, local or a redis:// URL, not {value!r}")
+    return value
+
+
 def _airflow_get(section: str, key: str, fallback: str) -> str:
     from airflow.sdk import conf
 
@@ -252,6 +276,7 @@ class GitsyncConfig:
     staging_conn_id: str | None
     cache_dir: Path
     rates: dict[str, float]
+    rate_limit_url: str | None  # a Redis URL; None: files under cache_dir
     parallel_tasks: int
     max_workers: int
     export_task_calls: int
@@ -286,6 +311,7 @@ class GitsyncConfig:
             staging_conn_id=values["staging_conn_id"] or None,
             cache_dir=Path(values["cache_dir"]).expanduser(),
             rates={endpoint: values[f"{endpoint}_rps"] for endpoint in ENDPOINTS},
+            rate_limit_url=_shared_limit(values["rate_limit_url"], get),
             parallel_tasks=values["parallel_tasks"],
             max_workers=values["max_workers"],
             export_task_calls=values["export_task_calls"],
@@ -303,12 +329,14 @@ class GitsyncConfig:
 
     def client_options(self) -> dict[str, Any]:
         """Arguments of ``DatabricksWorkspaceHook.get_client``: the workspace's whole rate limits,
-        shared by every task on this machine through files under ``cache_dir/ratelimit``."""
+        shared through :attr:`rate_limit_url`, else by every task on this machine through files
+        under ``cache_dir/ratelimit``."""
         return {
             "rates": self.rates,
             "max_workers": self.max_workers,
             "max_retry_seconds": self.max_retry_seconds,
             "limiter_dir": self.cache_dir / "ratelimit",
+            "limiter_url": self.rate_limit_url,
         }
 
     def folder_rule(self) -> FolderRule:

@@ -46,6 +46,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
         max_workers: int = DEFAULT_MAX_WORKERS,
         max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS,
         limiter_dir: Path | None = None,
+        limiter_url: str | None = None,
     ) -> WorkspaceClient:
         """A client for this connection's workspace; close it (or use ``with``) when done.
 
@@ -54,6 +55,7 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
         :param max_workers: concurrent requests inside the task.
         :param max_retry_seconds: how long one call may keep retrying before it raises.
         :param limiter_dir: share the rate limit with every process on this machine that uses it.
+        :param limiter_url: share it through this Redis with every machine that uses it instead.
         """
         return WorkspaceClient(
             self._endpoint_url("").rstrip("/"),
@@ -66,4 +68,5 @@ class DatabricksWorkspaceHook(BaseDatabricksHook):
             user_agent=f"{self.user_agent_value} airflow-gitsync/{__version__}",
             proxies=self.proxies,
             limiter_dir=limiter_dir,
+            limiter_url=limiter_url,
         )

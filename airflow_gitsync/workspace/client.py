@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_gitsync.workspace.ratelimit import TokenBucket
+from airflow_gitsync.workspace.ratelimit import RateLimits
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -120,6 +120,8 @@ class WorkspaceClient:
     :param proxies: ``requests`` proxies (``{"https": "http://proxy:3128"}``).
     :param limiter_dir: where the rate limit's state is shared with every other process on this
         machine that talks to the same workspace (see :mod:`.ratelimit`); None: this client only.
+    :param limiter_url: a ``redis://`` URL where the rate limit's state is shared with every machine
+        that talks to the same workspace; it takes the place of ``limiter_dir``.
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class WorkspaceClient:
         user_agent: str | None = None,
         proxies: dict[str, str] | None = None,
         limiter_dir: Path | None = None,
+        limiter_url: str | None = None,
     ) -> None:
         self.host = host.rstrip("/")
         self.max_workers = max_workers
@@ -149,10 +152,8 @@ class WorkspaceClient:
         self._auth_lock = threading.Lock()
         self.rates = {**DEFAULT_RATES, **(rates or {})}
         key = hashlib.sha256(self.host.encode()).hexdigest()[:16]
-        self._buckets = {
-            name: TokenBucket(rate, path=limiter_dir / f"{key}-{name}.bucket" if limiter_dir else None)
-            for name, rate in self.rates.items()
-        }
+        self._limits = RateLimits(self.rates, key, limiter_dir, limiter_url)
+        self._buckets = self._limits.buckets
         self._stats = {name: EndpointStats() for name in self.rates}
         self._stats_lock = threading.Lock()
         self._session = requests.Session()
@@ -168,8 +169,7 @@ class WorkspaceClient:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._session.close()
-        for bucket in self._buckets.values():
-            bucket.close()
+        self._limits.close()
 
     def __enter__(self) -> WorkspaceClient:
         return self

@@ -24,6 +24,7 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
     assert config.rates == {"export": 60.0, "list": 50.0, "import": 30.0, "other": 30.0}
     assert (config.parallel_tasks, config.max_workers, config.export_task_calls) == (4, 16, 200)
     assert config.client_options()["limiter_dir"] == config.cache_dir / "ratelimit"
+    assert config.client_options()["limiter_url"] is None  # no Celery: files on this machine
     assert (config.staging_retention_days, config.verify_sample_percent) == (7, 3.0)
     assert (config.task_timeout, config.lock_timeout) == (timedelta(hours=6), 1800)
     assert (config.staging_conn_id, config.failure_notifier, config.failure_notifier_kwargs) == (
@@ -48,11 +49,30 @@ def test_defaults_come_from_the_declaration_and_follow_airflow_home():
         ({"lock_timeout_minutes": "0"}, r"\[gitsync\] lock_timeout_minutes = 0: must be at least 1"),
         ({"failure_notifier_kwargs": "{to:"}, r"failure_notifier_kwargs is not JSON"),
         ({"failure_notifier_kwargs": "[1]"}, r"failure_notifier_kwargs must be a JSON object"),
+        ({"rate_limit_url": "memcached://m:11211"}, r"rate_limit_url: auto, local or a redis:// URL"),
     ],
 )
 def test_a_bad_value_names_the_option(values, message):
     with pytest.raises(ConfigError, match=message):
         _load(**values)
+
+
+@pytest.mark.parametrize(
+    ("values", "url"),
+    [
+        ({"executor": "CeleryExecutor", "broker_url": "redis://redis:6379/0"}, "redis://redis:6379/0"),
+        (
+            {"executor": "KubernetesExecutor,CeleryExecutor", "broker_url": "rediss://r:6380/0"},
+            "rediss://r:6380/0",
+        ),
+        ({"executor": "CeleryExecutor", "broker_url": "amqp://rabbit:5672//"}, None),
+        ({"executor": "KubernetesExecutor", "broker_url": "redis://redis:6379/0"}, None),
+        ({"executor": "CeleryExecutor", "broker_url": "redis://r/0", "rate_limit_url": "local"}, None),
+        ({"executor": "LocalExecutor", "rate_limit_url": "redis://limits:6379/3"}, "redis://limits:6379/3"),
+    ],
+)
+def test_the_rate_limit_is_shared_through_the_celery_brokers_redis_or_the_one_named(values, url):
+    assert _load(**values).client_options()["limiter_url"] == url
 
 
 def test_the_provider_declares_every_option():
