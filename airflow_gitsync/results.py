@@ -13,12 +13,12 @@ from __future__ import annotations
 import resource
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
+from airflow_gitsync.compat import StrEnum
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
 from airflow_gitsync.workspace.export import ExportCounts, ExportResult

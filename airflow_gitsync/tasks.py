@@ -13,10 +13,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 from airflow_gitsync import retention, run
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
 from airflow_gitsync.gather import gather

@@ -12,8 +12,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import RunRecord
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from airflow_gitsync.compat import UTC
 
 MAX_EXPORT_BYTES = 10_485_760
 NOTEBOOK_HEADERS = {

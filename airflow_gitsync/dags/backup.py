@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, conf, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_gitsync import tasks
+from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.operators.report import BackupReportOperator

@@ -9,7 +9,7 @@ answer carries the pages' Content-Security-Policy (:data:`airflow_gitsync.ui.pag
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -20,6 +20,7 @@ from airflow.models.connection import Connection
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.ui import pages

@@ -14,10 +14,10 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from airflow_gitsync.compat import StrEnum
 from airflow_gitsync.report import COUNTS
 
 PAGE_DAYS = 400  # a page: about 13 months of daily backups

@@ -7,7 +7,7 @@ history is and the scheduler's tables are read, never locked for long.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from types import SimpleNamespace
 
 from airflow.models.dagrun import DagRun
@@ -16,6 +16,7 @@ from airflow.utils.sqlalchemy import UtcDateTime
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.results import XComKey
 from airflow_gitsync.ui.history import RunRecord
 

@@ -4,7 +4,7 @@ still needs survives, on a local path, on file:// and on an object store shaped 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import fsspec
 import pytest
@@ -12,6 +12,7 @@ from airflow.sdk import ObjectStoragePath
 from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.retention import RunRecord, _name, modified_time, record_run, still_needed, sweep
 from airflow_gitsync.staging import StagingStore

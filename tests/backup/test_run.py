@@ -1,10 +1,11 @@
 """The run-level rules (export task groups, completeness, messages): plain Python, no Airflow config."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
 from airflow_gitsync import run
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ListedObject
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
 from airflow_gitsync.results import PlannedEngagement

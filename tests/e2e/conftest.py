@@ -6,11 +6,12 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.layout import OWNED_ROOT_FILES, to_repo_path
 from gitsync_devkit.emulator import WorkspaceEmulator
 from gitsync_devkit.git_server import GitServer

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
+from airflow_gitsync.compat import UTC
 from gitsync_devkit.backup_history import generate, insert
 
 DAG_ID = "backups_store_test"

@@ -18,12 +18,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.ui import pages
 from airflow_gitsync.ui.history import history
 from airflow_gitsync.workspace.client import DEFAULT_RATES

@@ -1,8 +1,9 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 import pytest
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import (
     LONG_GAP,

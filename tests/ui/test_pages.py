@@ -3,9 +3,10 @@ import hashlib
 import re
 import subprocess
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui import pages, svg
 from airflow_gitsync.ui.history import RunRecord, history, row_of, tag_url
