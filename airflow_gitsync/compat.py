@@ -11,7 +11,7 @@ UTC = timezone.utc
 if sys.version_info >= (3, 11):
     from builtins import ExceptionGroup
     from enum import StrEnum
-else:  # pragma: no cover - Python 3.10
+else:  # Python 3.10
     from exceptiongroup import ExceptionGroup
 
     class StrEnum(str, Enum):
