@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -43,6 +44,7 @@ _COLUMNS = [
 TagLink = Callable[[str], str | None]
 
 _CSS = """
+:root{color-scheme:light dark}
 body{font:14px/1.45 system-ui,sans-serif;color:#1f2328;margin:16px 20px;background:#fff}
 h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:22px 0 8px}
 a{color:#0b62c4}code,pre{font:12px/1.4 ui-monospace,monospace;background:#f3f4f6;border-radius:4px}
@@ -50,14 +52,22 @@ code{padding:1px 4px;overflow-wrap:anywhere}pre{padding:8px 10px;white-space:pre
 table{border-collapse:collapse;margin:4px 0 12px}th,td{padding:4px 8px;border-bottom:1px solid #e6e8eb;
 text-align:right;vertical-align:top}th{background:#f6f8fa;font-weight:600}
 td:first-child,th:first-child,td.l,th.l{text-align:left}tr[data-state=missing] td{background:#fff3f3}
+.wide,.summary table{display:block;max-width:100%;overflow-x:auto}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #e6e8eb;border-radius:8px;
 padding:8px 12px;min-width:170px}.card b{display:block;font-size:18px}
 .state{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;font-weight:600}
 .complete{background:#dcf5e3;color:#17602b}.partial{background:#fff0c2;color:#7a5200}
 .failed,.missing{background:#fde2e2;color:#9b1c1c}.running{background:#e0ecff;color:#1d4ea3}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:12px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(520px,100%),1fr));gap:12px}
 .chart{border:1px solid #e6e8eb;border-radius:8px;background:#fff}
 .summary li{overflow-wrap:anywhere}.muted{color:#57606a}
+@media (prefers-color-scheme:dark){
+body{color:#e6edf3;background:#111418}a{color:#6cb6ff}code,pre{background:#262c36}
+th{background:#1c2128}th,td,.card,.chart{border-color:#30363d}tr[data-state=missing] td{background:#3b1d20}
+.chart{background:#161b22}.chart text:not([fill]),.chart text[fill="#333"]{fill:#e6edf3}
+.chart line[stroke="#e6e8eb"]{stroke:#30363d}.muted{color:#9198a1}
+.complete{background:#1b4721;color:#aff5b4}.partial{background:#4b3a00;color:#f8e3a1}
+.failed,.missing{background:#5d1a1d;color:#ffdcd7}.running{background:#132d5a;color:#cae8ff}}
 """
 CSP = (
     "default-src 'none'; "
@@ -224,6 +234,27 @@ def _charts(history: History) -> str:
     return f'<div class="charts">{changed}{phases}{sizes}{failing}</div>'
 
 
+def _pager(newer: Mapping[str, Any] | None, older: Mapping[str, Any] | None, path: str = "") -> str:
+    return " · ".join(
+        f'<a href="{path}?{escape(urlencode(query))}">{label}</a>'
+        for label, query in (("newest", newer), ("older", older))
+        if query is not None
+    )
+
+
+def _table(entries: list[BackupRow | Gap], dag_id: str, ui_root: str, tag_link: TagLink) -> str:
+    head = "".join(f'<th class="{"l" if h in ("state", "tag", "links") else ""}">{h}</th>' for h in _COLUMNS)
+    body = "".join(
+        _row_html(e, dag_id, ui_root, tag_link) if isinstance(e, BackupRow) else _gap_html(e, dag_id)
+        for e in entries
+    )
+    return f'<table id="history" class="wide"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _oldest(entry: BackupRow | Gap) -> date:
+    return entry.day if isinstance(entry, BackupRow) else entry.first
+
+
 def backups_page(
     dag_id: str,
     history: History,
@@ -232,28 +263,73 @@ def backups_page(
     tag_link: TagLink,
     newer: Mapping[str, Any] | None,
     older: Mapping[str, Any] | None,
+    rows: int,
 ) -> str:
-    """The history page; ``newer`` / ``older`` are the query of the neighbouring pages (None: none)."""
+    """The history page: health and plots of the page's dates and the newest ``rows`` rows of the
+    table, whose older rows are on :func:`table_page` (``table?before=``); ``newer`` / ``older`` are
+    the query of the neighbouring pages (None: none)."""
     title = f"Backups of {dag_id}"
-    pager = " · ".join(
-        f'<a href="?{escape(urlencode(query))}">{label}</a>'
-        for label, query in (("newest", newer), ("older", older))
-        if query is not None
-    )
+    pager = _pager(newer, older)
     if not history.rows:
         none = "No older runs." if newer else "No runs of this DAG yet."
         return _page(title, f"<h1>{escape(title)}</h1><p>{none} {pager}</p>")
-    head = "".join(f'<th class="{"l" if h in ("state", "tag", "links") else ""}">{h}</th>' for h in _COLUMNS)
-    table = "".join(
-        _row_html(e, dag_id, ui_root, tag_link) if isinstance(e, BackupRow) else _gap_html(e, dag_id)
-        for e in history.entries()
+    entries = history.entries()
+    shown = entries[:rows]
+    if len(entries) > rows:  # up to the oldest date shown, so that no date is split across pages
+        shown = [e for e in entries if _oldest(e) >= _oldest(shown[-1])]
+    more = (
+        f' <a href="table?{escape(urlencode({"before": _oldest(shown[-1]).isoformat()}))}">older rows</a>'
+        if len(shown) < len(entries)
+        else ""
     )
     first, last = history.span
     return _page(
         title,
         f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}</p>"
         f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
-        f'<table id="history"><thead><tr>{head}</tr></thead><tbody>{table}</tbody></table><p>{pager}</p>',
+        f"<h2>Backup dates</h2>{_table(shown, dag_id, ui_root, tag_link)}<p>{pager}{more}</p>",
+    )
+
+
+def table_page(
+    dag_id: str,
+    history: History,
+    *,
+    ui_root: str,
+    tag_link: TagLink,
+    newer: Mapping[str, Any] | None,
+    older: Mapping[str, Any] | None,
+) -> str:
+    """A page of the table of backup dates alone (the older rows of :func:`backups_page`)."""
+    title = f"Backups of {dag_id}"
+    pager = _pager(newer, older, "table")
+    home = '<a href="backups">plots and newest dates</a>'
+    if not history.rows:
+        return _page(title, f"<h1>{escape(title)}</h1><p>No older runs. {home} · {pager}</p>")
+    first, last = history.span
+    return _page(
+        title,
+        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {home} · "
+        f"{pager}</p>{_table(history.entries(), dag_id, ui_root, tag_link)}<p>{pager}</p>",
+    )
+
+
+def not_a_backup_page(dag_id: str, *, ui_root: str) -> str:
+    """What the Backups tabs show on a DAG that is not a backup (Airflow shows them on every DAG)."""
+    return _page(
+        f"{dag_id} is not a backup",
+        f"<h1>No backups here</h1><p>{escape(dag_id)} is not a backup DAG, so this tab has nothing to "
+        f'show. See <a href="{ui_root}plugin/backups" target="_top">Backups</a> in the navigation, or '
+        "this tab on a backup DAG.</p>",
+    )
+
+
+def error_page(status: int, message: str, details: Sequence[str] = ()) -> str:
+    """An error answer as a page a user can read (the browser shows it inside Airflow's UI)."""
+    items = "".join(f"<li>{escape(d)}</li>" for d in details)
+    return _page(
+        f"{status}: {message}",
+        f'<h1>{escape(message)}</h1>{f"<ul>{items}</ul>" if items else ""}<p class="muted">HTTP {status}</p>',
     )
 
 

@@ -1,7 +1,7 @@
 """Plots as inline SVG, drawn on the server: no script, no CDN, readable offline.
 
-Every data mark has class ``point`` with ``data-day``/``data-series``/``data-value`` attributes and a
-``<title>`` (the browser's tooltip), so a test or a user can read the numbers behind a plot.
+Every data mark (a day's column of bars, a point of a line, a bar of a ranking) has class ``point`` and
+a ``<title>`` (the browser's tooltip) with the numbers behind it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,10 @@ def bars(
     height: int = 230,
 ) -> str:
     """Stacked bars per day (``days`` are their labels: a date, or a range of dates without a run);
-    ``missing`` days get a red band, ``marker`` a black tick per day."""
+    ``missing`` days get a red band, ``marker`` a black tick per day.
+
+    Each series is one path, and each day one transparent column (class ``point``) whose tooltip
+    holds the day's values: a page of 400 days stays a few hundred nodes per plot."""
     n = max(1, len(days))
     slot = (WIDTH - PAD_LEFT - PAD_RIGHT) / n
     bottom = height - PAD_BOTTOM
@@ -103,40 +106,50 @@ def bars(
     body = _y_axis(top, height, unit)
     missing_days = set(missing)
     width = max(1.0, slot * 0.8)
+    paths: dict[str, list[str]] = {name: [] for name, _, _ in series}
+    ticks: list[str] = []
+    columns: list[str] = []
     for i, label in enumerate(days):
         day = escape(label)
+        left = x_of(i) - slot / 2
         if label in missing_days:
             body.append(
-                f'<rect class="missing" data-day="{day}" x="{x_of(i) - slot / 2:.1f}" y="{PAD_TOP}" '
-                f'width="{slot:.1f}" height="{bottom - PAD_TOP}" fill="#d33" fill-opacity="0.18">'
+                f'<rect class="missing" data-day="{day}" x="{left:.1f}" y="{PAD_TOP}" width="{slot:.1f}" '
+                f'height="{bottom - PAD_TOP}" fill="#d33" fill-opacity="0.18">'
                 f"<title>{day}: no run</title></rect>"
             )
             continue
         y = float(bottom)
-        for name, color, values in series:
-            value = values[i]
-            if not value:
-                continue
-            h = value * scale
-            y -= h
-            body.append(
-                f'<rect class="point" data-day="{day}" data-series="{escape(name)}" data-value="{value:g}" '
-                f'x="{x_of(i) - width / 2:.1f}" y="{y:.1f}" width="{width:.1f}" height="{h:.1f}" '
-                f'fill="{color}"><title>{day} {escape(name)}: {escape(unit(value))}</title></rect>'
-            )
+        shown = []
+        for name, _, values in series:
+            if value := values[i]:
+                h = value * scale
+                y -= h
+                paths[name].append(f"M{x_of(i) - width / 2:.1f} {y:.1f}h{width:.1f}v{h:.1f}h{-width:.1f}z")
+                shown.append(f"{name} {unit(value)}")
         if marker and (value := marker[2][i]) is not None:
-            my = bottom - value * scale
-            body.append(
-                f'<line class="point" data-day="{day}" data-series="{escape(marker[0])}" '
-                f'data-value="{value:g}" x1="{x_of(i) - width / 2 - 1:.1f}" '
-                f'x2="{x_of(i) + width / 2 + 1:.1f}" y1="{my:.1f}" y2="{my:.1f}" stroke="{marker[1]}" '
-                'stroke-width="2">'
-                f"<title>{day} {escape(marker[0])}: {escape(unit(value))}</title></line>"
-            )
+            ticks.append(f"M{x_of(i) - width / 2 - 1:.1f} {bottom - value * scale:.1f}h{width + 2:.1f}")
+            shown.append(f"{marker[0]} {unit(value)}")
+        columns.append(
+            f'<rect class="point" x="{left:.1f}" y="{PAD_TOP}" width="{slot:.1f}" '
+            f'height="{bottom - PAD_TOP}">'
+            f"<title>{day}: {escape(', '.join(shown) or 'nothing')}</title></rect>"
+        )
+    body += [
+        f'<path data-series="{escape(name)}" fill="{color}" d="{"".join(paths[name])}"/>'
+        for name, color, _ in series
+        if paths[name]
+    ]
+    if ticks:
+        body.append(
+            f'<path data-series="{escape(marker[0])}" stroke="{marker[1]}" stroke-width="2" '
+            f'd="{"".join(ticks)}"/>'
+        )
     body.append(
         f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>'
     )
     body += _x_labels(days, x_of, height)
+    body.append(f'<g fill-opacity="0">{"".join(columns)}</g>')
     legend = [(name, color) for name, color, _ in series] + ([marker[:2]] if marker else [])
     if missing_days:
         legend.append(("no run", "#f0b8b8"))
@@ -184,12 +197,15 @@ def line(
         )
     path = " ".join(f"{x_of(d):.1f},{y_of(v):.1f}" for d, v in points)
     body.append(f'<polyline points="{path}" fill="none" stroke="#2f6fbd" stroke-width="2"/>')
-    for day, value in points:
-        body.append(
-            f'<circle class="point" data-day="{day}" data-series="size" data-value="{value:g}" '
-            f'cx="{x_of(day):.1f}" cy="{y_of(value):.1f}" r="2.5" fill="#2f6fbd">'
+    body.append(
+        '<g fill="#2f6fbd">'
+        + "".join(
+            f'<circle class="point" cx="{x_of(day):.1f}" cy="{y_of(value):.1f}" r="2.5">'
             f"<title>{day}: {escape(unit(value))}</title></circle>"
+            for day, value in points
         )
+        + "</g>"
+    )
     body.append(
         f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{bottom}" y2="{bottom}" stroke="{AXIS}"/>'
     )

@@ -1,13 +1,15 @@
 // The Backups view in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
 // playwright-core, logged in to a running Airflow with a JWT in the UI's session cookie.
 //
-// node tests/ui/backups_view.mjs <airflow url> <jwt> <output dir> <dag id> <run id>
+// node tests/ui/backups_view.mjs <airflow url> <jwt> <output dir> <dag id> <run id> <other dag id> <its run id>
 // Opens Airflow's UI at the Backups nav page and at a run's "Backup summary" tab, waits for the
 // plugin's iframe, saves a screenshot of each and prints what it found as one JSON line: with page
-// errors and Content-Security-Policy violations, and whether the pages' stylesheet applied.
+// errors and Content-Security-Policy violations, and whether the pages' stylesheet applied. Then the
+// two tabs on a DAG that is not a backup, and the Backups page in Airflow's dark theme (Airflow's
+// default theme follows the system's; the view follows it through prefers-color-scheme).
 import { chromium } from "playwright-core";
 
-const [url, token, out, dagId, runId] = process.argv.slice(2);
+const [url, token, out, dagId, runId, otherDag, otherRunId] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
@@ -38,7 +40,8 @@ try {
   const count = (selector) => view.locator(selector).count();
   const found = {
     nav: await page.locator('a[href$="/plugin/backups"]').count(),
-    rows: await count("#history tr[data-state]"),
+    days: await view.locator("#history tr[data-state]").evaluateAll((rows) => rows.map((r) => r.dataset.day)),
+    olderRows: await view.locator('a[href^="table?before="]').count(),
     complete: await count('#history tr[data-state="complete"]'),
     missing: await count('#history tr[data-state="missing"]'),
     backfill: await view.locator("code.backfill").allTextContents(),
@@ -61,8 +64,33 @@ try {
     tables: await summary.locator(".summary table").count(),
     styled: await summary.locator(".summary table").first().evaluate((t) => getComputedStyle(t).borderCollapse),
     gridLink: await summary.locator('a[target="_top"]').first().getAttribute("href"),
+    // the run panel is narrow: a wide table scrolls inside the page instead of being clipped
+    fits: await summary.locator("html").evaluate((html) => html.scrollWidth <= html.clientWidth),
   };
   await page.screenshot({ path: `${out}/summary.png` });
+
+  const tab = async (path, title) => {
+    await page.goto(`${url}${path}`);
+    const frame = page.frameLocator(`iframe[title="${title}"]`);
+    await frame.locator("h1").waitFor({ timeout: 90_000 });
+    return frame.locator("body").innerText();
+  };
+  found.other = {
+    dag: await tab(`/dags/${otherDag}/plugin/dag-backups`, "Backups"),
+    run: await tab(`/dags/${otherDag}/runs/${encodeURIComponent(otherRunId)}/plugin/backup-summary`, "Backup summary"),
+  };
+
+  const dark = await browser.newContext({ viewport: { width: 1440, height: 1100 }, colorScheme: "dark" });
+  await dark.addCookies([{ name: "_token", value: token, url }]);
+  const darkPage = await dark.newPage();
+  await darkPage.goto(`${url}/plugin/backups`);
+  const darkView = darkPage.frameLocator('iframe[title="Backups"]');
+  await darkView.locator("#history tbody tr").first().waitFor({ timeout: 90_000 });
+  found.dark = {
+    airflow: await darkPage.evaluate(() => document.documentElement.style.colorScheme),
+    background: await darkView.locator("body").evaluate((body) => getComputedStyle(body).backgroundColor),
+  };
+  await darkPage.screenshot({ path: `${out}/backups-dark.png` });
   found.errors = errors;
   console.log(JSON.stringify(found));
 } finally {

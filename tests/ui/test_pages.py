@@ -46,7 +46,7 @@ def _well_formed(html: str) -> None:
     assert checker.scripts == 0
 
 
-def _page(runs, **kwargs) -> str:
+def _page(runs, rows: int = 1000, **kwargs) -> str:
     result = history(runs, rates=RATES, default_root="/Clients", **kwargs)
     return pages.backups_page(
         "databricks_git_backup",
@@ -55,6 +55,7 @@ def _page(runs, **kwargs) -> str:
         tag_link=lambda tag: tag_url(AZURE, tag),
         newer=None,
         older={"before": "2025-01-01", "limit": 400},
+        rows=rows,
     )
 
 
@@ -71,6 +72,48 @@ def test_the_history_page_has_a_row_per_run_and_gap_and_four_plots():
         'href="../../../dags/databricks_git_backup/runs/scheduled__2026-11-30T00%3A00%3A00%2B00%3A00"' in html
     )
     assert 'href="runs/scheduled__2026-11-30T00%3A00%3A00%2B00%3A00">summary</a>' in html
+
+
+def test_the_first_page_of_400_dates_is_under_300_kb_with_the_newest_rows_and_a_link_to_the_rest():
+    """Issue 26: it was 880 KB (a tooltip per bar, the table of 400 dates)."""
+    today = date(2026, 12, 1)
+    days = generate(today - timedelta(days=1), 400)
+    html = _page(records(days), rows=50, until=today)
+    _well_formed(html)
+    assert len(html.encode()) < 300_000, len(html.encode())
+    assert html.count("<title>") < 1300
+    dates = re.findall(r'<tr data-state="\w+" data-day="([\d-]+)"', html)
+    assert 50 <= len(dates) < 55 and dates[0] == "2026-11-30"
+    assert f'<a href="table?before={dates[-1]}">older rows</a>' in html
+
+    cut = date.fromisoformat(dates[-1])
+    result = history(records(d for d in days if d.day < cut), rates=RATES, default_root="/Clients", until=cut)
+    table = pages.table_page(
+        "databricks_git_backup", result, ui_root="../../../", tag_link=str, newer={"limit": 50}, older=None
+    )
+    _well_formed(table)
+    assert 'class="chart"' not in table and '<a href="backups">' in table
+    assert re.findall(r'<tr data-state="\w+" data-day="([\d-]+)"', table)[0] < dates[-1]
+
+
+def test_a_dag_that_is_not_a_backup_gets_a_polite_line():
+    html = pages.not_a_backup_page("databricks_git_verify<b>", ui_root="../../../")
+    _well_formed(html)
+    assert "databricks_git_verify&lt;b&gt; is not a backup DAG" in html
+    assert '<a href="../../../plugin/backups" target="_top">' in html
+
+
+def test_an_error_is_a_readable_page():
+    html = pages.error_page(422, "A parameter is wrong:", ["before=<x>: not a date"])
+    _well_formed(html)
+    assert "<li>before=&lt;x&gt;: not a date</li>" in html and "HTTP 422" in html
+
+
+def test_the_pages_follow_the_dark_theme_and_tables_scroll_in_a_narrow_panel():
+    """Airflow's default theme follows the system's, which the view reads as prefers-color-scheme."""
+    assert ":root{color-scheme:light dark}" in pages._CSS
+    assert "@media (prefers-color-scheme:dark){" in pages._CSS
+    assert ".wide,.summary table{display:block;max-width:100%;overflow-x:auto}" in pages._CSS
 
 
 def test_a_missing_date_shows_the_command_that_fills_it():
@@ -184,7 +227,10 @@ def test_plots_mark_each_data_point_and_missing_day():
         missing=[days[1]],
         marker=("floor", "#000", [1.5, None, 2]),
     )
-    assert chart.count('class="point"') == 5  # 3 bars (no zero), 2 floor ticks
+    assert chart.count('class="point"') == 2  # a column per day with a run
+    assert "<title>2026-11-01: added 1, modified 2, floor 1.5</title>" in chart
+    assert "<title>2026-11-03: modified 5, floor 2</title>" in chart
+    assert chart.count("<path ") == 3  # one per series and the floor ticks
     assert chart.count('class="missing"') == 1
     assert "Changed &lt;notebooks&gt;" in chart
     points = [(date(2026, 11, 1), 1.0), (date(2026, 11, 3), 2.0)]
