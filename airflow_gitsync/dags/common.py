@@ -1,7 +1,9 @@
-"""What the provider's DAGs share: the trigger form from a params declaration, and fail-fast errors."""
+"""What the provider's DAGs share: the trigger form from a params declaration, fail-fast errors, and
+task logs kept to what a user reads."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +36,12 @@ PERMANENT_ERRORS = (
     StagingMissingError,
     AirflowNotFoundException,
 )
+
+# Every task of the provider's DAGs imports this module (its DAG file is parsed in the task's process).
+# On abfs:// (staging, the object storage XCom backend) the Azure SDK logs each request's and answer's
+# headers at INFO: dozens of blocks per task log. Its warnings and errors still show.
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.WARNING)
 
 
 def trigger_form(

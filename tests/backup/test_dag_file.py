@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from datetime import timedelta
@@ -42,6 +43,19 @@ def test_parsing_the_backup_dag_imports_no_hook_and_no_other_dag():
     }
     # Airflow itself reads every provider's info when it loads its configuration; no hook is imported.
     assert not [m for m in imported if m.startswith("airflow.providers.") and ".hooks" in m]
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
+def test_a_task_process_logs_the_azure_sdk_s_http_traffic_only_from_warnings_on(dag_file):
+    """Issue 26: on abfs:// every XCom pull wrote the request's and answer's headers at INFO."""
+    code = (
+        "import logging, runpy, sys; runpy.run_path(sys.argv[1]); "
+        "print(logging.getLogger('azure.core.pipeline.policies.http_logging_policy').level)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / dag_file)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[-1] == str(logging.WARNING)
 
 
 def test_the_dag_factories_are_importable_by_name():
