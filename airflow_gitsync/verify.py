@@ -9,7 +9,8 @@ afresh, hashed to its git blob id and compared with the manifest's. ``full`` sel
 still in the workspace, ``sample`` a share of them picked by a seeded hash of the repo path, so the
 same seed picks the same objects whichever task checks them. A content difference that the listing
 does not explain (the object's ``modified_at`` did not move) is drift that no daily backup sees; a
-``full_scan`` backup heals it.
+``full_scan`` backup heals it. A selected object over Databricks' export limit (10 MB) is drift that
+no backup heals: it is named as such, not as what a backup would do about it.
 
 Another folder than the one the backup was made from (a restored copy) is compared by presence and
 content only: a copy has object ids and timestamps of its own.
@@ -31,18 +32,27 @@ from airflow_gitsync.layout import engagement_of, moved_to, safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.restore import backup_root, entry_problem, shown, unlisted
 from airflow_gitsync.results import TaskMetrics
-from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import (
+    FATAL_ERRORS,
+    NotFoundError,
+    TooLargeError,
+    WorkspaceClient,
+    WorkspaceError,
+)
 from airflow_gitsync.workspace.scan import scan_year
 
-Kind = Literal["added", "deleted", "modified", "unknown-mtime", "content"]
-KINDS: tuple[Kind, ...] = ("added", "deleted", "modified", "unknown-mtime", "content")
+Kind = Literal["added", "deleted", "modified", "unknown-mtime", "content", "too-large"]
+KINDS: tuple[Kind, ...] = ("added", "deleted", "modified", "unknown-mtime", "content", "too-large")
 NEXT_RUN: dict[str, str] = {
     "added": "the next backup adds it",
     "deleted": "the next backup removes it from the backup",
     "modified": "the next backup exports it again",
     "unknown-mtime": "every backup exports it and compares its content",
     "content": "no daily backup will see this: run a backup with full_scan to heal it",
+    "too-large": "no backup can export it (over Databricks' 10 MB export limit): the backup lacks it, or "
+    "holds an older version, until the notebook is made smaller or split",
 }
+HEALED_BY_NEXT_RUN = ("added", "deleted", "modified", "unknown-mtime")
 FULL = "full"
 PROBLEMS_LISTED = 50  # problems of the backup commit named in the plan; the rest are counted
 _FILE_MODE = "100644"  # the mode the backup writes every file with
@@ -196,6 +206,12 @@ def verify_year(
         check.drift += [Drift(path, "deleted", manifest[path].workspace_path) for path in changes.deleted]
     gone = {d.path for d in check.drift if d.kind == "deleted"}
     failed = {f.path for f in check.failed}
+    added = [
+        (None, obj.workspace_path)
+        for changes in scan.engagements
+        for obj in changes.to_export
+        if obj.reason == "added" and obj.repo_path in plan.sample
+    ]
     selected = [
         (entry, where)
         for path, entry in sorted(manifest.items())
@@ -204,20 +220,28 @@ def verify_year(
         and (where := moved_to(plan.root, entry.workspace_path, path)) not in failed
         and path in plan.sample
     ]
+    repo_paths = {o.workspace_path: o.repo_path for c in scan.engagements for o in c.to_export}
+    too_large: set[str] = set()
     for (entry, where), blob in client.map_concurrent(
-        lambda pair: (pair, _blob_of(client, pair[1])), selected
+        lambda pair: (pair, _blob_of(client, pair[1])), [*selected, *added]
     ):
-        if isinstance(blob, NotFoundError):
-            check.drift.append(Drift(entry.repo_path, "deleted", f"{where} vanished while verifying"))
+        path = entry.repo_path if entry else repo_paths[where]
+        if isinstance(blob, TooLargeError):
+            too_large.add(path)
+            check.drift.append(Drift(path, "too-large", f"{where}: {blob}"))
+        elif isinstance(blob, NotFoundError):
+            check.drift.append(Drift(path, "deleted", f"{where} vanished while verifying"))
         elif isinstance(blob, WorkspaceError):
             check.failed.append(ItemFailure(where, f"content not verified: {blob}"))
-        else:
+        elif entry is not None:
             check.checked += 1
             explained = plan.same_root and entry.repo_path in moved
             if blob != entry.blob_id and not explained:
                 since = f"; modified_at {entry.modified_at} unchanged" if plan.same_root else ""
                 detail = f"{where} exports as blob {blob}, the backup holds {entry.blob_id}{since}"
                 check.drift.append(Drift(entry.repo_path, "content", detail))
+    # what a backup would do about an object it cannot export is not what happens
+    check.drift = [d for d in check.drift if d.kind not in HEALED_BY_NEXT_RUN or d.path not in too_large]
     check.drift.sort(key=lambda d: (d.path, d.kind))
     check.failed.sort(key=lambda f: f.path)
     return check

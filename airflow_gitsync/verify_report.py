@@ -1,9 +1,11 @@
 """The verify run's summary: drift per year and engagement, rendered for the log and the UI. Pure.
 
 A year whose check did not finish makes the summary incomplete; the run fails when the backup commit
-disagrees with its manifest, when anything could not be verified or when content drifted behind an
-unchanged ``modified_at``. Every name and reason enters the markdown through
-:func:`~airflow_gitsync.report.md_escape`: they come from the workspace and the repository.
+disagrees with its manifest, when anything could not be verified, when content drifted behind an
+unchanged ``modified_at`` or when an object is over the export limit: what no backup run heals. The
+status says which drift the next backup heals and which it does not. Every name and reason enters the
+markdown through :func:`~airflow_gitsync.report.md_escape`: they come from the workspace and the
+repository.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 
 from airflow_gitsync.layout import engagement_of
 from airflow_gitsync.report import md_escape
-from airflow_gitsync.verify import KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
+from airflow_gitsync.verify import HEALED_BY_NEXT_RUN, KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
 
 COLUMNS = ("listed", "checked", *KINDS, "failed")
 _SHOWN = 200
@@ -42,6 +44,10 @@ class VerifySummary:
         return [d for d in self.drift if d.kind == "content"]
 
     @property
+    def too_large(self) -> list[Drift]:
+        return [d for d in self.drift if d.kind == "too-large"]
+
+    @property
     def backup_problem_count(self) -> int:
         return self.plan.backup_problem_count if self.plan else 0
 
@@ -49,7 +55,13 @@ class VerifySummary:
     def failed(self) -> bool:
         """Whether the run must fail: the backup disagrees with its manifest, content drifted unseen,
         or something was not verified."""
-        return bool(self.backup_problem_count or self.content_drift or self.failures or not self.complete)
+        return bool(
+            self.backup_problem_count
+            or self.content_drift
+            or self.too_large
+            or self.failures
+            or not self.complete
+        )
 
     def failure(self) -> str | None:
         """Why the run fails, in one bounded line (None: it does not)."""
@@ -62,6 +74,11 @@ class VerifySummary:
                 f"content drift: {len(content)} object(s) changed while their modified_at did not, so no "
                 "daily backup will export them; run a backup with full_scan to heal it: "
                 + ", ".join(d.path for d in content[:10])
+            )
+        if too_large := self.too_large:
+            return (
+                f"{len(too_large)} object(s) over Databricks' 10 MB export limit, which no backup can "
+                "export: " + ", ".join(d.path for d in too_large[:10])
             )
         if self.failed:
             return f"verify incomplete: {len(self.failures)} not verified, first: " + "; ".join(
@@ -124,15 +141,24 @@ def summarize(
 
 
 def _status(summary: VerifySummary) -> str:
+    healed = sum(d.kind in HEALED_BY_NEXT_RUN for d in summary.drift)
+    rest = f"; the next backup heals the other {healed:,} difference(s)" if healed else ""
     if count := summary.backup_problem_count:
         return f"**BACKUP BROKEN: its tree disagrees with its manifest in {count} place(s)**"
     if summary.content_drift:
         count = len(summary.content_drift)
-        return f"**CONTENT DRIFT: {count} object(s) changed behind an unchanged modified_at**"
+        return f"**CONTENT DRIFT: {count} object(s) changed behind an unchanged modified_at**" + (
+            f" (a backup with full_scan heals them){rest}"
+        )
+    if too_large := summary.too_large:
+        return (
+            f"**NOT BACKED UP: {len(too_large)} object(s) over Databricks' 10 MB export limit**, which no "
+            f"backup heals{rest}"
+        )
     if summary.failures or not summary.complete:
-        return "**INCOMPLETE**: not everything could be verified"
-    if summary.drift:
-        return "drift found; the next backup run takes care of all of it"
+        return "**INCOMPLETE**: not everything could be verified" + rest
+    if healed:
+        return f"drift found: the next backup run heals all of it ({healed:,} difference(s))"
     return "in sync: no drift"
 
 
@@ -167,6 +193,9 @@ def render_markdown(summary: VerifySummary, title: str) -> str:
     if content := summary.content_drift:
         lines += ["", f"## Content drift ({len(content)}): {NEXT_RUN['content']}", ""]
         lines += [f"- **{md_escape(d.path)}**: {md_escape(d.detail)}" for d in content[:_SHOWN]]
+    if too_large := summary.too_large:
+        lines += ["", f"## Over the export limit ({len(too_large)}): {NEXT_RUN['too-large']}", ""]
+        lines += [f"- **{md_escape(d.path)}**: {md_escape(d.detail)}" for d in too_large[:_SHOWN]]
     if summary.per_engagement:
         lines += ["", "## Drift by engagement", ""]
         lines += ["| engagement | " + " | ".join(KINDS) + " |", "|---" * (len(KINDS) + 1) + "|"]

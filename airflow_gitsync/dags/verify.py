@@ -10,8 +10,10 @@ Compares the workspace with the newest backup tag and reports the drift, per yea
   summary, give it as `seed` to check the same objects again), `full` every object.
 
 Content that changed while its `modified_at` did not is drift no daily backup sees: the run fails
-naming the objects; a backup run with `full_scan` heals it. Anything that could not be verified
-fails the run too. Listing drift alone does not: the next backup handles it.
+naming the objects; a backup run with `full_scan` heals it. An object over Databricks' 10 MB export
+limit (found by exporting it: those listed as new are exported too) is drift no backup heals: the run
+fails naming it. Anything that could not be verified fails the run too. Other listing drift does
+not: the next backup heals it.
 
 The backup commit is checked against its own manifest too (one `git ls-tree -r`, no blob read): a
 line whose file is missing or holds other bytes, a line restore would refuse, a file the manifest

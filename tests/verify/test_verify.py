@@ -116,6 +116,39 @@ def test_failed_exports_and_listings_are_not_verified(workspace):
     assert result.drift == [] and result.checked == 0 and result.failed[0].reason.startswith("listing failed")
 
 
+def test_an_object_over_the_export_limit_is_named_as_what_no_backup_heals(workspace):
+    """Issue 26: the summary said "the next backup run takes care of all of it" for such notebooks."""
+    manifest = manifest_of(workspace)
+    workspace.put_notebook(f"{ENG}/big", NB)
+    workspace.modify_notebook(f"{ENG}/b")
+    workspace.delete(f"{ENG}/c")
+    for path in (f"{ENG}/big", f"{ENG}/b"):
+        workspace.inject_failure(
+            path, endpoints=("export",), status=400, error_code="MAX_NOTEBOOK_SIZE_EXCEEDED"
+        )
+    result = check(workspace, manifest)
+    assert (
+        kinds(result)
+        == [
+            ("too-large", "2024/ENG-1/NOTEBOOKS/b.py"),  # not "the next backup exports it again"
+            ("too-large", "2024/ENG-1/NOTEBOOKS/big.py"),  # not "the next backup adds it"
+            ("deleted", "2024/ENG-1/NOTEBOOKS/c.py"),
+        ]
+        and result.failed == []
+    )
+    plan = VerifyPlan(
+        "backup/x", "c0ffee" * 7, ROOT, ROOT, "full", Sample(1.0, 0), [YearToVerify("2024", "2024")]
+    )
+    summary = summarize(plan, [result])
+    page = render_markdown(summary, "Verify")
+    assert "NOT BACKED UP: 2 object(s) over Databricks' 10 MB export limit" in page
+    assert "the next backup heals the other 1 difference(s)" in page and "all of it" not in page
+    assert summary.failed and "10 MB export limit" in summary.failure()
+    healable = summarize(plan, [YearCheck("2024", drift=[d for d in result.drift if d.kind == "deleted"])])
+    assert "the next backup run heals all of it (1 difference(s))" in render_markdown(healable, "V")
+    assert not healable.failed
+
+
 def test_the_sample_is_seeded_and_independent_of_how_objects_are_split():
     paths = [f"2024/ENG-{i}/NOTEBOOKS/n{i}.py" for i in range(4000)]
     sample = Sample(0.05, 42)
