@@ -18,7 +18,7 @@ from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.layout import year_of
 from airflow_gitsync.results import (
     CommitResult,
-    ExportTaskCounts,
+    ExportTaskResult,
     PlanResult,
     PrepareResult,
     TaskMetrics,
@@ -94,7 +94,7 @@ def build_summary(
     prepared: PrepareResult | None,
     scans: Iterable[ScanResult],
     planned: PlanResult | None,
-    export_tasks: Iterable[ExportTaskCounts],
+    export_tasks: Iterable[ExportTaskResult],
     committed: CommitResult | None,
     errors: Mapping[str, str] | None = None,
 ) -> Summary:
@@ -128,8 +128,6 @@ def build_summary(
             summary.failures.append((failure.path, failure.reason))
             year["failed"] += 1
         year["unchanged"] += scan.unchanged
-        _add_timing(summary, "scan", scan.metrics)
-        _add_api(summary, scan.api)
     for slice_ in prepared.years:
         if slice_.year not in scanned_years:
             summary.complete = False
@@ -141,7 +139,7 @@ def build_summary(
         summary.failures.append(("(plan)", did_not_finish("plan")))
     exported = set()
     for task in export_tasks:
-        _add_timing(summary, "export", task.metrics)
+        _add_timing(summary, task.phase, task.metrics)
         _add_api(summary, task.api)
         for result in task.exports:
             exported.add(result.engagement)
@@ -149,7 +147,7 @@ def build_summary(
             year["added"] += result.added
             year["modified"] += result.modified
             year["unchanged"] += result.unchanged
-            year["deleted"] += result.deleted
+            year["deleted"] += len(result.deletions)
             for failure in result.failed:
                 summary.failures.append((failure.path, failure.reason))
                 year["failed"] += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from airflow_gitsync.compat import StrEnum
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
-from airflow_gitsync.workspace.export import ExportCounts, ExportResult
+from airflow_gitsync.workspace.export import ExportResult
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ class XComKey(StrEnum):
     RUN = "run"  # prepare: the PrepareResult (its return value is the list of years to scan)
     PLAN = "plan"  # plan: the PlanResult (its return value is the list of export tasks)
     EXPORTS = "exports"  # scan and export: an ExportTaskResult (export: pushed before it fails)
-    EXPORT_COUNTS = "export_counts"  # scan and export: the ExportTaskCounts of EXPORTS, for the report
+    EXPORT_COUNTS = "export_counts"  # scan and export: EXPORTS' counts(), for the report
     ERROR = "error"  # prepare, plan, commit: the error they failed with, for the report
     SUMMARY = "summary"  # report: the run summary
 
@@ -117,10 +117,10 @@ class PlanResult:
 
 @dataclass(frozen=True)
 class ExportTaskResult:
-    """One scan or export task's exports: a result per engagement that succeeded, its API counters and
-    metrics (a scan's are on its :class:`~airflow_gitsync.workspace.scan.ScanResult`), the task as the
-    UI names it (``export[2024/ENG-101]``) and the staged pack that holds the blob of every upsert
-    (None: nothing exported)."""
+    """One scan or export task's exports: a result per engagement that succeeded, the task's API
+    counters (a scan's include its listing) and metrics, the task as the UI names it
+    (``export[2024/ENG-101]``) and the staged pack that holds the blob of every upsert (None:
+    nothing exported)."""
 
     exports: list[ExportResult]
     api: dict[str, dict[str, float]]
@@ -128,18 +128,15 @@ class ExportTaskResult:
     task: str = ""
     pack: str | None = None
 
-    def counts(self) -> ExportTaskCounts:
-        return ExportTaskCounts([e.counts() for e in self.exports], self.api, self.metrics)
+    @property
+    def phase(self) -> str:
+        """``scan`` or ``export``: the task that produced it."""
+        return self.task.partition("[")[0]
 
-
-@dataclass(frozen=True)
-class ExportTaskCounts:
-    """An :class:`ExportTaskResult` with each engagement's counts instead of its change lists: what
-    the report pulls. Pulling the change lists of a first sync took the report 10 s."""
-
-    exports: list[ExportCounts]
-    api: dict[str, dict[str, float]]
-    metrics: TaskMetrics | None
+    def counts(self) -> ExportTaskResult:
+        """This result with each engagement's :meth:`~ExportResult.counts`: what the report pulls.
+        Pulling the change lists of a first sync took the report 10 s."""
+        return replace(self, exports=[e.counts() for e in self.exports])
 
 
 @dataclass(frozen=True)

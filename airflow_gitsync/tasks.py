@@ -174,10 +174,10 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
         )
         if exported:
             progress.finish()
-        result.api = merged_stats(client, exporter)
+        api = merged_stats(client, exporter)
         staged = _stage_pack(staging, pack)
-    result.metrics = TaskMetrics.since(started)
-    return result, ExportTaskResult(exported, {}, None, f"scan[{year.year or '(root)'}]", staged)
+    label = f"scan[{year.year or '(root)'}]"
+    return result, ExportTaskResult(exported, api, TaskMetrics.since(started), label, staged)
 
 
 def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length: int) -> PlanResult:

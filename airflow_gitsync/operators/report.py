@@ -14,7 +14,7 @@ from airflow_gitsync.report import build_summary, metrics, render_markdown
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
     CommitResult,
-    ExportTaskCounts,
+    ExportTaskResult,
     PlanResult,
     PrepareResult,
     XComKey,
@@ -84,7 +84,7 @@ class BackupReportOperator(_ReportOperator):
             scans=[from_xcom(ScanResult, s) for s in _pulled(ti, "scan")],
             planned=_one(ti, PlanResult, "plan", XComKey.PLAN),
             export_tasks=[
-                from_xcom(ExportTaskCounts, e) for e in _pulled(ti, EXPORTING_TASKS, XComKey.EXPORT_COUNTS)
+                from_xcom(ExportTaskResult, e) for e in _pulled(ti, EXPORTING_TASKS, XComKey.EXPORT_COUNTS)
             ],
             committed=_one(ti, CommitResult, "commit", "return_value"),
             errors={

@@ -22,7 +22,6 @@ from airflow_gitsync.diff import (
     diff_engagement,
 )
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
 from airflow_gitsync.workspace.export import ENGAGEMENTS_IN_FLIGHT, ExportResult
 from airflow_gitsync.workspace.progress import Progress
@@ -36,7 +35,7 @@ ENGAGEMENTS_LISTED_AT_ONCE = 16
 class ScanResult:
     """One year's scan: its engagements' changes (only those with work and not exported during the
     scan), the number of unchanged objects, skipped object counts by type, warnings for the run
-    report, failed folder listings; as a task result also the API counters and the task's metrics."""
+    report, failed folder listings."""
 
     year: str
     engagements: list[EngagementChanges] = field(default_factory=list)
@@ -44,8 +43,6 @@ class ScanResult:
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     failed_listings: list[ItemFailure] = field(default_factory=list)
-    api: dict[str, dict[str, float]] = field(default_factory=dict)
-    metrics: TaskMetrics | None = None
 
 
 def year_path(root: str, year: str) -> str:

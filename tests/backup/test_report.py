@@ -34,10 +34,12 @@ SCANS = [
         unchanged=15,
         skipped={"LIBRARY": 2},
         warnings=["2024/loose.py is outside the layout"],
-        api={"list": {"calls": 4, "http_429": 1, "retries": 1}},
-        metrics=_metrics(2.0),
     ),
-    ScanResult("2025", metrics=_metrics(1.0)),
+    ScanResult("2025"),
+]
+SCAN_TASKS = [  # what the scans push for the report: nothing exported, their listing's counters
+    ExportTaskResult([], {"list": {"calls": 4, "http_429": 1, "retries": 1}}, _metrics(2.0), "scan[2024]"),
+    ExportTaskResult([], {}, _metrics(1.0), "scan[2025]"),
 ]
 PLANNED = PlanResult(
     [PlannedEngagement("2024/A", 3), PlannedEngagement("2024/B", 1)], export_tasks=[], missing_years=[]
@@ -56,7 +58,7 @@ API = {"export": {"calls": 3, "http_429": 2, "retries": 2}}
 
 def _task(*exports, rss=0):
     """What an export task pushes for the report: its result, counted."""
-    return ExportTaskResult(list(exports), API, _metrics(3.0, rss)).counts()
+    return ExportTaskResult(list(exports), API, _metrics(3.0, rss), "export[2024/A]").counts()
 
 
 def _committed(tag=None, size=10**6):
@@ -68,7 +70,7 @@ def _committed(tag=None, size=10**6):
 
 
 def test_counts_per_year_and_failures():
-    summary = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed())
+    summary = build_summary(PREPARED, SCANS, PLANNED, [*SCAN_TASKS, _task(EXPORT_A)], _committed())
     year = summary.per_year["2024"]
     # the upsert whose blob did not change counts as unchanged only, never also as modified
     assert (year["added"], year["modified"], year["deleted"], year["unchanged"]) == (1, 1, 1, 16)
@@ -77,7 +79,7 @@ def test_counts_per_year_and_failures():
     assert year["failed"] == 2
     assert ("2024/B", "export task did not finish") in summary.failures
     assert not summary.complete
-    assert summary.api["export"]["http_429"] == 2
+    assert summary.api["export"]["http_429"] == 2 and summary.api["list"]["http_429"] == 1  # the scan's
     assert summary.durations == {"prepare": 1.5, "scan": 3.0, "export": 3.0, "commit": 0.0}
 
 
@@ -123,7 +125,7 @@ def test_nothing_prepared():
 
 def test_peak_rss_is_the_largest_per_phase():
     prepared = PrepareResult("t", "/Clients", PREPARED.years, _metrics(1.5, 100))
-    tasks = [_task(EXPORT_A, rss=300), _task(EXPORT_B, rss=200)]
+    tasks = [*SCAN_TASKS, _task(EXPORT_A, rss=300), _task(EXPORT_B, rss=200)]
     summary = build_summary(prepared, SCANS, PLANNED, tasks, _committed())
     assert summary.to_dict()["peak_rss_bytes"] == {"prepare": 100, "scan": 0, "export": 300, "commit": 0}
 
