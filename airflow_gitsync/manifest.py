@@ -162,3 +162,27 @@ class ManifestFile(Mapping[str, ManifestEntry]):
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def edit(self) -> ManifestLines:
+        """A manifest built on this one, keeping its lines as they are."""
+        return ManifestLines(dict(self.lines))
+
+
+class ManifestLines:
+    """A manifest being built on a base :class:`ManifestFile`, whose lines it keeps as they are:
+    :meth:`dump` gives the bytes :func:`dump_manifest` gives for the result, when the base is a
+    manifest it wrote."""
+
+    def __init__(self, lines: dict[str, bytes]) -> None:
+        self._lines = lines
+
+    def put(self, repo_path: str, entry: ManifestEntry | None) -> None:
+        """Record ``entry`` at ``repo_path``; None removes the path."""
+        if entry is None:
+            self._lines.pop(repo_path, None)
+        else:
+            self._lines[repo_path] = entry.to_json().encode()
+
+    def dump(self) -> bytes:
+        lines = [self._lines[path] for path in sorted(self._lines)]
+        return b"\n".join(lines) + b"\n" if lines else b""

@@ -15,10 +15,9 @@ from airflow_gitsync import layout
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.git.commit_plan import Change
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitAuthError
-from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, SnapshotResult, _ManifestLines
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine, SnapshotResult
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, ManifestFile, dump_manifest, load_manifest
 from gitsync_devkit.git_server import GitServer
 from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env, clone, push_commit
@@ -163,13 +162,13 @@ def _manifest_entry(path: str) -> ManifestEntry:
 @given(st.sets(NAMES), st.sets(NAMES), st.sets(NAMES))
 def test_incremental_manifest_is_byte_for_byte_dump_manifest(base, upserts, deletions):
     entries = {path: _manifest_entry(path) for path in base}
-    lines = _ManifestLines(ManifestFile(dump_manifest(entries.values())))
+    lines = ManifestFile(dump_manifest(entries.values())).edit()
     for path in sorted(deletions - upserts):
-        lines.apply(Change(path, "deleted", None))
+        lines.put(path, None)
         entries.pop(path, None)
     for path in sorted(upserts):
         entries[path] = _manifest_entry(path)
-        lines.apply(Change(path, "added", entries[path]))
+        lines.put(path, entries[path])
     assert lines.dump() == dump_manifest(entries.values())
 
 
@@ -353,7 +352,7 @@ def test_an_import_is_packs_without_auto_gc_and_a_large_one_is_repacked(engine, 
         return push(*args, **kwargs)
 
     monkeypatch.setattr(engine.mirror, "push", recorded)
-    monkeypatch.setattr("airflow_gitsync.git.snapshot.LARGE_IMPORT_BLOBS", 100)
+    monkeypatch.setattr("airflow_gitsync.git.publish.LARGE_IMPORT_BLOBS", 100)
     _initial(engine, workspace)
     stats = dict(line.split(": ") for line in engine.mirror.git.text("count-objects", "-v").splitlines())
     # pushed from the staged pack and the commits' pack
