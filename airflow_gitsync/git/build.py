@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from airflow_gitsync.blob import check_blob_id, git_blob_id
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.git import repo_files
 from airflow_gitsync.git.commit_plan import (
     Change,
