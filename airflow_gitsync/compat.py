@@ -10,7 +10,7 @@ UTC = timezone.utc
 
 if sys.version_info >= (3, 11):
     from builtins import ExceptionGroup
-    from enum import StrEnum
+    from enum import StrEnum  # noqa: TID251
 else:  # Python 3.10
     from exceptiongroup import ExceptionGroup
 

@@ -22,9 +22,10 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from airflow_gitsync.compat import UTC
 from gitsync_devkit.local_airflow import LocalAirflow
 
 DAG_ID = "databricks_git_backup"

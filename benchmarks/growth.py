@@ -41,10 +41,11 @@ import sys
 import time
 from array import array
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
