@@ -29,6 +29,7 @@ from airflow_gitsync.workspace.scan import ScanResult
 COUNTS = ("added", "modified", "deleted", "unchanged", "failed", "skipped")
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
 _LINE_BREAKS = str.maketrans({"\n": "\u240a", "\r": "\u240d"})
+_ESCAPED = re.compile(f"\\\\([{re.escape(string.punctuation)}])")
 
 
 def md_escape(text: object) -> str:
@@ -36,6 +37,13 @@ def md_escape(text: object) -> str:
     CommonMark allows), so no link, image, HTML, code, emphasis, table cell or autolink can start, and
     CR and LF shown as ␍ and ␊, so no block can start."""
     return _PUNCTUATION.sub(r"\\\1", str(text).translate(_LINE_BREAKS))
+
+
+def md_source(markdown: str) -> str:
+    """Markdown as a reader reads its source: :func:`md_escape`'s backslashes removed. Only for where
+    it is shown as text, never rendered: the task log, and Airflow 3's rendered fields, which show
+    every field as code (they ignore ``template_fields_renderers``)."""
+    return _ESCAPED.sub(r"\1", markdown)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.observability.stats import Stats
 
-from airflow_gitsync.report import build_summary, metrics, render_markdown
+from airflow_gitsync.report import build_summary, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
     CommitResult,
@@ -39,11 +39,11 @@ def _one(ti: Any, cls: type, task_id: str, key: str) -> Any:
 
 
 class _ReportOperator(BaseOperator):
-    """A run's last task: its markdown summary in the log, in XCom (key ``summary``), in the UI as the
-    rendered ``report_md`` field, and its counters in ``Stats``."""
+    """A run's last task: its summary in the log and in the UI as the rendered ``report_md`` field (the
+    markdown's source, readable as text: Airflow 3 shows rendered fields as code, never as markdown),
+    in XCom (key ``summary``; the Backups view renders it), and its counters in ``Stats``."""
 
     template_fields: Sequence[str] = ("report_md",)
-    template_fields_renderers = {"report_md": "md"}
     overwrite_rtif_after_execution = True
     ui_color = "#e8f4ea"
 
@@ -54,8 +54,8 @@ class _ReportOperator(BaseOperator):
     def _publish(
         self, context: Any, markdown: str, summary: dict, counters: Mapping[str, float], prefix: str
     ) -> None:
-        self.report_md = markdown
-        self.log.info("Summary:\n%s", markdown)
+        self.report_md = md_source(markdown)
+        self.log.info("Summary:\n%s", self.report_md)
         for name, value in counters.items():
             Stats.gauge(f"{prefix}.{name}", value, tags={"dag_id": self.dag_id})
         context["ti"].xcom_push(key=XComKey.SUMMARY, value=summary)

@@ -7,7 +7,7 @@ from markdown_it import MarkdownIt
 
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
-from airflow_gitsync.report import Summary, build_summary, md_escape, metrics, render_markdown
+from airflow_gitsync.report import Summary, build_summary, md_escape, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     CommitResult,
     ExportTaskResult,
@@ -179,6 +179,13 @@ def test_md_escape_is_the_text_itself_in_any_markdown(text):
     html = _Html(RENDER.render(f"x {md_escape(text)} x"))
     assert html.text == f"x {text.replace(chr(10), chr(0x240A)).replace(chr(13), chr(0x240D))} x\n"
     assert set(html.tags) == {"p"}
+
+
+@pytest.mark.parametrize("text", [string.punctuation, HOSTILE, "a\\", "/Clients/2024/ENG-1/NOTEBOOKS/x_y.py"])
+def test_md_source_reads_the_names_as_they_are(text):
+    """Issue 26: the rendered field and the log showed every name's backslashes."""
+    shown = text.replace("\n", "\u240a").replace("\r", "\u240d")  # line breaks stay visible
+    assert md_source(f"| {md_escape(text)} | **x** |") == f"| {shown} | **x** |"
 
 
 def test_names_reasons_and_the_run_id_are_text_in_the_summary():
