@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import redis
 
 from gitsync_devkit.cluster import AZURITE_KEY, CONTAINER, CeleryAirflow, MissingTool
 from tests.e2e.conftest import Backup
@@ -109,8 +110,8 @@ def test_two_workers_a_killed_worker_and_wiped_mirrors(backup: Backup, cluster: 
 
     # Both workers' mirrors are wiped, as on new machines; during the daily run the worker running one
     # engagement's export (held by 503s) is killed, and the task is retried on the other.
-    for name in WORKERS:
-        shutil.rmtree(airflow.cache_dir(name))
+    for name in WORKERS:  # (a worker that never committed has none: its rate limit is in Redis)
+        shutil.rmtree(airflow.cache_dir(name), ignore_errors=True)
     _change_every_engagement(backup, "2026-11-02")
     engagement = "2023/ENG-2023-0000"
     # Small changes are exported by the scans; this engagement changes enough to be exported as one
@@ -148,6 +149,14 @@ def test_two_workers_a_killed_worker_and_wiped_mirrors(backup: Backup, cluster: 
     )
     assert (retried["state"], retried["rendered_map_index"]) == ("success", engagement)
     assert _task_instances(airflow, daily, "commit")[0]["hostname"] == survivor  # from a wiped mirror
+
+    # Both workers drew from one rate limit: the broker's Redis holds it (rate_limit_url = auto).
+    broker = redis.Redis.from_url(airflow.env["AIRFLOW__CELERY__BROKER_URL"])
+    limits = {key.decode().rsplit(":", 1)[-1] for key in broker.scan_iter("airflow-gitsync:ratelimit:*")}
+    broker.close()
+    assert {"list", "export"} <= limits, limits
+    alone = [file for name in WORKERS for file in airflow.cache_dir(name).rglob("*.bucket")]
+    assert not alone, f"a worker limited itself alone: {alone}"
 
     # No secret in any log of any component, task logs included.
     logs = [p for p in [*airflow.home.rglob("*.log"), *airflow.workdir.glob("*.log")] if p.is_file()]
