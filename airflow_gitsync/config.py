@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_gitsync.diff import FolderRule
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.git.mirror import LOCK_TIMEOUT
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import DEFAULT_MAX_RETRY_SECONDS, DEFAULT_MAX_WORKERS, DEFAULT_RATES
@@ -27,7 +28,7 @@ SECTION = "gitsync"
 ENDPOINTS = tuple(DEFAULT_RATES)
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """A ``[gitsync]`` option has a value the provider cannot run with; the message names it."""
 
 

@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 
 from airflow_gitsync.blob import check_blob_id
+from airflow_gitsync.errors import PermanentError
 
 MANIFEST_PATH = ".gitsync/manifest.jsonl"
 
 
-class ManifestError(ValueError):
+class ManifestError(PermanentError, ValueError):
     """A manifest file that cannot be read (a malformed line or record, a repeated path): no retry
     can fix it, only repairing the file on the backup's working branch."""
 

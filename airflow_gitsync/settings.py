@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.git.commit_plan import DEFAULT_BATCH_SIZE
 
 # git check-ref-format's rules, and no leading "-" (git commands would read the name as an option).
@@ -35,7 +36,7 @@ _WORKSPACE_PATH = r"^/([^/]+(/[^/]+)*)?$"
 _WORKSPACE_PATH_OR_EMPTY = r"^(/([^/]+(/[^/]+)*)?)?$"
 
 
-class SettingsError(ValueError):
+class SettingsError(PermanentError, ValueError):
     """A param has a value the run cannot work with; the message names the param."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from airflow_gitsync.blob import check_blob_id, git_blob_id
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.git.packs import PackError, check_pack_name, pack_name
 
 BLOBS = "blobs"
@@ -42,11 +43,11 @@ class StoragePath(Protocol):
     def unlink(self, missing_ok: bool = ...) -> None: ...
 
 
-class StagingCorruptError(Exception):
+class StagingCorruptError(PermanentError):
     """A staged object's bytes do not hash to its name (the object is then removed)."""
 
 
-class StagingMissingError(KeyError):
+class StagingMissingError(PermanentError, KeyError):
     """An object was asked for that the store does not hold."""
 
 

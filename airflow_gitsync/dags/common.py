@@ -12,30 +12,14 @@ import pendulum
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from airflow_gitsync.config import ConfigError, GitsyncConfig
-from airflow_gitsync.git.runner import GitAuthError, GitRemoteNotFound, GitRemoteRefused
-from airflow_gitsync.manifest import ManifestError
+from airflow_gitsync.config import GitsyncConfig
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.notifications import failure_notifiers
 from airflow_gitsync.results import XComKey
-from airflow_gitsync.settings import ParamSpec, SettingsError
-from airflow_gitsync.staging import StagingCorruptError, StagingMissingError
-from airflow_gitsync.workspace.client import AuthError
+from airflow_gitsync.settings import ParamSpec
 
-# Errors that a retry of the same task cannot fix: a bad param or setting, refused credentials, a
-# missing connection or repository, a remote that refuses the content, a staged object that must be
-# exported again.
-PERMANENT_ERRORS = (
-    SettingsError,
-    ManifestError,
-    ConfigError,
-    AuthError,
-    GitAuthError,
-    GitRemoteNotFound,
-    GitRemoteRefused,
-    StagingCorruptError,
-    StagingMissingError,
-    AirflowNotFoundException,
-)
+# Errors that a retry of the same task cannot fix: the provider's own, and a missing connection.
+PERMANENT_ERRORS = (PermanentError, AirflowNotFoundException)
 
 # Every task of the provider's DAGs imports this module (its DAG file is parsed in the task's process).
 # On abfs:// (staging, the object storage XCom backend) the Azure SDK logs each request's and answer's

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.git.auth import GitAuth
 
 # Variables that would redirect git away from the repository we name, or make it print traffic.
@@ -46,15 +47,15 @@ class GitError(RuntimeError):
     """A git command failed; the message holds its (redacted) stderr."""
 
 
-class GitAuthError(GitError):
+class GitAuthError(GitError, PermanentError):
     """The remote refused our credentials: retrying will not help."""
 
 
-class GitRemoteNotFound(GitError):
+class GitRemoteNotFound(GitError, PermanentError):
     """No repository at the remote URL: retrying will not help."""
 
 
-class GitRemoteRefused(GitError):
+class GitRemoteRefused(GitError, PermanentError):
     """The remote refused a push for a reason of its own (fsck, a hook, a policy): retrying will not help."""
 
 

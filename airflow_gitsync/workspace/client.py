@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.workspace.ratelimit import RateLimits
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ class TooLargeError(WorkspaceError):
     """The object is over the export size limit (10 MB)."""
 
 
-class AuthError(WorkspaceError):
+class AuthError(WorkspaceError, PermanentError):
     """The workspace refused the credentials or the permission (401/403)."""
 
 
