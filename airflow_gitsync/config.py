@@ -258,7 +258,7 @@ def _shared_limit(value: str, get: Callable[[str, str, str], str]) -> str | None
 
 
 def _airflow_get(section: str, key: str, fallback: str) -> str:
-    from airflow.sdk import conf
+    from airflow_gitsync.airflow_compat import conf
 
     return conf.get(section, key, fallback=fallback)
 

@@ -1,8 +1,8 @@
 """Which errors fail a task at once (no retries) and which are retried."""
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from airflow_gitsync.airflow_compat import AirflowFailException, AirflowNotFoundException
 from airflow_gitsync.config import ConfigError
 from airflow_gitsync.dags.common import failing_fast
 from airflow_gitsync.git.runner import (

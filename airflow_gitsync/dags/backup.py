@@ -31,10 +31,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, TriggerRule, conf, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
 from airflow_gitsync import tasks
+from airflow_gitsync.airflow_compat import AirflowSkipException, conf
 from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast

@@ -10,8 +10,8 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
+from airflow_gitsync.airflow_compat import AirflowFailException, AirflowNotFoundException
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.notifications import failure_notifiers

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import DAG, task
-from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_gitsync.airflow_compat import AirflowFailException
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
-from airflow.sdk.observability.stats import Stats
 
+from airflow_gitsync.airflow_compat import AirflowFailException, Stats
 from airflow_gitsync.report import build_summary, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     EXPORTING_TASKS,

@@ -37,11 +37,7 @@ class Backup:
     workdir: Path
 
     def run(self, day: str, **params):
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
-        assert not bag.import_errors, bag.import_errors
-        dag = bag.get_dag("databricks_git_backup")
+        dag = dag_of("databricks_git_backup")
         logical_date = datetime.fromisoformat(day).replace(hour=2, tzinfo=UTC)
         return dag.test(logical_date=logical_date, run_conf=params or None)
 
@@ -103,6 +99,18 @@ class Backup:
         }
 
 
+def dag_of(dag_id: str):
+    """The DAG ``dag_id`` of ``dags/``, parsed as the DAG processor does."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import DagBag
+
+    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
 def xcom(run, task_id: str, key: str = "return_value"):
     """The XCom ``key`` of the (unmapped) task ``task_id`` of a finished run; None when it pushed none."""
     from airflow.models.xcom import XComModel
@@ -117,11 +125,7 @@ def xcom(run, task_id: str, key: str = "return_value"):
 def trigger(dag_id: str, task_id: str, key: str, **conf):
     """Run the DAG ``dag_id`` of ``dags/`` with ``conf`` (``dag.test()``); return the run and the XCom
     ``key`` of its task ``task_id``."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(Path(__file__).resolve().parents[2] / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    run = bag.get_dag(dag_id).test(run_conf=conf)
+    run = dag_of(dag_id).test(run_conf=conf)
     return run, xcom(run, task_id, key)
 
 

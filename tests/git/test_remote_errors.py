@@ -89,8 +89,7 @@ def test_a_failed_fetch_is_never_a_rejected_push(mirror, bare):
 @pytest.mark.parametrize("command", ["sync", "ls-remote"])
 def test_a_wrong_repository_url_fails_at_once_not_retried(git_server, git_remote, tmp_path, command):
     """A 404 (a wrong repository path) is as permanent as a wrong PAT: the task fails in one try."""
-    from airflow.sdk.exceptions import AirflowFailException
-
+    from airflow_gitsync.airflow_compat import AirflowFailException
     from airflow_gitsync.dags.common import failing_fast
 
     url = git_server.url_for("no-such-repo.git")
