@@ -16,7 +16,7 @@ from pathlib import Path
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.build import build_commits, git_time
 from airflow_gitsync.git.commit_plan import DEFAULT_BATCH_SIZE, ChangeSet, CommitInfo
-from airflow_gitsync.git.mirror import Mirror, mirror_dir
+from airflow_gitsync.git.mirror import LOCK_TIMEOUT, Mirror, mirror_dir
 from airflow_gitsync.git.publish import Publisher, Tally
 from airflow_gitsync.git.runner import GitError, GitPushRejected
 from airflow_gitsync.git.sizes import DEFAULT_PUSH_BYTES, check_push_bytes, size_warning
@@ -55,6 +55,7 @@ class SnapshotEngine:
         author: tuple[str, str] = ("airflow-gitsync", "airflow-gitsync@localhost"),
         logger: logging.Logger | None = None,
         max_attempts: int = 5,
+        lock_timeout: float = LOCK_TIMEOUT,
     ) -> None:
         self.log = logger or logging.getLogger(__name__)
         self.remote_url = remote_url
@@ -62,9 +63,8 @@ class SnapshotEngine:
         self.working_branch = working_branch
         self.ident = f"{author[0]} <{author[1]}>"
         self.max_attempts = max_attempts
-        self.mirror = Mirror(
-            mirror_dir(Path(cache_dir), remote_url), remote_url, auth or GitAuth.none(), self.log
-        )
+        path = mirror_dir(Path(cache_dir), remote_url)
+        self.mirror = Mirror(path, remote_url, auth or GitAuth.none(), self.log, lock_timeout)
         self._publisher = Publisher(self.mirror, branch, working_branch, self.ident, self.log)
 
     def sync(self) -> None:

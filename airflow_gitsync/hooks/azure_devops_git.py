@@ -141,16 +141,15 @@ class AzureDevOpsGitHook(BaseHook):
     ) -> SnapshotEngine:
         """A snapshot engine for the connection's repository, its mirror cached under ``cache_dir``
         (and locked as :meth:`get_mirror` says)."""
-        engine = SnapshotEngine(
+        return SnapshotEngine(
             self.remote_url,
             auth=self.get_auth(),
             cache_dir=Path(cache_dir),
             branch=branch,
             working_branch=working_branch,
             logger=self.log,
+            lock_timeout=GitsyncConfig.load().lock_timeout,
         )
-        engine.mirror.lock_timeout = GitsyncConfig.load().lock_timeout
-        return engine
 
     def test_connection(self) -> tuple[bool, str]:
         """List the remote's branches (``git ls-remote``) with the connection's credentials."""
