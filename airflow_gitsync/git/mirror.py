@@ -172,9 +172,10 @@ class Mirror:
             self._partial = promisor.stdout.strip() == b"true"
         return self._partial
 
-    def fetch_blobs(self, object_ids: Iterable[str], within: str) -> int:
+    def fetch_blobs(self, object_ids: Iterable[str], within: str, *more: str) -> int:
         """Fetch, in one request, those of ``object_ids`` (blobs of the tree ``within``, e.g.
-        ``<commit>^{tree}``) that a partial mirror lacks; returns how many it fetched.
+        ``<commit>^{tree}``, or of any of ``more`` trees) that a partial mirror lacks; returns how many
+        it fetched.
 
         Reading a missing blob would fetch it too, one request per blob and without credentials: every
         reader of blobs calls this first. The missing ones are found from the tree without fetching
@@ -182,7 +183,7 @@ class Mirror:
         """
         if not self.partial:
             return 0
-        listing = self.git.run("rev-list", "--objects", "--missing=print", within).stdout.decode()
+        listing = self.git.run("rev-list", "--objects", "--missing=print", within, *more).stdout.decode()
         missing = {line[1:] for line in listing.splitlines() if line.startswith("?")}
         missing &= set(object_ids)
         if missing:

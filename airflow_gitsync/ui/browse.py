@@ -1,0 +1,357 @@
+"""The history browser's read model: find notebooks by name, one notebook's versions, read a version.
+
+Pure (no Airflow import): it reads a :class:`~airflow_gitsync.git.mirror.Mirror` of the backup
+repository, the api-server's own blobless one, fetched at most every ``fetch_every`` seconds. What
+it derives is cached by what it was derived from, so a request costs a lookup, not a git walk:
+
+- the **index** of the newest backup's manifest, by the manifest's blob id (one blob fetched and
+  parsed once per backup);
+- the **deletions**: ``git log --diff-filter=D --name-only`` on the working branch, which diffs
+  trees only (a blobless mirror has them all) and is extended from the last tip on, never redone;
+- the **timeline**: the working branch's commits, first parent, and the backup tags on them.
+
+A notebook's history is ``git log --raw -- <path>`` on the working branch, a page at a time; its
+sizes need the page's blobs, fetched in one request. Git never detects renames here: that would read
+blobs, which a partial mirror would fetch one request each.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from airflow_gitsync.compat import UTC
+from airflow_gitsync.git.mirror import REMOTE, ZERO_ID, Mirror
+from airflow_gitsync.git.runner import GitError
+from airflow_gitsync.layout import OWNED_ROOT_FILES
+from airflow_gitsync.manifest import MANIFEST_PATH, manifest_lines
+
+MAX_FRAGMENT = 200  # characters of a search fragment
+MAX_PAGE = 200  # results or versions a page may ask for
+_TAG_FIELDS = "%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(creatordate:short)"
+_STATE_DIR = MANIFEST_PATH.split("/")[0] + "/"
+log = logging.getLogger(__name__)
+
+
+class NotBackedUp(LookupError):
+    """The repository has no such branch, or no backup on it yet."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A backup tag: its name, the commit it tags and its date (from the name, else the tag's date)."""
+
+    tag: str
+    commit: str
+    day: str
+
+
+class Timeline:
+    """The working branch's commits (first parent, newest first) and the backups tagged on them."""
+
+    def __init__(self, commits: list[str], tagged: dict[str, Backup]) -> None:
+        self.commits = commits
+        self.tagged = tagged
+        self._position = {commit: n for n, commit in enumerate(commits)}
+        self._tagged_at = sorted(self._position[c] for c in tagged if c in self._position)
+
+    def brought_by(self, commit: str) -> Backup | None:
+        """The first backup holding ``commit`` (the one whose run wrote it); None: not tagged yet."""
+        n = self._position.get(commit)
+        if n is None:
+            return None
+        i = bisect.bisect_right(self._tagged_at, n)
+        return self.tagged[self.commits[self._tagged_at[i - 1]]] if i else None
+
+    def last_before(self, commit: str) -> Backup | None:
+        """The newest backup at or before ``commit``; None: none."""
+        n = self._position.get(commit)
+        if n is None:
+            return None
+        i = bisect.bisect_left(self._tagged_at, n)
+        return self.tagged[self.commits[self._tagged_at[i]]] if i < len(self._tagged_at) else None
+
+    def parent(self, commit: str) -> str | None:
+        n = self._position.get(commit)
+        return self.commits[n + 1] if n is not None and n + 1 < len(self.commits) else None
+
+    @property
+    def backups(self) -> list[Backup]:
+        """Newest first."""
+        return [self.tagged[self.commits[n]] for n in self._tagged_at]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A search result: a notebook or file in the newest backup, or one deleted since (``deleted``:
+    the deleting commit, ``last``: the newest backup that still held it)."""
+
+    repo_path: str
+    workspace_path: str | None
+    deleted: str | None = None
+    last: Backup | None = None
+
+
+@dataclass(frozen=True)
+class FindResult:
+    items: list[Found]
+    total: int
+    offset: int
+
+
+class NotebookIndex:
+    """A manifest's paths, searchable by a case-insensitive fragment of the workspace or repo path."""
+
+    def __init__(self, manifest: bytes) -> None:
+        lines = manifest_lines(manifest)
+        self.repo_paths = [repo for _, repo, _ in lines]
+        self.workspace_paths = [workspace for _, _, workspace in lines]
+        self.present = frozenset(self.repo_paths)
+        self._keys = [f"{w}\0{r}".casefold() for _, r, w in lines]
+
+    def matches(self, fragment: str) -> list[int]:
+        needle = fragment.casefold()
+        return [n for n, key in enumerate(self._keys) if needle in key]
+
+    def __len__(self) -> int:
+        return len(self.repo_paths)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One change of a path on the working branch: ``status`` A(dded), M(odified) or D(eleted);
+    ``blob`` None when deleted; ``size`` in bytes; ``backup`` the backup that brought it."""
+
+    commit: str
+    when: datetime
+    author: str
+    subject: str
+    status: str
+    blob: str | None
+    size: int | None
+    backup: Backup | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    versions: list[Version]
+    offset: int
+    more: bool
+
+
+def _day(tag: str, tag_format: str, fallback: str) -> str:
+    try:
+        return datetime.strptime(tag, tag_format).date().isoformat()
+    except ValueError:
+        return fallback
+
+
+def _deletions(text: bytes) -> dict[str, str]:
+    """``{path: newest deleting commit}`` from ``git log -z --name-only --format=%x01%H``."""
+    deleted: dict[str, str] = {}
+    for record in text.split(b"\x01")[1:]:
+        commit, _, paths = record.partition(b"\0")
+        for path in paths.lstrip(b"\n").split(b"\0"):
+            name = path.decode(errors="surrogateescape")
+            if name and not name.startswith(_STATE_DIR) and name not in OWNED_ROOT_FILES:
+                deleted.setdefault(name, commit.decode())
+    return deleted
+
+
+class BackupRepository:
+    """The view's reading of one backup repository's ``branch`` (the backup's working branch)."""
+
+    def __init__(
+        self,
+        mirror: Mirror,
+        branch: str,
+        tag_format: str,
+        fetch_every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mirror = mirror
+        self.branch = branch
+        self.tag_format = tag_format
+        self.tag_prefix = tag_format.split("%", 1)[0]
+        self.fetch_every = fetch_every
+        self.clock = clock
+        self.fetched_at: float | None = None
+        self.fetch_error: str | None = None
+        self._lock = threading.Lock()
+        self._timeline: tuple[tuple[str, str], Timeline] | None = None
+        self._index: tuple[str, NotebookIndex] | None = None
+        self._deleted: tuple[str, dict[str, str]] | None = None
+        self._gone: tuple[tuple[str, str], list[tuple[str, str, str]]] | None = None
+
+    def refresh(self) -> str:
+        """Fetch when the last fetch is older than ``fetch_every`` seconds; the branch's tip. A failed
+        fetch of a mirror fetched before is kept in :attr:`fetch_error` and the last fetch is read."""
+        with self._lock:
+            now = self.clock()
+            if self.fetched_at is None or now - self.fetched_at >= self.fetch_every:
+                try:
+                    self.mirror.sync()
+                    self.fetch_error = None
+                except GitError as exc:
+                    if self.fetched_at is None:
+                        raise
+                    self.fetch_error = str(exc)
+                    log.warning("the history browser reads the repository as last fetched: %s", exc)
+                self.fetched_at = now
+            tip = self.mirror.resolve(f"refs/remotes/{REMOTE}/{self.branch}")
+        if tip is None:
+            raise NotBackedUp(f"the backup repository has no branch {self.branch} yet")
+        return tip
+
+    def timeline(self, tip: str) -> Timeline:
+        where = f"refs/tags/{self.tag_prefix}" if self.tag_prefix.endswith("/") else "refs/tags/"
+        tags = self.mirror.git.run("for-each-ref", f"--format={_TAG_FIELDS}", where).stdout.decode(
+            errors="replace"
+        )
+        key = (tip, tags)
+        if self._timeline and self._timeline[0] == key:
+            return self._timeline[1]
+        tagged: dict[str, Backup] = {}
+        for line in sorted(tags.splitlines()):
+            name, target, peeled, created = line.split("\0")
+            if name.startswith(self.tag_prefix):
+                tagged.setdefault(
+                    peeled or target, Backup(name, peeled or target, _day(name, self.tag_format, created))
+                )
+        commits = self.mirror.git.text("rev-list", "--first-parent", tip).split()
+        timeline = Timeline(commits, tagged)
+        self._timeline = (key, timeline)
+        return timeline
+
+    def index(self, tip: str) -> NotebookIndex:
+        """The index of the manifest at ``tip``, built once per manifest blob."""
+        found = self.mirror.ls_tree(tip, [MANIFEST_PATH]).get(MANIFEST_PATH)
+        if found is None:
+            raise NotBackedUp(f"{self.branch} has no {MANIFEST_PATH}: no backup on it yet")
+        if self._index and self._index[0] == found[1]:
+            return self._index[1]
+        index = NotebookIndex(self.mirror.read_file(tip, MANIFEST_PATH) or b"")
+        self._index = (found[1], index)
+        return index
+
+    def deletions(self, tip: str) -> dict[str, str]:
+        """``{path: the newest commit deleting it}`` up to ``tip``, extended from the last tip read."""
+        known = self._deleted
+        if known and known[0] == tip:
+            return known[1]
+        since = known[0] if known and self.mirror.is_ancestor(known[0], tip) else None
+        text = self.mirror.git.run(
+            "log", "-z", "--first-parent", "--no-renames", "--diff-filter=D", "--name-only",
+            "--format=%x01%H", tip if since is None else f"{since}..{tip}",
+        ).stdout  # fmt: skip
+        deleted = _deletions(text)
+        if since is not None and known is not None:
+            deleted = known[1] | {path: commit for path, commit in deleted.items()}
+        self._deleted = (tip, deleted)
+        return deleted
+
+    def find(self, fragment: str, *, offset: int = 0, limit: int = 50) -> FindResult:
+        """Paths of the newest backup holding ``fragment`` (any case), then those deleted since."""
+        tip = self.refresh()
+        with self._lock:
+            index, timeline = self.index(tip), self.timeline(tip)
+            gone = self._gone_paths(tip)
+        fragment = fragment[:MAX_FRAGMENT]
+        live = index.matches(fragment) if fragment else []
+        needle = fragment.casefold()
+        dead = [g for g in gone if needle in g[0]] if fragment else []
+        items: list[Found] = [
+            Found(index.repo_paths[n], index.workspace_paths[n]) for n in live[offset : offset + limit]
+        ]
+        start = max(0, offset - len(live))
+        for _, path, commit in dead[start : start + limit - len(items)]:
+            parent = timeline.parent(commit)
+            items.append(Found(path, None, commit, timeline.last_before(parent) if parent else None))
+        return FindResult(items, len(live) + len(dead), offset)
+
+    def _gone_paths(self, tip: str) -> list[tuple[str, str, str]]:
+        """``(casefolded path, path, deleting commit)`` of deleted paths not in the newest backup."""
+        manifest, index = self._index or ("", None)
+        if self._gone and self._gone[0] == (tip, manifest):
+            return self._gone[1]
+        present = index.present if index else frozenset()
+        gone = sorted((p.casefold(), p, c) for p, c in self.deletions(tip).items() if p not in present)
+        self._gone = ((tip, manifest), gone)
+        return gone
+
+    def history(self, path: str, *, offset: int = 0, limit: int = 25) -> HistoryPage:
+        """The changes of ``path`` on the working branch, newest first, with the size of each version."""
+        tip = self.refresh()
+        with self._lock:
+            timeline = self.timeline(tip)
+        text = self.mirror.git.run(
+            "log", "-z", "--first-parent", "--no-renames", "--raw", "--no-abbrev", "--format=%x01%H %ct",
+            f"--skip={offset}", f"--max-count={limit + 1}", tip, "--", f":(literal){path}",
+        ).stdout  # fmt: skip
+        changes: list[tuple[str, int, str, str | None]] = []
+        for record in text.split(b"\x01")[1:]:
+            header, _, raw = record.partition(b"\0")
+            commit, seconds = header.decode().split()
+            meta = raw.lstrip(b"\n").split(b"\0")[0].decode().split()
+            status, blob = (meta[4][0], meta[3]) if len(meta) == 5 else ("?", ZERO_ID)
+            changes.append((commit, int(seconds), status, None if blob == ZERO_ID else blob))
+        shown, more = changes[:limit], len(changes) > limit
+        sizes = self._sizes(path, [(c, b) for c, _, _, b in shown if b])
+        about = self._about([c for c, _, _, _ in shown])
+        versions = [
+            Version(
+                commit=commit,
+                when=datetime.fromtimestamp(seconds, UTC),
+                author=about.get(commit, ("", ""))[0],
+                subject=about.get(commit, ("", ""))[1],
+                status=status,
+                blob=blob,
+                size=sizes.get(blob) if blob else None,
+                backup=timeline.brought_by(commit),
+            )
+            for commit, seconds, status, blob in shown
+        ]
+        return HistoryPage(versions, offset, more)
+
+    def _sizes(self, path: str, versions: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """The size of each version's blob, the missing ones fetched first in one request."""
+        if not versions:
+            return {}
+        folder = path.rpartition("/")[0]
+        trees = [f"{commit}:{folder}" if folder else f"{commit}^{{tree}}" for commit, _ in versions]
+        blobs = sorted({blob for _, blob in versions})
+        self.mirror.fetch_blobs(blobs, *trees)
+        listing = self.mirror.git.text(
+            "cat-file",
+            "--batch-check=%(objectname) %(objectsize)",
+            input="".join(f"{b}\n" for b in blobs).encode(),
+        )
+        return {oid: int(size) for oid, size in (line.split() for line in listing.splitlines())}
+
+    def _about(self, commits: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``{commit: (author, subject)}``."""
+        if not commits:
+            return {}
+        text = self.mirror.git.run(
+            "log", "--no-walk=unsorted", "-z", "--format=%H%x00%an%x00%s", *commits
+        ).stdout
+        fields = text.decode(errors="replace").split("\0")
+        return {fields[i]: (fields[i + 1], fields[i + 2]) for i in range(0, len(fields) - 2, 3)}
+
+    def read(self, commit: str, path: str) -> bytes | None:
+        """``path`` at ``commit`` (None: not there), its blob fetched if the mirror lacks it."""
+        self.refresh()
+        return self.mirror.read_file(commit, path)
+
+    def commit_of(self, ref: str) -> str | None:
+        """The commit of a full commit id or a backup tag, on this repository; None: neither."""
+        if ref.startswith(self.tag_prefix):
+            return self.mirror.resolve(f"refs/tags/{ref}")
+        if len(ref) == 40 and all(c in "0123456789abcdef" for c in ref):
+            return self.mirror.resolve(ref)
+        return None
