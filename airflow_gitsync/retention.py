@@ -30,10 +30,9 @@ import os
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
-from airflow_gitsync.staging import BLOBS, PACK_SUFFIX, PACKS, StagingStore, StoragePath
+from airflow_gitsync.staging import BLOBS, PACK_SUFFIX, PACKS, StagingStore, StoragePath, is_local
 
 RUNS = "runs"
 
@@ -144,7 +143,7 @@ def _listing(
     object is not stat'ed: in a store of a week's runs nearly all are. A missing folder is empty."""
     count, others, folders = 0, [], []
     try:
-        if isinstance(folder, Path):
+        if is_local(folder):
             with os.scandir(folder) as entries:
                 listed = [
                     (e.name, e.is_dir(), None if e.is_dir() or e.name in referenced else e.stat())

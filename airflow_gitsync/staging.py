@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import PosixPath, WindowsPath
 from typing import Any, Protocol
 
 from airflow_gitsync.blob import check_blob_id, git_blob_id
@@ -51,13 +51,20 @@ class StagingMissingError(PermanentError, KeyError):
     """An object was asked for that the store does not hold."""
 
 
+def is_local(path: StoragePath) -> bool:
+    """Whether ``path`` is a plain local path, for ``os`` calls. Not an ``ObjectStoragePath``, even a
+    ``file://`` one: with universal-pathlib 0.2 (Airflow 3.1) that is a ``pathlib.Path`` too, whose
+    ``os.fspath()`` is its URL."""
+    return isinstance(path, PosixPath | WindowsPath)
+
+
 class StagingStore:
     """Packs and blobs under ``root``: on a local path, or on an object store (anything else:
     Airflow's ``ObjectStoragePath``, whose requests are what a sync waits on)."""
 
     def __init__(self, root: StoragePath) -> None:
         self.root = root
-        self._local = isinstance(root, Path)
+        self._local = is_local(root)
         self._made: set[str] = set()  # folders this instance has created: one mkdir each
 
     def blob_path(self, blob_id: str) -> StoragePath:
