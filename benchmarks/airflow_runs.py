@@ -113,21 +113,32 @@ def scheduler(env: dict) -> LocalAirflow:
     return LocalAirflow(env, parallelism=6, extra=NO_SCHEDULE)
 
 
-def celery(env: dict, local_staging: bool = False, storage_delay_ms: float = 0) -> CeleryAirflow:
+def celery(
+    env: dict,
+    local_staging: bool = False,
+    storage_delay_ms: float = 0,
+    fresh_pods: bool = False,
+    rate_limit_url: str | None = None,
+) -> CeleryAirflow:
     """The same on Postgres with the CeleryExecutor and two workers (two slots each), staging and large
     XComs in Azurite (with ``local_staging``, staging in ``env``'s file:// store, which workers on one
     machine share; with ``storage_delay_ms``, each request to Azurite held back by that long, as a remote
-    storage account's round trip); its services and workers' caches under ``<home>/cluster``."""
+    storage account's round trip); its services and workers' caches under ``<home>/cluster``. With
+    ``fresh_pods``, every task starts with an empty ``cache_dir`` of its own, as a KubernetesExecutor pod
+    does; ``rate_limit_url`` sets ``[gitsync] rate_limit_url`` (default ``auto``: the broker's Redis)."""
     local = {
         "AIRFLOW__GITSYNC__STAGING_URL": env["AIRFLOW__GITSYNC__STAGING_URL"],
         "AIRFLOW__GITSYNC__STAGING_CONN_ID": "",
     }
     extra = NO_SCHEDULE | (local if local_staging else {})
+    if rate_limit_url:
+        extra["AIRFLOW__GITSYNC__RATE_LIMIT_URL"] = rate_limit_url
     return CeleryAirflow(
         env,
         Path(env["AIRFLOW_HOME"]) / "cluster",
         parallelism=6,
         storage_delay_ms=storage_delay_ms,
+        fresh_pods=fresh_pods,
         extra=extra,
     )
 

@@ -14,7 +14,6 @@ the restore task runs (mirror lock, sync, plan, :func:`airflow_gitsync.restore.r
 from __future__ import annotations
 
 import argparse
-import base64
 import logging
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 from scan_export import peak_rss_mib
-from stack import TOKEN, Emulator, emulator_args
+from stack import EXPORT_LIMIT, ROOT, TOKEN, Emulator, emulator_args
 from stack import start_emulator as start_process
 
 from airflow_gitsync.config import GitsyncConfig
@@ -35,9 +34,7 @@ from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.restore import plan_restore, restore
 from airflow_gitsync.workspace.client import WorkspaceClient
 
-ROOT = "/Clients"
 TAG = "backup/bench"
-EXPORT_LIMIT = 10 * 1024 * 1024
 
 
 def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Popen, Emulator]:
@@ -47,15 +44,10 @@ def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.
     return process, Emulator(url)
 
 
-def snapshot(emulator: Emulator, root: str) -> dict[str, bytes]:
-    objects = emulator.control(f"snapshot?root={root}")["objects"]
-    return {path: base64.b64decode(content) for path, content in objects.items()}
-
-
 def build_backup(emulator: Emulator, workdir: Path) -> tuple[str, int]:
     """Commit the workspace's notebooks and files (those under the export limit) into a local bare
     repository, tagged :data:`TAG`; returns its URL and the number of objects."""
-    content = snapshot(emulator, ROOT)
+    content = emulator.snapshot(ROOT)
     pack = PackWriter()
     entries = [
         ManifestEntry(
@@ -90,7 +82,7 @@ def run(args: argparse.Namespace) -> None:
         try:
             remote, objects = build_backup(emulator, workdir)
             original = {
-                path: data for path, data in snapshot(emulator, ROOT).items() if len(data) <= EXPORT_LIMIT
+                path: data for path, data in emulator.snapshot(ROOT).items() if len(data) <= EXPORT_LIMIT
             }
             engine = SnapshotEngine(remote, cache_dir=workdir / "mirrors")  # the restore task's mirror
             mirror = engine.mirror
@@ -106,7 +98,7 @@ def run(args: argparse.Namespace) -> None:
                         result = restore(client, mirror, plan)
                         stats = client.stats()
                 seconds = time.monotonic() - started
-                restored = snapshot(emulator, target)
+                restored = emulator.snapshot(target)
                 identical = restored == {target + p.removeprefix(ROOT): d for p, d in original.items()}
                 counted = emulator.counters()["import"]
                 rows.append(

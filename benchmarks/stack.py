@@ -12,9 +12,14 @@ from pathlib import Path
 
 import requests
 
+from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.layout import OWNED_ROOT_FILES, to_repo_path
+
 TOKEN = "dapi-bench"
 USER, PAT = "backup", "bench-pat-secret"
 SEED = 7
+ROOT = "/Clients"
+EXPORT_LIMIT = 10 * 1024 * 1024  # Databricks' export limit: what is over it cannot be backed up
 
 
 @dataclass
@@ -40,6 +45,11 @@ class Emulator:
 
     def reset_counters(self) -> None:
         self.control("reset-counters", {})
+
+    def snapshot(self, root: str) -> dict[str, bytes]:
+        """The content of every notebook and file under ``root``, by workspace path."""
+        objects = self.control(f"snapshot?root={root}")["objects"]
+        return {path: base64.b64decode(content) for path, content in objects.items()}
 
     def delete_too_large(self) -> int:
         """Delete the notebooks over 10 MB: the legacy CLI's export_dir aborts at the first one."""
@@ -108,6 +118,43 @@ def git_auth_env(remote: str) -> dict[str, str]:
         "GIT_CONFIG_KEY_0": f"http.{remote}.extraHeader",
         "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
         "GIT_TERMINAL_PROMPT": "0",
+    }
+
+
+def check_backup(emulator: Emulator, remote: str, ref: str, mirror: Path) -> dict:
+    """Compare ``ref`` on ``remote`` with the workspace under :data:`ROOT` byte for byte (by git blob id):
+    every notebook and file within the export limit must be there with its content, and nothing else
+    but the backup's own files (a missing ``ref`` is an ``error``). ``mirror``: a bare repository to fetch
+    into (made when missing)."""
+    if not mirror.exists():
+        subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+    git = ["git", "-C", str(mirror)]
+    subprocess.run(
+        [*git, "fetch", "-q", "--force", remote, "+refs/tags/*:refs/tags/*"],
+        env=git_auth_env(remote),
+        check=True,
+    )
+    listing = subprocess.run([*git, "ls-tree", "-r", "-z", ref], capture_output=True)
+    if listing.returncode:
+        return {"byte_for_byte": False, "error": listing.stderr.decode().strip()}
+    backed_up = {}
+    for line in filter(None, listing.stdout.decode().split("\0")):
+        meta, path = line.split("\t", 1)
+        if not path.startswith(".gitsync/") and path not in OWNED_ROOT_FILES:
+            backed_up[path] = meta.split()[2]
+    content = emulator.snapshot(ROOT)
+    expected = {
+        to_repo_path(ROOT, o["path"], o["object_type"], o.get("language")): git_blob_id(content[o["path"]])
+        for o in emulator.control("objects")["objects"]
+        if o["path"] in content and len(content[o["path"]]) <= EXPORT_LIMIT
+    }
+    differ = sorted(p for p in expected.keys() & backed_up.keys() if expected[p] != backed_up[p])
+    return {
+        "files": len(backed_up),
+        "missing": sorted(expected.keys() - backed_up.keys()),
+        "unexpected": sorted(backed_up.keys() - expected.keys()),
+        "differ": differ,
+        "byte_for_byte": backed_up == expected,
     }
 
 

@@ -6,7 +6,12 @@ scheduler + LocalExecutor, with ``--celery`` Postgres + the CeleryExecutor with 
 a daily incremental after (3,000 modified, 300 added, 200 deleted) x scale/70,000, and a no-change run.
 Unless ``--skip-baselines``, first the legacy ``databricks-cli`` and a ``databricks-sdk`` loop back up the
 same data (see ``baselines.py``). With ``--celery``, the requests to the storage account are counted per run,
-and ``--storage-delay-ms`` holds each back by a round trip (``gitsync_devkit/delay_proxy.py``).
+and ``--storage-delay-ms`` holds each back by a round trip (``gitsync_devkit/delay_proxy.py``). With
+``--fresh-pods`` (and ``--celery``), the same runs twice more on clusters whose every task starts with an
+empty ``cache_dir`` of its own, as each task of the KubernetesExecutor is a new pod: once with
+``rate_limit_url = local`` (each task limits itself alone, as pods without Redis do), once with the rate
+limit shared through a Redis of its own. After every run the backup's tag is compared with the workspace
+byte for byte.
 
 Floor: exports/export_rps + lists/list_rps, with the calls counted by the emulator (429s excluded): the
 two in sequence. Folder exports (a first sync) do run after every scan; exports one object at a time (a
@@ -33,8 +38,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from airflow_runs import airflow_env, celery, dags_test, migrate, scheduler, triggered_runs
-from stack import PAT, TOKEN, USER, Emulator, emulator_args, run_measured
+from stack import PAT, TOKEN, USER, Emulator, check_backup, emulator_args, run_measured
 
+from gitsync_devkit.cluster import redis
 from gitsync_devkit.servers import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +97,7 @@ def measure(emulator: Emulator, rates: dict[str, float], run, parallel: bool) ->
         "overhead_per_task_instance": per_instance,
         "phase_seconds": durations,
         "task_instance_count": instances,
+        "load_average_at_end": os.getloadavg()[0],  # others' work on the machine, for noisy figures
     }
 
 
@@ -196,10 +203,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="--celery: hold back each request to the storage account by this long (a proxy before Azurite)",
     )
+    parser.add_argument(
+        "--fresh-pods",
+        action="store_true",
+        help="--celery, then twice more with an empty cache_dir per task (new pods): each task limiting "
+        "itself alone (rate_limit_url = local), and sharing the limit through a Redis",
+    )
     parser.add_argument("--skip-dags-test", action="store_true", help="no airflow dags test runs")
     args = parser.parse_args(argv)
     if args.storage_delay_ms and not args.celery:
         parser.error("--storage-delay-ms needs --celery")
+    if args.fresh_pods and not args.celery:
+        parser.error("--fresh-pods needs --celery (the warm cluster it is compared with)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
 
     rates = {"export": args.export_rps, "list": args.list_rps}
@@ -222,7 +237,15 @@ def main(argv: list[str] | None = None) -> int:
             ["--root", str(workdir / "git"), "--port", "0", "--user", USER, "--token", PAT]
             + [
                 arg
-                for repo in ("dags", "scheduler", "celery", "cli", "sdk")
+                for repo in (
+                    "dags",
+                    "scheduler",
+                    "celery",
+                    "celery-fresh",
+                    "celery-fresh-redis",
+                    "cli",
+                    "sdk",
+                )
                 for arg in ("--create", f"{repo}.git")
             ],
             workdir,
@@ -252,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("dags test", "dags", not args.skip_dags_test),
                 ("scheduler", "scheduler", args.scheduler),
                 ("celery", "celery", args.celery),
+                ("celery fresh pods", "celery-fresh", args.fresh_pods),
+                ("celery fresh pods, redis", "celery-fresh-redis", args.fresh_pods),
             )
             if wanted
         }
@@ -272,21 +297,35 @@ def main(argv: list[str] | None = None) -> int:
                     if mode == "scheduler":
                         airflow = scheduler(env)
                     else:
-                        airflow = celery(env, args.celery_local_staging, args.storage_delay_ms)
+                        limit = {"celery fresh pods": "local"}.get(mode)
+                        if mode == "celery fresh pods, redis":
+                            limit = runner.enter_context(redis(home))
+                        airflow = celery(
+                            env,
+                            args.celery_local_staging,
+                            args.storage_delay_ms,
+                            fresh_pods="fresh pods" in mode,
+                            rate_limit_url=limit,
+                        )
                     run_day = triggered_runs(runner.enter_context(airflow))
 
                 for scenario, day in DAYS.items():
                     if scenario == "incremental" and args.scale:
                         emulator.mutate(**changes)
                     run = measure(emulator, rates, lambda d=day, go=run_day: go(d), mode != "dags test")
+                    run["backup_check"] = check_backup(
+                        emulator, f"{git_url}/{name}.git", f"backup/{day}", home / "check.git"
+                    )
                     results["runs"][f"{mode}: {scenario}"] = run
                     ratio = run["ratio_to_floor"] or 0
                     storage = ""
                     if requests := run.get("storage_requests"):
                         staging, xcom = requests["staging"]["total"], requests["xcom"]["total"]
                         storage = f", {staging} staging / {xcom} xcom requests"
+                    check = "byte for byte" if run["backup_check"]["byte_for_byte"] else "BACKUP DIFFERS"
                     print(
-                        f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor{storage}",
+                        f"  {mode} {scenario}: {run['wall_seconds']:.0f} s, {ratio:.2f}x floor{storage}, "
+                        f"{run['http_429']} 429s, {check}",
                         flush=True,
                     )
         results["total_seconds"] = time.monotonic() - started
@@ -324,6 +363,16 @@ def machine() -> dict:
 
 def _total(storage: dict, kind: str) -> str:
     return f"{storage[kind]['total']:,}" if kind in storage else "-"
+
+
+def _verdict(check: dict) -> str:
+    """A :func:`stack.check_backup` result in a few words."""
+    if check.get("byte_for_byte"):
+        return "yes"
+    if "error" in check:
+        return f"no: {check['error']}"
+    counts = {k: len(check.get(k, ())) for k in ("missing", "differ", "unexpected")}
+    return "no: " + ", ".join(f"{n} {k}" for k, n in counts.items())
 
 
 def mib(value: float | None) -> str:
@@ -393,6 +442,21 @@ def render(results: dict) -> str:
                 f"| {r['export_window_seconds']:,.1f} s | {rate:,.1f}/s "
                 f"| {rate / results['args']['export_rps']:.0%} |"
             )
+    lines += [
+        "",
+        "Each run's tag against the workspace (byte for byte: every notebook and file, by git blob id), and "
+        "the Workspace API requests answered 429:",
+        "",
+        "| run | files | byte for byte | requests | 429s | 429 share | load (1 min) at the end |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["runs"].items():
+        check = r.get("backup_check") or {}
+        requests = sum(r["calls"].values()) + r["http_429"]
+        lines.append(
+            f"| {name} | {check.get('files', 0):,} | {_verdict(check)} | {requests:,} | {r['http_429']:,} "
+            f"| {r['http_429'] / requests if requests else 0:.1%} | {r.get('load_average_at_end', 0):.1f} |"
+        )
     if storage_runs := {
         n: r["storage_requests"] for n, r in results["runs"].items() if r.get("storage_requests")
     }:

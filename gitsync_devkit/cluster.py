@@ -194,6 +194,8 @@ class CeleryAirflow(LocalAirflow):
     the size from which an XCom value goes to the object store. With ``storage_delay_ms``, Airflow reaches
     the storage account through a :class:`DelayProxy` (:attr:`proxy`) that holds back each request by that
     long, as a remote storage account's round trip; :attr:`storage` is Azurite's own connection string.
+    With ``fresh_pods``, every task runs with an empty ``cache_dir`` of its own, as in a new Kubernetes pod
+    (:mod:`gitsync_devkit.fresh_pods`).
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class CeleryAirflow(LocalAirflow):
         xcom_threshold: int = XCOM_THRESHOLD,
         parallelism: int = 8,
         storage_delay_ms: float = 0,
+        fresh_pods: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(env, parallelism, **kwargs)
@@ -216,6 +219,7 @@ class CeleryAirflow(LocalAirflow):
         self.storage = ""
         self.storage_delay_ms = storage_delay_ms
         self.proxy: DelayProxy | None = None
+        self.fresh_pods = fresh_pods
 
     def __enter__(self) -> CeleryAirflow:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -271,7 +275,8 @@ class CeleryAirflow(LocalAirflow):
         return counts
 
     def cache_dir(self, name: str) -> Path:
-        """The ``[gitsync] cache_dir`` of worker ``name``: its git mirror and rate-limit files."""
+        """The ``[gitsync] cache_dir`` of worker ``name``: its git mirror and rate-limit files (with
+        ``fresh_pods``, the folder that holds each running task's own)."""
         return self.workdir / name / "cache"
 
     def start_worker(self, name: str, concurrency: int = 2) -> None:
@@ -283,6 +288,8 @@ class CeleryAirflow(LocalAirflow):
             "GITSYNC_WORKER_HOSTNAME": name,
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         }
+        if self.fresh_pods:
+            env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = "gitsync_devkit.fresh_pods.CELERY_CONFIG"
         args = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", str(concurrency)]
         self.workers[name] = self.start(name, *args, env=env)
 
