@@ -1,9 +1,9 @@
 """Staging retention: which staged objects no run needs any more, and removing them. No Airflow import.
 
 Each backup run records what it staged or handed on (the blob ids of its manifest slices and change
-lists, the names of its tasks' packs) in ``runs/<hash of dag and run id>.json``, with its capture time
-and whether it completed, whether its commit succeeded or not. After a successful commit the run
-removes each object under ``blobs/`` and ``packs/`` for which both hold:
+lists, the names of its tasks' packs) in the store (:meth:`StagingStore.put_record`, keyed by a hash
+of its DAG and run id), with its capture time and whether it completed, whether its commit succeeded
+or not. After a successful commit the run removes each staged object for which both hold:
 
 - it was written more than ``days`` days ago. This spares whatever a run in flight is writing (of any
   DAG sharing the store) and the objects of a run that died before recording them;
@@ -18,23 +18,19 @@ task days later). Staging an object again makes it young (a local store sets its
 rewrites it), so a sweep of another DAG on the same store spares what a run in flight re-staged.
 Records of complete runs
 older than ``days`` and of superseded ones go too. A store that tells no modification time has
-nothing removed (Airflow's ``stat_result`` reads ``mtime`` and ``LastModified`` only, and so gives 0
-for ``abfs://``'s ``last_modified``; it is read here from the info itself).
+nothing removed (:meth:`StagingStore.sweep`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
-from airflow_gitsync.staging import BLOBS, PACK_SUFFIX, PACKS, StagingStore, StoragePath, is_local
-
-RUNS = "runs"
+from airflow_gitsync.staging import StagingStore
 
 
 @dataclass(frozen=True)
@@ -90,15 +86,7 @@ def run_references(
 
 def record_run(store: StagingStore, record: RunRecord) -> None:
     """Write (or replace) the run's record."""
-    (store.root / RUNS).mkdir(parents=True, exist_ok=True)
-    (store.root / RUNS / f"{record.key}.json").write_bytes(json.dumps(to_xcom(record)).encode())
-
-
-def _records(store: StagingStore) -> Iterator[tuple[StoragePath, RunRecord]]:
-    folder = store.root / RUNS
-    if folder.exists():
-        for path in folder.iterdir():
-            yield path, from_xcom(RunRecord, json.loads(path.read_bytes()))
+    store.put_record(record.key, json.dumps(to_xcom(record)).encode())
 
 
 def still_needed(records: Sequence[RunRecord], now: datetime, days: int) -> list[RunRecord]:
@@ -122,84 +110,15 @@ def still_needed(records: Sequence[RunRecord], now: datetime, days: int) -> list
     return [r for r in records if needed(r)]
 
 
-def modified_time(info: Mapping) -> float | None:
-    """When a staged object was written (epoch seconds), from an object store's info (``mtime``,
-    ``last_modified``, ``LastModified``); None when it does not say."""
-    for key in ("mtime", "last_modified", "LastModified"):
-        value = info.get(key)
-        if isinstance(value, datetime):
-            return value.timestamp()
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
-    return None
-
-
-def _listing(
-    folder: StoragePath, referenced: Container[str]
-) -> tuple[int, list[tuple[str, float | None, int]], list[str]]:
-    """How many objects in ``folder`` are ``referenced``; the name, time written (epoch seconds, None
-    if unknown) and size of each other one; the names of its subfolders. From one listing of the
-    folder (``os.scandir``, an object store's ``ls``) rather than a call per object; a referenced
-    object is not stat'ed: in a store of a week's runs nearly all are. A missing folder is empty."""
-    count, others, folders = 0, [], []
-    try:
-        if is_local(folder):
-            with os.scandir(folder) as entries:
-                listed = [
-                    (e.name, e.is_dir(), None if e.is_dir() or e.name in referenced else e.stat())
-                    for e in entries
-                ]
-            infos = [(n, d, st and (st.st_mtime or None), st and st.st_size) for n, d, st in listed]
-        else:
-            infos = [
-                (_name(i["name"]), i.get("type") == "directory", modified_time(i), int(i.get("size") or 0))
-                for i in folder.fs.ls(folder.path, detail=True)  # type: ignore[attr-defined]
-            ]
-    except FileNotFoundError:
-        return 0, [], []
-    for name, is_folder, written, size in infos:
-        if is_folder:
-            folders.append(name)
-        elif name in referenced:
-            count += 1
-        else:
-            others.append((name, written, size))
-    return count, others, folders
-
-
-def _name(path: StoragePath | str) -> str:
-    """The last component of ``path``, from its text (``name`` is not reliable on every object
-    store's path class)."""
-    return str(path).rstrip("/").rsplit("/", 1)[-1]
-
-
 def sweep(store: StagingStore, now: datetime, days: int) -> RetentionResult:
     """Remove the objects and run records no run needs any more (see the module docstring)."""
-    records = dict(_records(store))
+    records = {name: from_xcom(RunRecord, json.loads(data)) for name, data in store.records()}
     needed = still_needed(list(records.values()), now, days)
     needed_keys = {r.key for r in needed}
-    expired = [path for path, r in records.items() if r.key not in needed_keys]
-    for path in expired:
-        path.unlink(missing_ok=True)
-    oldest = (now - timedelta(days=days)).timestamp()
+    expired = [name for name, r in records.items() if r.key not in needed_keys]
+    for name in expired:
+        store.remove_record(name)
     blobs = {blob for r in needed for blob in r.blobs}
-    packs = {pack + PACK_SUFFIX for r in needed for pack in r.packs}
-    removed = removed_bytes = kept = unknown = 0
-
-    def sweep_folder(folder: StoragePath, referenced: Container[str]) -> list[str]:
-        nonlocal removed, removed_bytes, kept, unknown
-        count, others, folders = _listing(folder, referenced)
-        kept += count
-        for name, written, size in others:
-            if written is None or written > oldest:
-                kept, unknown = kept + 1, unknown + (written is None)
-            else:
-                (folder / name).unlink(missing_ok=True)
-                removed, removed_bytes = removed + 1, removed_bytes + size
-        return folders
-
-    sweep_folder(store.root / PACKS, packs)
-    # Versions before packs staged every notebook as blobs/<id[:2]>/<id[2:]>: swept as they age.
-    for prefix in sweep_folder(store.root / BLOBS, blobs):
-        sweep_folder(store.root / BLOBS / prefix, {b[2:] for b in blobs if b[:2] == prefix})
-    return RetentionResult(removed, removed_bytes, kept, len(expired), unknown)
+    packs = {pack for r in needed for pack in r.packs}
+    swept = store.sweep(blobs, packs, older_than=(now - timedelta(days=days)).timestamp())
+    return RetentionResult(swept.removed, swept.removed_bytes, swept.kept, len(expired), swept.unknown_age)

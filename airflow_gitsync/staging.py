@@ -7,9 +7,10 @@ their name):
 - ``packs/<sha1>.pack``: what one scan or export task exported, as one git pack
   (:mod:`airflow_gitsync.git.packs`), named by its trailing checksum;
 - ``blobs/<blob id>``: the small objects tasks hand each other (a year's manifest slice, an export
-  task's change lists), named by git blob id.
+  task's change lists), named by git blob id;
 
-Both folders are flat: a sweep lists each in one request. The store works on any ``pathlib``-like
+and ``runs/<key>.json``, the run records of :mod:`airflow_gitsync.retention`. The folders are flat:
+a sweep lists each in one request. The store works on any ``pathlib``-like
 root: Airflow's ``ObjectStoragePath`` (``file://``, ``abfs://``, ...) in tasks, a plain
 ``pathlib.Path`` in tests.
 """
@@ -17,7 +18,9 @@ root: Airflow's ``ObjectStoragePath`` (``file://``, ``abfs://``, ...) in tasks, 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PosixPath, WindowsPath
 from typing import Any, Protocol
 
@@ -27,6 +30,7 @@ from airflow_gitsync.git.packs import PackError, check_pack_name, pack_name
 
 BLOBS = "blobs"
 PACKS = "packs"
+RUNS = "runs"
 PACK_SUFFIX = ".pack"
 
 
@@ -56,6 +60,17 @@ def is_local(path: StoragePath) -> bool:
     ``file://`` one: with universal-pathlib 0.2 (Airflow 3.1) that is a ``pathlib.Path`` too, whose
     ``os.fspath()`` is its URL."""
     return isinstance(path, PosixPath | WindowsPath)
+
+
+@dataclass(frozen=True)
+class Swept:
+    """One :meth:`StagingStore.sweep`: objects (and bytes) removed, objects kept, and of those the
+    ones kept because the store tells no time. Kept objects are counted, not sized."""
+
+    removed: int
+    removed_bytes: int
+    kept: int
+    unknown_age: int
 
 
 class StagingStore:
@@ -159,3 +174,94 @@ class StagingStore:
         if actual != name:
             raise self._corrupt(path, f"pack {name}", f"its checksum is {actual}", hint)
         return data
+
+    def put_record(self, key: str, data: bytes) -> None:
+        """Write (or replace) the run record ``key``."""
+        self._mkdir(RUNS)
+        (self.root / RUNS / f"{key}.json").write_bytes(data)
+
+    def records(self) -> Iterator[tuple[str, bytes]]:
+        """Every run record: its key and bytes."""
+        folder = self.root / RUNS
+        if folder.exists():
+            for path in folder.iterdir():
+                yield _name(path).removesuffix(".json"), path.read_bytes()
+
+    def remove_record(self, key: str) -> None:
+        (self.root / RUNS / f"{key}.json").unlink(missing_ok=True)
+
+    def sweep(self, blobs: Container[str], packs: Container[str], older_than: float) -> Swept:
+        """Remove every blob and pack not in ``blobs`` / ``packs`` written before ``older_than``
+        (epoch seconds); one listing per folder. An object whose time the store does not tell is
+        kept. Blobs of versions before packs (``blobs/<id[:2]>/<id[2:]>``) are swept as they age."""
+        removed = removed_bytes = kept = unknown = 0
+
+        def sweep_folder(folder: StoragePath, referenced: Callable[[str], bool]) -> list[str]:
+            nonlocal removed, removed_bytes, kept, unknown
+            count, others, folders = _listing(folder, referenced)
+            kept += count
+            for name, written, size in others:
+                if written is None or written > older_than:
+                    kept, unknown = kept + 1, unknown + (written is None)
+                else:
+                    (folder / name).unlink(missing_ok=True)
+                    removed, removed_bytes = removed + 1, removed_bytes + size
+            return folders
+
+        sweep_folder(self.root / PACKS, lambda name: name.removesuffix(PACK_SUFFIX) in packs)
+        for prefix in sweep_folder(self.root / BLOBS, lambda name: name in blobs):
+            sweep_folder(self.root / BLOBS / prefix, lambda name, p=prefix: p + name in blobs)
+        return Swept(removed, removed_bytes, kept, unknown)
+
+
+def modified_time(info: Mapping) -> float | None:
+    """When a staged object was written (epoch seconds), from an object store's info (``mtime``,
+    ``last_modified``, ``LastModified``); None when it does not say. Read from the info itself:
+    Airflow's ``stat_result`` reads ``mtime`` and ``LastModified`` only, and gives 0 for
+    ``abfs://``'s ``last_modified``."""
+    for key in ("mtime", "last_modified", "LastModified"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return None
+
+
+def _listing(
+    folder: StoragePath, referenced: Callable[[str], bool]
+) -> tuple[int, list[tuple[str, float | None, int]], list[str]]:
+    """How many objects in ``folder`` are ``referenced``; the name, time written (epoch seconds, None
+    if unknown) and size of each other one; the names of its subfolders. From one listing of the
+    folder (``os.scandir``, an object store's ``ls``) rather than a call per object; a referenced
+    object is not stat'ed: in a store of a week's runs nearly all are. A missing folder is empty."""
+    count, others, folders = 0, [], []
+    try:
+        if is_local(folder):
+            with os.scandir(folder) as entries:
+                listed = [
+                    (e.name, e.is_dir(), None if e.is_dir() or referenced(e.name) else e.stat())
+                    for e in entries
+                ]
+            infos = [(n, d, st and (st.st_mtime or None), st and st.st_size) for n, d, st in listed]
+        else:
+            infos = [
+                (_name(i["name"]), i.get("type") == "directory", modified_time(i), int(i.get("size") or 0))
+                for i in folder.fs.ls(folder.path, detail=True)  # type: ignore[attr-defined]
+            ]
+    except FileNotFoundError:
+        return 0, [], []
+    for name, is_folder, written, size in infos:
+        if is_folder:
+            folders.append(name)
+        elif referenced(name):
+            count += 1
+        else:
+            others.append((name, written, size))
+    return count, others, folders
+
+
+def _name(path: StoragePath | str) -> str:
+    """The last component of ``path``, from its text (``name`` is not reliable on every object
+    store's path class)."""
+    return str(path).rstrip("/").rsplit("/", 1)[-1]

@@ -14,8 +14,8 @@ from fsspec.implementations.memory import MemoryFileSystem
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.git.packs import PackWriter
-from airflow_gitsync.retention import RunRecord, _name, modified_time, record_run, still_needed, sweep
-from airflow_gitsync.staging import StagingStore
+from airflow_gitsync.retention import RunRecord, record_run, still_needed, sweep
+from airflow_gitsync.staging import StagingStore, _name, modified_time
 
 DAYS = 3
 DAY1 = datetime(2026, 11, 1, 2, tzinfo=UTC)
