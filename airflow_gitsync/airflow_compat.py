@@ -1,7 +1,10 @@
-"""Airflow names the provider uses, from where the running minor has them: Airflow 3.1 keeps the task
+"""Airflow names and arguments the provider uses, as the running minor has them: Airflow 3.1 keeps the task
 exceptions, ``conf`` and ``Stats`` outside ``airflow.sdk``, where 3.2 moved them."""
 
 from __future__ import annotations
+
+from airflow import __version__ as airflow_version
+from packaging.version import Version
 
 try:
     from airflow.sdk import conf  # noqa: TID251
@@ -20,4 +23,17 @@ except ImportError:  # Airflow 3.1
     )
     from airflow.stats import Stats
 
-__all__ = ["AirflowFailException", "AirflowNotFoundException", "AirflowSkipException", "Stats", "conf"]
+AIRFLOW_V_3_2_PLUS = Version(Version(airflow_version).base_version) >= Version("3.2.0")
+# A task's retry delay doubling at each try: ``retry_exponential_backoff`` is a multiplier from Airflow
+# 3.2, a flag in 3.1 (whose backoff doubles the delay too).
+DOUBLING_BACKOFF: float | bool = 2.0 if AIRFLOW_V_3_2_PLUS else True
+
+__all__ = [
+    "AIRFLOW_V_3_2_PLUS",
+    "DOUBLING_BACKOFF",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowSkipException",
+    "Stats",
+    "conf",
+]

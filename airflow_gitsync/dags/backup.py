@@ -34,7 +34,7 @@ from typing import Any
 from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
 from airflow_gitsync import tasks
-from airflow_gitsync.airflow_compat import AirflowSkipException, conf
+from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF, AirflowSkipException, conf
 from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
@@ -62,7 +62,7 @@ def _network_retries(config: GitsyncConfig) -> dict[str, Any]:
     return {
         "retries": config.task_retries,
         "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
+        "retry_exponential_backoff": DOUBLING_BACKOFF,
         "max_retry_delay": timedelta(minutes=10),
     }
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
+from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.git.mirror import Mirror
@@ -140,7 +141,7 @@ def verify_dag(
     network = {
         "retries": config.task_retries,
         "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
+        "retry_exponential_backoff": DOUBLING_BACKOFF,
         "show_return_value_in_logs": False,
     }
 

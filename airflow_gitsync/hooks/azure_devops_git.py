@@ -16,6 +16,7 @@ in the Airflow database. Every secret is registered with Airflow's secrets maske
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from functools import cached_property
@@ -25,6 +26,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
+from airflow_gitsync.airflow_compat import AIRFLOW_V_3_2_PLUS
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir
@@ -75,6 +77,28 @@ class AzureDevOpsGitHook(BaseHook):
     default_conn_name = "azure_devops_git_default"
     conn_type = "azure_devops_git"
     hook_name = "Azure DevOps Git"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form's hidden fields, labels and placeholders for Airflow 3.1, which asks the hook
+        (3.2 reads the provider info's ``ui-field-behaviour``, where they come from)."""
+        from airflow_gitsync.get_provider_info import get_provider_info
+
+        (info,) = get_provider_info()["connection-types"]
+        return {key.replace("-", "_"): value for key, value in info["ui-field-behaviour"].items()}
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """None: Airflow 3.2 builds the form fields of the extras from the provider info's ``conn-fields``;
+        on 3.1 they go into the connection's Extra, as JSON."""
+        if not AIRFLOW_V_3_2_PLUS:
+            logging.getLogger(__name__).warning(
+                "Airflow 3.1: the %s connection form has no fields for its extras (tenant_id, client_id, "
+                "client_secret, use_managed_identity, use_default_azure_credential, ssh_private_key): "
+                "set them in Extra as JSON. Airflow 3.2 and later show them as fields.",
+                cls.conn_type,
+            )
+        return {}
 
     def __init__(self, azure_devops_git_conn_id: str = default_conn_name, **kwargs) -> None:
         super().__init__(**kwargs)
