@@ -47,6 +47,17 @@ def test_services_healthchecks_and_restarts(compose: dict):
     assert "postgres-db-volume" in compose["volumes"]
 
 
+def test_task_logs_and_cache_dir_are_named_volumes_the_airflow_user_owns(compose: dict):
+    """A restart keeps the task logs and the workers' warm mirror (cache_dir)."""
+    cache_dir = _env(compose, "airflow-worker")["AIRFLOW__GITSYNC__CACHE_DIR"]
+    for name in AIRFLOW_SERVICES:
+        volumes = compose["services"][name]["volumes"]
+        assert {"airflow-logs:/opt/airflow/logs", f"gitsync-cache:{cache_dir}"} <= set(volumes), name
+    assert {"airflow-logs", "gitsync-cache"} <= set(compose["volumes"])
+    init = compose["services"]["airflow-init"]["command"][-1]
+    assert f'chown -R "${{AIRFLOW_UID:-50000}}:0" /opt/airflow/logs {cache_dir}' in init
+
+
 def test_airflow_runs_an_image_built_from_the_dockerfile(compose: dict):
     for name in AIRFLOW_SERVICES:
         service = compose["services"][name]
