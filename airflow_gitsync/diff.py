@@ -5,17 +5,22 @@ from the manifest, when either side has no usable ``modified_at`` (then the expo
 blob id), or always in ``full_scan`` mode. A manifest entry that was not listed is deleted, but only
 when the whole engagement was listed successfully: a failed listing never turns into deletions.
 The records travel between tasks through :mod:`airflow_gitsync.results`' serializer.
+
+Around the diff: the manifest cut by year for the scans (:func:`split_manifest`), after checking that
+it comes from the run's root (:func:`check_root`), and the engagements with work grouped into export
+tasks (:func:`plan_exports`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.layout import engagement_of, root_of, year_of
+from airflow_gitsync.manifest import ManifestEntry, manifest_lines
+from airflow_gitsync.settings import SettingsError
 
 Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
 LISTING_FAILED = "listing failed"  # how the reason of a folder whose listing failed begins
@@ -181,3 +186,68 @@ def diff_engagement(
     changes.deleted = sorted(p for p in manifest if p not in listed)
     changes.to_export.sort(key=lambda o: o.repo_path)
     return changes
+
+
+def split_manifest(data: bytes) -> tuple[dict[str, bytes], set[str]]:
+    """The manifest file cut by year, without building its entries: each year's lines (keyed by the
+    year's name in the repository, in file order, so a manifest this package wrote gives the bytes
+    :func:`~airflow_gitsync.manifest.dump_manifest` gives for that year) and the roots its records
+    were backed up from (:func:`check_root`). Whoever loads a year's part checks its records."""
+    lines: dict[str, list[bytes]] = defaultdict(list)
+    roots: set[str] = set()
+    for line, repo_path, workspace_path in manifest_lines(data):
+        lines[year_of(engagement_of(repo_path.split("/")))].append(line)
+        roots.add(root_of(workspace_path, repo_path))
+    return {year: b"\n".join(part) + b"\n" for year, part in lines.items()}, roots
+
+
+def check_root(roots: Iterable[str], workspace_root: str, allow_change: bool = False) -> None:
+    """Refuse to back up ``workspace_root`` into a repository whose manifest came from other ``roots``.
+
+    The root of each entry is what its workspace path and repo path imply (:func:`root_of`). A
+    different root would re-add every object under new paths and delete the old ones (a green run
+    that moves the whole backup); ``allow_change`` (the ``allow_root_change`` param) says it is meant.
+    """
+    other = sorted(set(roots) - {workspace_root.rstrip("/") or "/"})
+    if other and not allow_change:
+        raise SettingsError(
+            f"workspace_root {workspace_root!r}: the backup repository holds a backup of {', '.join(other)}; "
+            "backing up another root would move every object. Set the param allow_root_change to do that."
+        )
+
+
+def _label(engagements: Sequence[str]) -> str:
+    first = engagements[0] or "(root)"
+    if len(engagements) == 1:
+        return first
+    return f"{first} … {engagements[-1]} ({len(engagements)} engagements)"
+
+
+def plan_exports(
+    engagements: Iterable[EngagementChanges], task_calls: int, max_map_length: int, folder_rule: FolderRule
+) -> list[tuple[str, list[EngagementChanges]]]:
+    """Group engagements into export tasks; each group with the label the UI shows for it.
+
+    Consecutive engagements (by name) share a task until it holds ``task_calls`` Workspace API
+    calls (an engagement exported as one folder is one call, see
+    :meth:`EngagementChanges.export_calls`; each engagement counts one more, for its own work):
+    each mapped task instance costs Airflow a fixed overhead (a process, a DAG parse, XCom), which
+    a run touching most of ~1,500 engagements would otherwise pay ~1,500 times. With
+    ``task_calls = 1`` every engagement is its own task.
+
+    :raises SettingsError: more groups than Airflow's ``[core] max_map_length`` allows.
+    """
+    groups: list[list[EngagementChanges]] = []
+    size = task_calls
+    for engagement in sorted(engagements, key=lambda e: e.engagement):
+        if size >= task_calls:
+            groups.append([])
+            size = 0
+        groups[-1].append(engagement)
+        size += engagement.export_calls(folder_rule) + 1
+    if len(groups) > max_map_length:
+        raise SettingsError(
+            f"{len(groups):,} export tasks exceed [core] max_map_length = {max_map_length:,}; raise it "
+            "(e.g. AIRFLOW__CORE__MAX_MAP_LENGTH=4096) or [gitsync] export_task_calls, see the README"
+        )
+    return [(_label([e.engagement for e in group]), group) for group in groups]

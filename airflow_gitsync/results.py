@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, TypeVar
@@ -113,6 +114,12 @@ class PlanResult:
     engagements: list[PlannedEngagement]
     export_tasks: list[ExportTask]
     missing_years: list[str]
+
+    def missing(self, exports: Iterable[ExportResult]) -> list[str]:
+        """The planned engagements that no export delivered, sorted: a run is complete (and tagged)
+        only when there are none and no year is missing."""
+        exported = {e.engagement for e in exports}
+        return sorted(p.engagement for p in self.engagements if p.engagement not in exported)
 
 
 @dataclass(frozen=True)

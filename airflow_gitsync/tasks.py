@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 
-from airflow_gitsync import retention, run
+from airflow_gitsync import messages, retention
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.diff import EngagementChanges
+from airflow_gitsync.diff import EngagementChanges, check_root, plan_exports, split_manifest
 from airflow_gitsync.gather import gather
 from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.git.packs import PackWriter
@@ -99,8 +99,8 @@ def prepare(params: Mapping) -> PrepareResult:
         listing = pool.submit(years_listed)
         engine = _engine(settings, config)
         engine.sync()
-        slices, roots = run.split_manifest(engine.manifest_file())
-        run.check_root(roots, settings.workspace_root, settings.allow_root_change)
+        slices, roots = split_manifest(engine.manifest_file())
+        check_root(roots, settings.workspace_root, settings.allow_root_change)
         try:
             listed = listing.result()
         except NotFoundError:
@@ -152,7 +152,7 @@ def scan(year: YearSlice, params: Mapping) -> tuple[ScanResult, ExportTaskResult
             return {}
         try:
             return load_manifest(staging.get(year.manifest_blob))
-        except ManifestError as exc:  # lines counted within the year's part (run.split_manifest)
+        except ManifestError as exc:  # lines counted within the year's part (diff.split_manifest)
             raise ManifestError(f"the manifest's records of year {year.year!r}: {exc}") from exc
 
     with (
@@ -189,7 +189,7 @@ def plan(years: Sequence[YearSlice], scans: Sequence[ScanResult], max_map_length
     """
     config = GitsyncConfig.load()
     engagements = [e for s in scans for e in s.engagements if e.has_work]
-    groups = run.plan_exports(engagements, config.export_task_calls, max_map_length, config.folder_rule())
+    groups = plan_exports(engagements, config.export_task_calls, max_map_length, config.folder_rule())
     staging = config.staging()
     scanned = {s.year for s in scans}
     return PlanResult(
@@ -277,9 +277,9 @@ def commit(
         engine.sync()
         gathered = gather(engine.mirror, config.staging(), exported, log)
         exports = gathered.exports
-        missing = run.missing_engagements(planned.engagements, exports)
+        missing = planned.missing(exports)
         complete = not missing and not planned.missing_years
-        info = run.commit_info(run_id, logical_date, prepared.capture_time, missing, settings.years)
+        info = messages.commit_info(run_id, logical_date, prepared.capture_time, missing, settings.years)
         result = engine.apply(
             ChangeSet(
                 upserts=[u for e in exports for u in e.upserts],
@@ -288,7 +288,7 @@ def commit(
             info=info,
             batch_size=settings.commit_batch_size,
             tag=settings.tag_for(logical_date) if complete else None,
-            tag_message=run.tag_message(info, exports, settings.years),
+            tag_message=messages.tag_message(info, exports, settings.years),
             dry_run=settings.dry_run,
         )
     if gathered.failures:

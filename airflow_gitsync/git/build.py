@@ -11,17 +11,11 @@ from datetime import datetime
 from airflow_gitsync.blob import check_blob_id, git_blob_id
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.git import repo_files
-from airflow_gitsync.git.commit_plan import (
-    Change,
-    ChangeSet,
-    CommitInfo,
-    batches,
-    commit_message,
-    plan_changes,
-)
+from airflow_gitsync.git.commit_plan import Change, ChangeSet, CommitInfo, batches, plan_changes
 from airflow_gitsync.git.fast_import import FastImport
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestError, ManifestFile
+from airflow_gitsync.messages import commit_message
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
-"""What a backup run asks to change, checked and planned into batches with readable messages."""
+"""What a backup run asks to change, checked and planned into batches (their texts are in
+:mod:`airflow_gitsync.messages`)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from airflow_gitsync.blob import check_blob_id
-from airflow_gitsync.layout import check_repo_path, engagement_of
+from airflow_gitsync.layout import check_repo_path
 from airflow_gitsync.manifest import ManifestEntry
 
-_MAX_ENGAGEMENT_LINES = 40
 DEFAULT_BATCH_SIZE = 5000
 """Most changes per commit: a day (~3,500 changes at 70,000 notebooks) is one commit, a first sync of
 70,000 is 14; each commit also carries the whole manifest (20 MB at 70,000)."""
@@ -69,29 +68,3 @@ def batches(changes: list[Change], size: int) -> Iterator[list[Change]]:
         raise ValueError(f"batch_size must be at least 1, not {size}")
     for start in range(0, len(changes), size):
         yield changes[start : start + size]
-
-
-def _counts(kinds: Counter) -> str:
-    return ", ".join(f"{kinds[k]:,} {k}" for k in ("modified", "added", "deleted"))
-
-
-def commit_message(batch: Iterable[Change], info: CommitInfo, part: int = 1, parts: int = 1) -> str:
-    """``Backup <date>: 3,120 modified, 310 added, 198 deleted``, counts per engagement, provenance."""
-    totals: Counter = Counter()
-    per_engagement: dict[str, Counter] = {}
-    for change in batch:
-        totals[change.kind] += 1
-        per_engagement.setdefault(engagement_of(change.path.split("/")) or "(root)", Counter())[
-            change.kind
-        ] += 1
-    title = f"Backup {info.logical_date[:10]}: {_counts(totals)}"
-    if parts > 1:
-        title += f" (part {part} of {parts})"
-    lines = [title, ""]
-    for name in sorted(per_engagement)[:_MAX_ENGAGEMENT_LINES]:
-        lines.append(f"  {name}: {_counts(per_engagement[name])}")
-    if len(per_engagement) > _MAX_ENGAGEMENT_LINES:
-        lines.append(f"  ... and {len(per_engagement) - _MAX_ENGAGEMENT_LINES:,} more engagements")
-    lines += ["", f"Run id: {info.run_id}", f"Logical date: {info.logical_date}"]
-    lines += [f"Capture time: {info.capture_time}", *info.summary_lines]
-    return "\n".join(lines) + "\n"

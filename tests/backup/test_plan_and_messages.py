@@ -1,14 +1,15 @@
-"""The run-level rules (export task groups, completeness, messages): plain Python, no Airflow config."""
+"""The run rules apart from Airflow: export task groups and the manifest cut by year (diff.py),
+completeness (PlanResult.missing), the commit and tag texts (messages.py)."""
 
 from datetime import datetime
 
 import pytest
 
-from airflow_gitsync import run
+from airflow_gitsync import diff, messages
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ListedObject
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
-from airflow_gitsync.results import PlannedEngagement
+from airflow_gitsync.results import PlannedEngagement, PlanResult
 from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
 
@@ -24,24 +25,24 @@ ENGAGEMENTS = [_engagement("2024/B", 3), _engagement("2024/A", 1, 1), _engagemen
 
 
 def test_engagements_share_a_task_up_to_the_batch_size():
-    groups = run.plan_exports(ENGAGEMENTS, task_calls=4, max_map_length=1024, folder_rule=FolderRule(0))
+    groups = diff.plan_exports(ENGAGEMENTS, task_calls=4, max_map_length=1024, folder_rule=FolderRule(0))
     assert [label for label, _ in groups] == ["2024/A … 2024/B (2 engagements)", "2025/C"]
     assert [[e.engagement for e in group] for _, group in groups] == [["2024/A", "2024/B"], ["2025/C"]]
 
 
 def test_batch_size_one_is_one_task_per_engagement():
-    groups = run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=1024, folder_rule=FolderRule(0))
+    groups = diff.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=1024, folder_rule=FolderRule(0))
     assert [label for label, _ in groups] == ["2024/A", "2024/B", "2025/C"]
 
 
 def test_too_many_tasks_names_the_setting():
     with pytest.raises(SettingsError, match=r"max_map_length = 2.*export_task_calls"):
-        run.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=2, folder_rule=FolderRule(0))
+        diff.plan_exports(ENGAGEMENTS, task_calls=1, max_map_length=2, folder_rule=FolderRule(0))
 
 
 def test_an_engagement_exported_as_a_folder_weighs_one_call():
-    per_object = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(0))
-    folders = run.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(2, 0))
+    per_object = diff.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(0))
+    folders = diff.plan_exports(ENGAGEMENTS, task_calls=5, max_map_length=1024, folder_rule=FolderRule(2, 0))
     assert [len(group) for _, group in per_object] == [2, 1]  # 1 + 1, 3 + 1, then 5 + 1
     assert [len(group) for _, group in folders] == [3]  # 1 + 1, 1 + 1, 1 + 1
     assert [e.export_calls(FolderRule(2, 0)) for e in ENGAGEMENTS] == [1, 1, 1]
@@ -59,9 +60,10 @@ def test_a_folder_export_needs_a_large_enough_share_of_the_engagement_to_change(
 
 
 def test_missing_engagements_are_the_planned_ones_without_a_result():
-    planned = [PlannedEngagement("2024/A", 1), PlannedEngagement("2024/B", 2), PlannedEngagement("", 1)]
-    assert run.missing_engagements(planned, [ExportResult("2024/A")]) == ["", "2024/B"]
-    assert run.missing_engagements(planned, [ExportResult(e.engagement) for e in planned]) == []
+    engagements = [PlannedEngagement("2024/A", 1), PlannedEngagement("2024/B", 2), PlannedEngagement("", 1)]
+    planned = PlanResult(engagements, export_tasks=[], missing_years=[])
+    assert planned.missing([ExportResult("2024/A")]) == ["", "2024/B"]
+    assert planned.missing([ExportResult(e.engagement) for e in engagements]) == []
 
 
 def test_messages_count_content_changes_and_say_when_years_limited_the_run():
@@ -70,18 +72,18 @@ def test_messages_count_content_changes_and_say_when_years_limited_the_run():
         ExportResult("2024/B", modified=3),
     ]
     day = datetime(2026, 11, 27, tzinfo=UTC)
-    info = run.commit_info("run-1", day, "2026-11-27T02:00:05+00:00", [], ["2024"])
-    message = run.tag_message(info, exports, ["2024"])
+    info = messages.commit_info("run-1", day, "2026-11-27T02:00:05+00:00", [], ["2024"])
+    message = messages.tag_message(info, exports, ["2024"])
     # an export whose blob did not change is not "modified"
     assert message.startswith("Databricks backup for 2026-11-27 (4 modified, 2 added, 1 deleted)\n")
     assert "scope: years 2024 only; other years as of the previous backup" in message
     assert info.summary_lines == ["Scope: years 2024 only; other years as of the previous backup"]
-    full = run.tag_message(run.commit_info("run-1", day, "t", [], []), exports, [])
+    full = messages.tag_message(messages.commit_info("run-1", day, "t", [], []), exports, [])
     assert "scope" not in full
 
 
 def test_an_incomplete_run_says_which_engagements_are_missing():
-    info = run.commit_info("r", datetime(2026, 1, 1), "t", [f"2024/E{i}" for i in range(25)], [])
+    info = messages.commit_info("r", datetime(2026, 1, 1), "t", [f"2024/E{i}" for i in range(25)], [])
     (line,) = info.summary_lines
     assert line.startswith("Incomplete: 25 engagements not exported: 2024/E0, 2024/E1") and line.endswith(
         " ..."
@@ -93,19 +95,19 @@ def _entry(workspace_path, repo_path):
 
 
 def test_a_backup_of_another_root_is_refused_unless_allowed():
-    _, roots = run.split_manifest(
+    _, roots = diff.split_manifest(
         dump_manifest([_entry("/Clients/2024/E/x", "2024/E/x"), _entry("/Clients/.git", "%2Egit")])
     )
     assert roots == {"/Clients"}
-    run.check_root(roots, "/Clients")
-    run.check_root(roots, "/Clients/")
+    diff.check_root(roots, "/Clients")
+    diff.check_root(roots, "/Clients/")
     for other in ("/Clients/2024", "/"):
         with pytest.raises(
             SettingsError, match=r"^workspace_root .*holds a backup of /Clients.*allow_root_change"
         ):
-            run.check_root(roots, other)
-        run.check_root(roots, other, allow_change=True)
-    run.check_root(set(), "/Anything")
+            diff.check_root(roots, other)
+        diff.check_root(roots, other, allow_change=True)
+    diff.check_root(set(), "/Anything")
 
 
 def test_the_manifest_is_cut_by_year_into_the_bytes_each_year_would_dump():
@@ -117,11 +119,11 @@ def test_the_manifest_is_cut_by_year_into_the_bytes_each_year_would_dump():
         _entry("/Clients/2024/E/NOTEBOOKS/\u00e9t\u00e9", "2024/E/NOTEBOOKS/\u00e9t\u00e9"),
         _entry("/Clients/2024/y", "2024/y"),
     ]
-    parts, roots = run.split_manifest(dump_manifest(entries))
+    parts, roots = diff.split_manifest(dump_manifest(entries))
     assert roots == {"/Clients"}
     years = {"": entries[:2], "2023": [entries[2]], "2023-old": [entries[3]], "2024": entries[4:]}
     assert parts == {year: dump_manifest(part) for year, part in years.items()}
-    assert run.split_manifest(b"") == ({}, set())
+    assert diff.split_manifest(b"") == ({}, set())
 
 
 @pytest.mark.parametrize(
@@ -134,4 +136,4 @@ def test_the_manifest_is_cut_by_year_into_the_bytes_each_year_would_dump():
 def test_a_manifest_line_that_cannot_be_cut_is_named(line, error):
     good = dump_manifest([_entry("/Clients/2024/E/x", "2024/E/x")])
     with pytest.raises(ValueError, match=rf"^\.gitsync/manifest\.jsonl {error}"):
-        run.split_manifest(good + line + b"\n")
+        diff.split_manifest(good + line + b"\n")
