@@ -80,6 +80,20 @@ OPTIONS: tuple[Option, ...] = (
         "{AIRFLOW_HOME}/gitsync/mirrors",
         "Where each worker keeps its bare git mirror of the backup repository (rebuilt when missing).",
     ),
+    Option(
+        "browser_cache_dir",
+        "string",
+        "{AIRFLOW_HOME}/gitsync/browser",
+        "Where the API server keeps its own blobless mirror of each backup repository for the Backups "
+        "view's history browser: commits, trees, each newest manifest and the versions viewed.",
+    ),
+    Option(
+        "browser_fetch_seconds",
+        "float",
+        "300",
+        "The history browser fetches the backup repository at most this often, on a request.",
+        minimum=1,
+    ),
     _rate("export", "workspace/export calls"),
     _rate("list", "workspace/list calls"),
     _rate("import", "workspace/import calls (restore)"),
@@ -276,6 +290,8 @@ class GitsyncConfig:
     staging_url: str
     staging_conn_id: str | None
     cache_dir: Path
+    browser_cache_dir: Path
+    browser_fetch_seconds: float
     rates: dict[str, float]
     rate_limit_url: str | None  # a Redis URL; None: files under cache_dir
     parallel_tasks: int
@@ -311,6 +327,8 @@ class GitsyncConfig:
             staging_url=values["staging_url"],
             staging_conn_id=values["staging_conn_id"] or None,
             cache_dir=Path(values["cache_dir"]).expanduser(),
+            browser_cache_dir=Path(values["browser_cache_dir"]).expanduser(),
+            browser_fetch_seconds=values["browser_fetch_seconds"],
             rates={endpoint: values[f"{endpoint}_rps"] for endpoint in ENDPOINTS},
             rate_limit_url=_shared_limit(values["rate_limit_url"], get),
             parallel_tasks=values["parallel_tasks"],

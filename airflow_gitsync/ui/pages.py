@@ -61,24 +61,44 @@ padding:8px 12px;min-width:170px}.card b{display:block;font-size:18px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(520px,100%),1fr));gap:12px}
 .chart{border:1px solid #e6e8eb;border-radius:8px;background:#fff}
 .summary li{overflow-wrap:anywhere}.muted{color:#57606a}
+input,button{font:inherit;padding:3px 6px}input[type=search]{width:min(520px,90%)}form.inline{display:inline}
+table.diff{display:block;max-width:100%;overflow-x:auto;font:12px/1.4 ui-monospace,monospace}
+table.diff td{text-align:left;white-space:pre;padding:0 6px;border:0}
+.split td:nth-child(odd),.unified td:nth-child(-n+2),.gap td{color:#57606a}
+.diff .del,.diff tr.del td{background:#ffebe9}.diff .add,.diff tr.add td{background:#dafbe1}
+.deleted{background:#fde2e2;color:#9b1c1c}
 @media (prefers-color-scheme:dark){
 body{color:#e6edf3;background:#111418}a{color:#6cb6ff}code,pre{background:#262c36}
 th{background:#1c2128}th,td,.card,.chart{border-color:#30363d}tr[data-state=missing] td{background:#3b1d20}
 .chart{background:#161b22}.chart text:not([fill]),.chart text[fill="#333"]{fill:#e6edf3}
 .chart line[stroke="#e6e8eb"]{stroke:#30363d}.muted{color:#9198a1}
 .complete{background:#1b4721;color:#aff5b4}.partial{background:#4b3a00;color:#f8e3a1}
-.failed,.missing{background:#5d1a1d;color:#ffdcd7}.running{background:#132d5a;color:#cae8ff}}
+.failed,.missing,.deleted{background:#5d1a1d;color:#ffdcd7}.running{background:#132d5a;color:#cae8ff}
+.diff .del,.diff tr.del td{background:#3b1d20}.diff .add,.diff tr.add td{background:#12361f}}
 """
+SCRIPT = """
+const q=document.getElementById("q"),out=document.getElementById("found");let n=0,t;
+q.addEventListener("input",()=>{clearTimeout(t);t=setTimeout(async()=>{const u=new URL(location.href);
+u.searchParams.set("q",q.value);u.searchParams.delete("offset");const part=new URL(u);
+part.searchParams.set("part","1");const mine=++n;const r=await fetch(part);
+if(r.ok&&mine===n){out.innerHTML=await r.text();history.replaceState(null,"",u)}},150)});
+"""
+"""The find page's one script: results while typing, the server's escaped HTML for the results."""
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
 CSP = (
-    "default-src 'none'; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    f"default-src 'none'; style-src 'sha256-{_sha256(_CSS)}'; script-src 'sha256-{_sha256(SCRIPT)}'; "
+    "connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
 )
-"""The pages' Content-Security-Policy: no script, image, font or connection, no style but ``_CSS``
-(by its hash), and framed by Airflow's UI only."""
+"""The pages' Content-Security-Policy: no image or font, no style but ``_CSS`` and no script but
+:data:`SCRIPT` (by their hashes), requests and forms to the view only, framed by Airflow's UI only."""
 
 
-def _page(title: str, body: str) -> str:
+def page(title: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{_CSS}</style></head><body>{body}</body></html>"
@@ -272,7 +292,7 @@ def backups_page(
     pager = _pager(newer, older)
     if not history.rows:
         none = "No older runs." if newer else "No runs of this DAG yet."
-        return _page(title, f"<h1>{escape(title)}</h1><p>{none} {pager}</p>")
+        return page(title, f"<h1>{escape(title)}</h1><p>{none} {pager}</p>")
     entries = history.entries()
     shown = entries[:rows]
     if len(entries) > rows:  # up to the oldest date shown, so that no date is split across pages
@@ -283,9 +303,10 @@ def backups_page(
         else ""
     )
     first, last = history.span
-    return _page(
+    return page(
         title,
-        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}</p>"
+        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}"
+        ' · <a href="find">find a notebook</a></p>'
         f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
         f"<h2>Backup dates</h2>{_table(shown, dag_id, ui_root, tag_link)}<p>{pager}{more}</p>",
     )
@@ -305,9 +326,9 @@ def table_page(
     pager = _pager(newer, older, "table")
     home = '<a href="backups">plots and newest dates</a>'
     if not history.rows:
-        return _page(title, f"<h1>{escape(title)}</h1><p>No older runs. {home} · {pager}</p>")
+        return page(title, f"<h1>{escape(title)}</h1><p>No older runs. {home} · {pager}</p>")
     first, last = history.span
-    return _page(
+    return page(
         title,
         f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {home} · "
         f"{pager}</p>{_table(history.entries(), dag_id, ui_root, tag_link)}<p>{pager}</p>",
@@ -316,7 +337,7 @@ def table_page(
 
 def not_a_backup_page(dag_id: str, *, ui_root: str) -> str:
     """What the Backups tabs show on a DAG that is not a backup (Airflow shows them on every DAG)."""
-    return _page(
+    return page(
         f"{dag_id} is not a backup",
         f"<h1>No backups here</h1><p>{escape(dag_id)} is not a backup DAG, so this tab has nothing to "
         f'show. See <a href="{ui_root}plugin/backups" target="_top">Backups</a> in the navigation, or '
@@ -327,7 +348,7 @@ def not_a_backup_page(dag_id: str, *, ui_root: str) -> str:
 def error_page(status: int, message: str, details: Sequence[str] = ()) -> str:
     """An error answer as a page a user can read (the browser shows it inside Airflow's UI)."""
     items = "".join(f"<li>{escape(d)}</li>" for d in details)
-    return _page(
+    return page(
         f"{status}: {message}",
         f'<h1>{escape(message)}</h1>{f"<ul>{items}</ul>" if items else ""}<p class="muted">HTTP {status}</p>',
     )
@@ -363,14 +384,14 @@ def summary_page(dag_id: str, row: BackupRow | None, *, run_id: str, ui_root: st
         f'<a href="{grid_href(ui_root, dag_id, run_id)}" target="_top">run in the grid</a>'
     )
     if row is None:
-        return _page(title, f"<h1>{escape(title)}</h1><p>No run {escape(run_id)} of {escape(dag_id)}.</p>")
+        return page(title, f"<h1>{escape(title)}</h1><p>No run {escape(run_id)} of {escape(dag_id)}.</p>")
     links += f" · tag {_tag(row.tag, tag_link)}" if row.tag else ""
     head = (
         f"<h1>{escape(title)}</h1><p>{_badge(row.state)} run {escape(row.run.state)}"
         f"{' in ' + _duration(row) if row.seconds is not None else ''} · {links}</p>"
     )
     if not row.run.summary:
-        return _page(title, head + "<p>This run has no summary (its report task has not pushed one).</p>")
+        return page(title, head + "<p>This run has no summary (its report task has not pushed one).</p>")
     markdown = render_markdown(summary_from_dict(row.run.summary), title)
     body = _MARKDOWN.render(markdown.split("\n", 1)[1])  # its title is the page's
-    return _page(title, f'{head}<div class="summary">{body}</div>')
+    return page(title, f'{head}<div class="summary">{body}</div>')
