@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from airflow_gitsync.compat import UTC
 from airflow_gitsync.layout import OWNED_ROOT_FILES, to_repo_path
 from gitsync_devkit.emulator import WorkspaceEmulator
 from gitsync_devkit.git_server import GitServer
-from tests.fixtures.git_server import GIT_TOKEN, GIT_USER, auth_env
+from tests.fixtures.git_server import auth_env
+from tests.fixtures.wiring import wire_backup
 
 ROOT = "/Clients"
 EXPORT_LIMIT = 10 * 1024 * 1024
@@ -138,28 +138,5 @@ def backup(emulator_factory, git_server, tmp_path, monkeypatch, airflow_db) -> B
             emulator.delete(obj["path"])
     git_server.create_repo("backup.git")
     remote = git_server.url_for("backup.git")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DATABRICKS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "databricks",
-                "host": "127.0.0.1",
-                "port": emulator.port,
-                "schema": "http",
-                "password": "dapi-test",
-            }
-        ),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT",
-        json.dumps(
-            {"conn_type": "azure_devops_git", "host": remote, "login": GIT_USER, "password": GIT_TOKEN}
-        ),
-    )
-    monkeypatch.setenv("AIRFLOW__GITSYNC__STAGING_URL", f"file://{tmp_path}/staging")
-    monkeypatch.setenv("AIRFLOW__GITSYNC__CACHE_DIR", str(tmp_path / "mirrors"))
-    monkeypatch.setenv("AIRFLOW__GITSYNC__PARALLEL_TASKS", "1")
-    monkeypatch.setenv("AIRFLOW__GITSYNC__TASK_RETRIES", "0")
-    monkeypatch.setenv("AIRFLOW__GITSYNC__MAX_RETRY_SECONDS", "2")
-    monkeypatch.setenv("AIRFLOW__GITSYNC__EXPORT_TASK_CALLS", "1")  # one export task per engagement
+    wire_backup(monkeypatch, emulator.port, remote, tmp_path)
     return Backup(emulator=emulator, server=git_server, remote=remote, workdir=tmp_path)
