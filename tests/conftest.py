@@ -19,4 +19,4 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).resolve()
 settings.register_profile("gitsync", deadline=None)
 settings.load_profile("gitsync")
 
-pytest_plugins = ["tests.fixtures.emulator", "tests.fixtures.git_server"]
+pytest_plugins = ["tests.fixtures.emulator", "tests.fixtures.git_server", "tests.fixtures.airflow_process"]

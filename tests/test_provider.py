@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from importlib.metadata import entry_points
 
 from airflow_gitsync import __version__
@@ -42,17 +40,10 @@ def test_connection_form_marks_secrets_sensitive():
     assert conn["ui-field-behaviour"]["relabeling"]["password"] == "PAT"
 
 
-def test_airflow_lists_the_provider_and_its_plugin():
-    providers = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True, check=True
-    ).stdout
+def test_airflow_lists_the_provider_and_its_plugin(airflow_process):
+    providers = airflow_process["providers list"]
     assert any(line.startswith("airflow-gitsync") and __version__ in line for line in providers.splitlines())
-    plugins = subprocess.run(
-        [sys.executable, "-m", "airflow", "plugins", "--output", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    plugins = airflow_process["plugins --output json"]
     listed = json.loads(plugins[re.search(r"^\[", plugins, re.MULTILINE).start() :])  # after any log lines
     ours = next(p for p in listed if p["name"] == "airflow_gitsync")
     assert ours["timetables"] == ["airflow_gitsync.timetables.DailyBackupTimetable"]

@@ -1,8 +1,5 @@
 """The [gitsync] section: declared once, published to Airflow, read with AIRFLOW_HOME honoured."""
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -83,19 +80,8 @@ def test_the_provider_declares_every_option():
         assert option["type"] in ("string", "integer", "float") and option["description"]
 
 
-def test_airflow_lists_the_section_and_honours_airflow_home(tmp_path):
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__GITSYNC__", "AIRFLOW__CORE__UNIT"))
-    }
-    env["AIRFLOW_HOME"] = str(tmp_path)
-    listed = subprocess.run(
-        [sys.executable, "-m", "airflow", "config", "list", "--defaults"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+def test_airflow_lists_the_section_and_honours_airflow_home(airflow_process):
+    listed = airflow_process["config list --defaults"]
     assert "[gitsync]" in listed and "AIRFLOW__GITSYNC__STAGING_URL" in listed
-    code = "from airflow_gitsync.config import GitsyncConfig as C; print(C.load().staging_url)"
-    loaded = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert loaded == f"file://{tmp_path}/gitsync/staging"
+    loaded = airflow_process["staging_url"].strip()
+    assert loaded == f"file://{airflow_process['airflow_home']}/gitsync/staging"

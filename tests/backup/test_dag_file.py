@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,24 +11,12 @@ import pytest
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
 
-def test_parsing_the_backup_dag_imports_no_hook_and_no_other_dag():
+def test_parsing_the_backup_dag_imports_no_hook_and_no_other_dag(airflow_process):
     """Every task process parses its DAG file; the hooks (and the Databricks and Azure providers under
     them), GitPython and azure-identity are imported only by the tasks that use them, the restore and
     verify DAGs not at all, and Airflow's serialization encoders (which its cron timetables import to
     compare themselves) not by the parse."""
-    code = (
-        "import airflow.sdk.execution_time.task_runner, runpy, sys; runpy.run_path(sys.argv[1]); "
-        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('airflow_gitsync.', "
-        "'airflow.providers.databricks', 'airflow.providers.microsoft', 'git', 'azure.identity', "
-        "'airflow.serialization.encoders')))))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "databricks_git_backup.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    imported = set(done.stdout.split())
+    imported = set(airflow_process["backup_dag_imports"].split())
     assert "airflow_gitsync.dags.backup" in imported
     assert not imported & {
         "git",
@@ -46,16 +32,10 @@ def test_parsing_the_backup_dag_imports_no_hook_and_no_other_dag():
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
-def test_a_task_process_logs_the_azure_sdk_s_http_traffic_only_from_warnings_on(dag_file):
+def test_a_task_process_logs_the_azure_sdk_s_http_traffic_only_from_warnings_on(airflow_process, dag_file):
     """Issue 26: on abfs:// every XCom pull wrote the request's and answer's headers at INFO."""
-    code = (
-        "import logging, runpy, sys; runpy.run_path(sys.argv[1]); "
-        "print(logging.getLogger('azure.core.pipeline.policies.http_logging_policy').level)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / dag_file)], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.split()[-1] == str(logging.WARNING)
+    assert airflow_process["http_log_level_before"] == logging.NOTSET
+    assert airflow_process[f"http_log_level:{dag_file}"].split()[-1] == str(logging.WARNING)
 
 
 def test_the_dag_factories_are_importable_by_name():
