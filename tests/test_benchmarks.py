@@ -54,3 +54,28 @@ def test_the_growth_benchmark_backs_up_each_simulated_day_and_measures_the_remot
     assert results["projection"]["how"].startswith("linear fit of the post-gc sizes of days 2-3")
     assert (out / "growth-single-700-test.png").stat().st_size > 0
     assert "after `git gc` MiB" in (out / "growth-single-700-test.md").read_text()
+
+
+def test_the_history_browser_benchmark_builds_a_history_and_times_each_step(tmp_path):
+    out = tmp_path / "out.md"
+    args = [
+        "--notebooks",
+        "400",
+        "--days",
+        "5",
+        "--changed",
+        "40",
+        "--workdir",
+        str(tmp_path),
+        "--out",
+        str(out),
+    ]
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "history_browser.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| search while typing" in out.read_text() and "deleted since" in out.read_text()
