@@ -79,7 +79,7 @@ class Sample:
         if self.share >= 1:
             return True
         digest = hashlib.sha256(f"{self.seed}\0{repo_path}".encode()).digest()
-        return int.from_bytes(digest[:8]) < self.share * 2**64
+        return int.from_bytes(digest[:8], "big") < self.share * 2**64
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,11 @@ def test_airflow_runs_an_image_built_from_the_dockerfile(compose: dict):
 
 def test_every_setting_is_a_real_option_and_the_celery_test_uses_the_same(compose: dict):
     from airflow.configuration import conf
+    from airflow.providers_manager import ProvidersManager
+
+    # The providers' sections ([celery], [gitsync], ...): Airflow 3.1 loads them in its own processes only.
+    ProvidersManager().initialize_providers_configuration()
+    conf.load_providers_configuration()
 
     known = {
         conf._env_var_name(section, option)
