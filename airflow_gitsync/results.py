@@ -1,4 +1,5 @@
-"""What the backup DAG's tasks hand each other through XCom: typed records and one serializer.
+"""What the backup DAG's tasks hand each other through XCom: task ids, keys, typed records, one
+serializer and the typed pulls.
 
 Every task returns a dataclass; :func:`to_xcom` turns it into plain JSON-safe data and
 :func:`from_xcom` back, both through pydantic's ``TypeAdapter``, so no record has a hand-written
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, TypeVar
@@ -38,7 +39,34 @@ class XComKey(StrEnum):
     SUMMARY = "summary"  # report: the run summary
 
 
-EXPORTING_TASKS = ("scan", "export")  # the backup DAG's tasks that push XComKey.EXPORTS and EXPORT_COUNTS
+class TaskId(StrEnum):
+    """The task ids that other tasks (and the Backups view) pull from: the backup DAG's, and the
+    verify DAG's ``prepare``, ``check`` and ``report``."""
+
+    PREPARE = "prepare"
+    SCAN = "scan"
+    PLAN = "plan"
+    EXPORT = "export"
+    COMMIT = "commit"
+    REPORT = "report"
+    CHECK = "check"
+
+
+EXPORTING_TASKS = (TaskId.SCAN, TaskId.EXPORT)  # the tasks that push XComKey.EXPORTS and EXPORT_COUNTS
+RETURN_VALUE = "return_value"
+
+
+def pull(ti: Any, cls: type[T], task_id: str, key: str = RETURN_VALUE) -> T | None:
+    """What ``task_id`` pushed under ``key``, as ``cls``; None when it pushed nothing (it failed)."""
+    value = ti.xcom_pull(task_ids=task_id, key=key)
+    return None if value is None else from_xcom(cls, value)
+
+
+def pull_all(ti: Any, cls: type[T], task_ids: Sequence[str], key: str = RETURN_VALUE) -> list[T]:
+    """What every instance of the (mapped) ``task_ids`` pushed under ``key``, as ``cls``; an instance
+    that failed may have pushed nothing."""
+    pushed = ti.xcom_pull(task_ids=list(task_ids), key=key) or []
+    return [from_xcom(cls, value) for value in pushed if value is not None]
 
 
 @cache

@@ -45,9 +45,12 @@ from airflow_gitsync.results import (
     ExportTaskResult,
     PlanResult,
     PrepareResult,
+    TaskId,
     XComKey,
     YearSlice,
     from_xcom,
+    pull,
+    pull_all,
     to_xcom,
 )
 from airflow_gitsync.retention import RunRecord, run_references
@@ -128,14 +131,12 @@ def backup_dag(
         )
         def plan(ti=None) -> list[dict]:
             """Collect the engagements that changed and group them into export tasks (none: skipped)."""
-            prepared = ti.xcom_pull(task_ids="prepare", key=XComKey.RUN)
+            prepared = pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN)
             if prepared is None:
                 raise AirflowSkipException("the prepare task did not finish: nothing to plan")
-            scans = [from_xcom(ScanResult, s) for s in ti.xcom_pull(task_ids=["scan"]) or [] if s]
+            scans = pull_all(ti, ScanResult, [TaskId.SCAN])
             with failing_fast(ti):
-                result = tasks.plan(
-                    from_xcom(PrepareResult, prepared).years, scans, conf.getint("core", "max_map_length")
-                )
+                result = tasks.plan(prepared.years, scans, conf.getint("core", "max_map_length"))
             ti.xcom_push(key=XComKey.PLAN, value=to_xcom(result))
             return [to_xcom(t) for t in result.export_tasks]
 
@@ -160,21 +161,21 @@ def backup_dag(
         def commit(params=None, ti=None, run_id=None, logical_date=None, dag_run=None) -> dict:
             """Commit what the exports produced, push, merge into the branch; tag when the run is
             complete. Then record what the run staged, for the staging store's retention."""
-            planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
+            planned = pull(ti, PlanResult, TaskId.PLAN, XComKey.PLAN)
             if planned is None:
                 raise AirflowSkipException("the plan task did not finish: nothing to commit")
-            prepared = from_xcom(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
-            exported = _exported(ti)
+            prepared = pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN)
+            exports = _exports(ti)
             with failing_fast(ti):
                 result = tasks.commit(
                     prepared,
                     planned,
-                    exported,
+                    exports,
                     params,
                     run_id=run_id,
                     logical_date=logical_date or dag_run.run_after,
                 )
-                tasks.record_run(_run_record(dag_run, prepared, planned, exported, result.complete), params)
+                tasks.record_run(_run_record(dag_run, prepared, planned, exports, result.complete), params)
             return to_xcom(result)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
@@ -182,11 +183,11 @@ def backup_dag(
             """After a successful commit remove the staged objects that no recent or unfinished run needs
             ([gitsync] staging_retention_days); otherwise record what this run staged, so that it is
             kept for a retry, and remove nothing."""
-            if ti.xcom_pull(task_ids="commit") is None:
-                prepared = _optional(PrepareResult, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
-                planned = _optional(PlanResult, ti.xcom_pull(task_ids="plan", key=XComKey.PLAN))
+            if ti.xcom_pull(task_ids=TaskId.COMMIT) is None:
+                prepared = pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN)
+                planned = pull(ti, PlanResult, TaskId.PLAN, XComKey.PLAN)
                 with failing_fast():
-                    tasks.record_run(_run_record(dag_run, prepared, planned, _exported(ti), False), params)
+                    tasks.record_run(_run_record(dag_run, prepared, planned, _exports(ti), False), params)
                 log.info("the commit did not succeed: the staging store is not swept")
                 return None
             with failing_fast():
@@ -198,14 +199,10 @@ def backup_dag(
         planned = plan()
         exported = export.expand(export_task=planned)
         committed = commit()
-        report = BackupReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
+        report = BackupReportOperator(task_id=TaskId.REPORT, trigger_rule=TriggerRule.ALL_DONE)
         [years, scanned] >> planned
         exported >> committed >> [report, clean_staging()]
     return dag
-
-
-def _optional(cls: type, data: Any) -> Any:
-    return None if data is None else from_xcom(cls, data)
 
 
 def _push_exports(ti: Any, result: ExportTaskResult) -> None:
@@ -214,10 +211,9 @@ def _push_exports(ti: Any, result: ExportTaskResult) -> None:
     ti.xcom_push(key=XComKey.EXPORT_COUNTS, value=to_xcom(result.counts()))
 
 
-def _exported(ti: Any) -> list[ExportTaskResult]:
+def _exports(ti: Any) -> list[ExportTaskResult]:
     """What each of the run's scan and export tasks exported, with the pack it staged."""
-    pushed = ti.xcom_pull(task_ids=list(EXPORTING_TASKS), key=XComKey.EXPORTS) or []
-    return [from_xcom(ExportTaskResult, p) for p in pushed if p]
+    return pull_all(ti, ExportTaskResult, EXPORTING_TASKS, XComKey.EXPORTS)
 
 
 def _run_record(

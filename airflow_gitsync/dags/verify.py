@@ -45,7 +45,7 @@ from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.operators.report import VerifyReportOperator
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
-from airflow_gitsync.results import TaskMetrics, XComKey, from_xcom, to_xcom
+from airflow_gitsync.results import TaskId, TaskMetrics, XComKey, from_xcom, pull, to_xcom
 from airflow_gitsync.settings import VERIFY_PARAMS, SettingsError, VerifySettings
 from airflow_gitsync.verify import (
     FULL,
@@ -165,7 +165,7 @@ def verify_dag(
             started = time.monotonic()
             work = from_xcom(YearToVerify, year)
             get_current_context()["year_label"] = work.year or "(root)"
-            plan = from_xcom(VerifyPlan, ti.xcom_pull(task_ids="prepare", key=XComKey.RUN))
+            plan = pull(ti, VerifyPlan, TaskId.PREPARE, XComKey.RUN)
             with failing_fast():
                 settings, config = VerifySettings.from_params(params), GitsyncConfig.load()
                 mirror = _mirror(settings, config)
@@ -182,6 +182,6 @@ def verify_dag(
 
         years = prepare()
         checked = check.expand(year=years)
-        report = VerifyReportOperator(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
+        report = VerifyReportOperator(task_id=TaskId.REPORT, trigger_rule=TriggerRule.ALL_DONE)
         [years, checked] >> report
     return dag

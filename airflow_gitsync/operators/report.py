@@ -16,25 +16,16 @@ from airflow_gitsync.results import (
     ExportTaskResult,
     PlanResult,
     PrepareResult,
+    TaskId,
     XComKey,
-    from_xcom,
+    pull,
+    pull_all,
 )
 from airflow_gitsync.verify import VerifyPlan, YearCheck
 from airflow_gitsync.verify_report import metrics as verify_metrics
 from airflow_gitsync.verify_report import render_markdown as render_verify_markdown
 from airflow_gitsync.verify_report import summarize
 from airflow_gitsync.workspace.scan import ScanResult
-
-
-def _pulled(ti: Any, task_ids: str | Sequence[str], key: str = "return_value") -> list:
-    """Every XCom the (possibly mapped) tasks pushed under ``key``; failed instances may have pushed none."""
-    task_ids = [task_ids] if isinstance(task_ids, str) else list(task_ids)
-    return [value for value in ti.xcom_pull(task_ids=task_ids, key=key) or [] if value is not None]
-
-
-def _one(ti: Any, cls: type, task_id: str, key: str) -> Any:
-    value = ti.xcom_pull(task_ids=task_id, key=key)
-    return None if value is None else from_xcom(cls, value)
 
 
 class _ReportOperator(BaseOperator):
@@ -79,17 +70,15 @@ class BackupReportOperator(_ReportOperator):
     def execute(self, context: Any) -> None:
         ti = context["ti"]
         summary = build_summary(
-            prepared=_one(ti, PrepareResult, "prepare", XComKey.RUN),
-            scans=[from_xcom(ScanResult, s) for s in _pulled(ti, "scan")],
-            planned=_one(ti, PlanResult, "plan", XComKey.PLAN),
-            export_tasks=[
-                from_xcom(ExportTaskResult, e) for e in _pulled(ti, EXPORTING_TASKS, XComKey.EXPORT_COUNTS)
-            ],
-            committed=_one(ti, CommitResult, "commit", "return_value"),
+            prepared=pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN),
+            scans=pull_all(ti, ScanResult, [TaskId.SCAN]),
+            planned=pull(ti, PlanResult, TaskId.PLAN, XComKey.PLAN),
+            export_tasks=pull_all(ti, ExportTaskResult, EXPORTING_TASKS, XComKey.EXPORT_COUNTS),
+            committed=pull(ti, CommitResult, TaskId.COMMIT),
             errors={
                 task_id: error
-                for task_id in ("prepare", "plan", "commit")
-                if (error := ti.xcom_pull(task_ids=task_id, key=XComKey.ERROR))
+                for task_id in (TaskId.PREPARE, TaskId.PLAN, TaskId.COMMIT)
+                if (error := pull(ti, str, task_id, XComKey.ERROR))
             },
         )
         markdown = render_markdown(summary, self._title(context, "Databricks backup"))
@@ -111,9 +100,9 @@ class VerifyReportOperator(_ReportOperator):
     def execute(self, context: Any) -> None:
         ti = context["ti"]
         summary = summarize(
-            _one(ti, VerifyPlan, "prepare", XComKey.RUN),
-            [from_xcom(YearCheck, c) for c in _pulled(ti, "check")],
-            ti.xcom_pull(task_ids="prepare", key=XComKey.ERROR),
+            pull(ti, VerifyPlan, TaskId.PREPARE, XComKey.RUN),
+            pull_all(ti, YearCheck, [TaskId.CHECK]),
+            pull(ti, str, TaskId.PREPARE, XComKey.ERROR),
         )
         markdown = render_verify_markdown(summary, self._title(context, "Databricks backup verify"))
         self._publish(context, markdown, summary.to_dict(), verify_metrics(summary), "gitsync.verify")
