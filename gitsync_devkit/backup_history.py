@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
-from airflow_gitsync.ui.history import RunRecord
+from airflow_gitsync.ui.history import BackupRun
 
 ROOT = "/Clients"
 FLAKY = ("2024/ENG-117", "2025/ENG-042", "2023/ENG-008")
@@ -94,10 +94,10 @@ def generate(last: date, days: int, seed: int = 14, start_size: int = 3 << 30) -
     return out
 
 
-def records(history: Iterable[Day]) -> list[RunRecord]:
+def records(history: Iterable[Day]) -> list[BackupRun]:
     """The days as the data access reads them (for tests of the pure modules)."""
     return [
-        RunRecord(
+        BackupRun(
             run_id=_run_id(d.day),
             day=d.day,
             state=d.state,

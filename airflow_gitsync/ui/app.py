@@ -41,11 +41,12 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.runner import GitError
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.operators.report import BackupReportOperator
+from airflow_gitsync.results import TaskId
 from airflow_gitsync.settings import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.ui import browse_pages, compare, pages
 from airflow_gitsync.ui.browse import MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
 from airflow_gitsync.ui.history import PAGE_DAYS, History, history, row_of, tag_url
-from airflow_gitsync.ui.store import REPORT_TASK, backup_runs
+from airflow_gitsync.ui.store import backup_runs
 
 MAX_PAGE_DAYS = 2000  # a page's HTML grows with its dates: 2000 make about 1.3 MB
 TABLE_ROWS = 50  # rows of the table on the history page and on a page of the table alone
@@ -93,7 +94,7 @@ async def _invalid_parameter(request: Request, exc: RequestValidationError) -> R
 def _is_backup(session: Session, dag_id: str) -> bool:
     """Whether the DAG is a backup: its ``report`` task is the backup's report."""
     dag = _dags.get_latest_version_of_dag(dag_id, session=session)
-    report = dag.task_dict.get(REPORT_TASK) if dag else None
+    report = dag.task_dict.get(TaskId.REPORT) if dag else None
     return getattr(report, "task_type", None) == BackupReportOperator.__name__
 
 

@@ -1,6 +1,6 @@
 """The backup history: what each run recorded, read as one row per backup date.
 
-Pure: :class:`RunRecord` is what the data access reads (a dag run and its ``report`` task's
+Pure: :class:`BackupRun` is what the data access reads (a dag run and its ``report`` task's
 ``summary`` XCom, see :meth:`airflow_gitsync.report.Summary.to_dict`). From a page of them this
 module classifies each run, finds the dates without a run (with the backfill command that fills
 them) in pages of a bounded number of dates, the duration against the rate-limit floor, the
@@ -36,7 +36,7 @@ class State(StrEnum):
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class BackupRun:
     """One dag run of a backup DAG and its summary (None: the report task pushed none)."""
 
     run_id: str
@@ -75,7 +75,7 @@ class Gap:
 class BackupRow:
     """One run, read for the table and the plots."""
 
-    run: RunRecord
+    run: BackupRun
     state: State
     totals: Mapping[str, int]
     phases: Mapping[str, float]
@@ -125,7 +125,7 @@ class History:
         return first.first if isinstance(first, Gap) else first, last.last if isinstance(last, Gap) else last
 
 
-def state_of(run: RunRecord) -> State:
+def state_of(run: BackupRun) -> State:
     """A finished run with a summary is complete, partial (committed, something failed) or failed."""
     if run.state in ("queued", "running"):
         return State.RUNNING
@@ -145,7 +145,7 @@ def floor_seconds(summary: Mapping[str, Any], rates: Mapping[str, float]) -> flo
     return sum(c.get("calls", 0) / rates[endpoint] for endpoint, c in api.items() if rates.get(endpoint))
 
 
-def row_of(run: RunRecord, rates: Mapping[str, float]) -> BackupRow:
+def row_of(run: BackupRun, rates: Mapping[str, float]) -> BackupRow:
     summary = run.summary or {}
     commit = summary.get("commit") or {}
     totals = summary.get("totals") or {}
@@ -197,7 +197,7 @@ def failing_engagements(rows: Sequence[BackupRow], default_root: str) -> list[En
 
 
 def history(
-    runs: Sequence[RunRecord],
+    runs: Sequence[BackupRun],
     *,
     rates: Mapping[str, float],
     default_root: str,

@@ -17,15 +17,13 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.results import XComKey
-from airflow_gitsync.ui.history import RunRecord
-
-REPORT_TASK = "report"  # the backup DAG's last task (dags/backup.py), which pushes the summary
+from airflow_gitsync.results import TaskId, XComKey
+from airflow_gitsync.ui.history import BackupRun
 
 
 def backup_runs(
     session: Session, dag_id: str, *, limit: int, before: date | None = None, run_id: str | None = None
-) -> list[RunRecord]:
+) -> list[BackupRun]:
     """Up to ``limit`` runs of ``dag_id`` dated before ``before`` (or the one ``run_id``), newest first."""
     day = func.coalesce(DagRun.logical_date, DagRun.run_after, type_=UtcDateTime)
     query = (
@@ -43,7 +41,7 @@ def backup_runs(
             XComModel,
             and_(
                 XComModel.dag_run_id == DagRun.id,
-                XComModel.task_id == REPORT_TASK,
+                XComModel.task_id == TaskId.REPORT,
                 XComModel.map_index == -1,
                 XComModel.key == XComKey.SUMMARY.value,
             ),
@@ -60,7 +58,7 @@ def backup_runs(
     for run_id_, state, when, run_after, start, end, conf, value in session.execute(query):
         summary = XComModel.deserialize_value(SimpleNamespace(value=value))
         records.append(
-            RunRecord(
+            BackupRun(
                 run_id=run_id_,
                 day=when.astimezone(UTC).date(),
                 state=str(state),

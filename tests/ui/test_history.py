@@ -7,8 +7,8 @@ from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import (
     LONG_GAP,
+    BackupRun,
     Gap,
-    RunRecord,
     State,
     engagement_of_failure,
     history,
@@ -39,7 +39,7 @@ def _summary(**kwargs) -> dict:
     ],
 )
 def test_state_of_a_run(state, summary, expected):
-    assert state_of(RunRecord("r", D, state, summary=summary)) is expected
+    assert state_of(BackupRun("r", D, state, summary=summary)) is expected
 
 
 def test_a_row_has_the_duration_against_the_rate_limit_floor():
@@ -48,11 +48,11 @@ def test_a_row_has_the_duration_against_the_rate_limit_floor():
     summary.api["list"].update(calls=100)
     start = datetime(2026, 11, 2, 2, tzinfo=UTC)
     row = row_of(
-        RunRecord("r", D, "success", start, start + timedelta(seconds=30), {}, summary.to_dict()), RATES
+        BackupRun("r", D, "success", start, start + timedelta(seconds=30), {}, summary.to_dict()), RATES
     )
     assert (row.seconds, row.floor_seconds) == (30.0, 12.0)
     assert (row.tag, row.pushed_bytes, row.repo_size_bytes) == ("backup/2026-11-02", 5, 9)
-    running = row_of(RunRecord("r", D, "running", start, None), RATES)
+    running = row_of(BackupRun("r", D, "running", start, None), RATES)
     assert (running.seconds, running.floor_seconds, running.state) == (None, None, State.RUNNING)
 
 
@@ -61,7 +61,7 @@ def _page(runs, **kwargs):
 
 
 def test_gaps_are_the_dates_without_a_run_above_each_run_up_to_until():
-    runs = [RunRecord(f"r{d}", date(2026, 11, d), "success") for d in (10, 7, 6, 3)]
+    runs = [BackupRun(f"r{d}", date(2026, 11, d), "success") for d in (10, 7, 6, 3)]
     result = _page(runs, until=date(2026, 11, 13))
     assert result.gaps == [
         Gap(date(2026, 11, 11), date(2026, 11, 12)),
@@ -76,14 +76,14 @@ def test_gaps_are_the_dates_without_a_run_above_each_run_up_to_until():
 
 def test_a_long_gap_is_one_row_and_one_slot_whatever_its_length():
     """Issue 25: a run dated 1000-01-01 made a page of 370,000 dates (118 MB of HTML)."""
-    runs = [RunRecord("new", date(2026, 11, 29), "success"), RunRecord("old", date(1000, 1, 1), "queued")]
+    runs = [BackupRun("new", date(2026, 11, 29), "success"), BackupRun("old", date(1000, 1, 1), "queued")]
     result = _page(runs, until=date(2026, 12, 1))
     long = Gap(date(1000, 1, 2), date(2026, 11, 28))
     assert result.gaps == [Gap(date(2026, 11, 30), date(2026, 11, 30)), long]
     assert result.axis == [date(1000, 1, 1), long, date(2026, 11, 29), date(2026, 11, 30)]
     assert long.label == "1000-01-02 … 2026-11-28"
     extremes = _page(
-        [RunRecord("a", date.min, "success"), RunRecord("b", date.max, "success")], until=date.max
+        [BackupRun("a", date.min, "success"), BackupRun("b", date.max, "success")], until=date.max
     )
     assert extremes.gaps == [Gap(date.min + timedelta(days=1), date.max - timedelta(days=1))]
     assert len(extremes.axis) == 3 and extremes.older is None
@@ -91,8 +91,8 @@ def test_a_long_gap_is_one_row_and_one_slot_whatever_its_length():
 
 def test_paging_back_shows_every_run_and_every_missing_date_once_in_bounded_pages():
     generated = records(generate(date(2026, 11, 30), 120))
-    doubled = [RunRecord(f"manual{r.day}", r.day, "success") for r in generated if r.day.day % 3 == 0]
-    runs = sorted([*generated, *doubled, RunRecord("old", date(1000, 1, 1), "queued")], key=lambda r: r.day)
+    doubled = [BackupRun(f"manual{r.day}", r.day, "success") for r in generated if r.day.day % 3 == 0]
+    runs = sorted([*generated, *doubled, BackupRun("old", date(1000, 1, 1), "queued")], key=lambda r: r.day)
     until, limit, before, seen, spans = date(2026, 12, 1), 20, None, [], []
     while True:
         fetched = [r for r in reversed(runs) if before is None or r.day < before][: limit + 1]  # as the store
@@ -134,7 +134,7 @@ def test_the_engagement_of_a_failure(path, engagement):
 def test_history_counts_engagements_failing_on_several_dates_first():
     def run(day, *paths):
         summary = _summary(commit={"head": "x"}, failures=[(p, "too big") for p in paths])
-        return RunRecord(f"r{day}", date(2026, 11, day), "failed", summary=summary)
+        return BackupRun(f"r{day}", date(2026, 11, day), "failed", summary=summary)
 
     result = history(
         [run(1, "/Clients/2024/A/NOTEBOOKS/x"), run(2, "/Clients/2024/B/NOTEBOOKS/x", "/Clients/2024/A/N/y")],

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.report import Summary
 from airflow_gitsync.ui import pages, svg
-from airflow_gitsync.ui.history import RunRecord, history, row_of, tag_url
+from airflow_gitsync.ui.history import BackupRun, history, row_of, tag_url
 from gitsync_devkit.backup_history import generate, records
 
 RATES = {"export": 60.0, "list": 50.0}
@@ -115,7 +115,7 @@ def test_the_pages_follow_the_dark_theme_and_tables_scroll_in_a_narrow_panel():
 
 
 def test_a_missing_date_shows_the_command_that_fills_it():
-    runs = [RunRecord("a", date(2026, 11, 3), "success"), RunRecord("b", date(2026, 11, 1), "success")]
+    runs = [BackupRun("a", date(2026, 11, 3), "success"), BackupRun("b", date(2026, 11, 1), "success")]
     html = _page(runs, until=date(2026, 11, 4))
     command = (
         "airflow backfill create --dag-id databricks_git_backup --from-date 2026-11-02 --to-date 2026-11-02"
@@ -130,7 +130,7 @@ def test_no_runs_yet():
 
 def test_a_page_with_a_run_a_thousand_years_old_is_small():
     """Issue 25: the 370,000 dates without a run were as many slots in each plot (118 MB)."""
-    runs = [RunRecord("new", date(2026, 11, 29), "success"), RunRecord("old", date(1000, 1, 1), "queued")]
+    runs = [BackupRun("new", date(2026, 11, 29), "success"), BackupRun("old", date(1000, 1, 1), "queued")]
     html = _page(runs, until=date(2026, 11, 30))
     _well_formed(html)
     assert len(html) < 50_000
@@ -140,7 +140,7 @@ def test_a_page_with_a_run_a_thousand_years_old_is_small():
 
 def test_hostile_names_are_escaped():
     summary = Summary(commit={"head": "x"}, failures=[("/Clients/2024/<script>x</script>/N/a", "<b>bad</b>")])
-    run = RunRecord("manual__<script>", date(2026, 11, 2), "failed", summary=summary.to_dict())
+    run = BackupRun("manual__<script>", date(2026, 11, 2), "failed", summary=summary.to_dict())
     html = _page([run])
     _well_formed(html)
     assert "<script>" not in html
@@ -154,7 +154,7 @@ def test_markdown_in_names_is_text_on_the_summary_page():
     """Issue 25: a notebook named ``![x](https://host/t.png)`` was an image fetched from that host."""
     image, link = "![x](https://host/t.png)", "[Re-login](https://host/login)"
     summary = Summary(commit={"head": "x"}, failures=[(f"/Clients/2024/E/NOTEBOOKS/{image}", link)])
-    run = RunRecord("r", date(2026, 11, 2), "failed", summary=summary.to_dict())
+    run = BackupRun("r", date(2026, 11, 2), "failed", summary=summary.to_dict())
     page = pages.summary_page("d", row_of(run, RATES), run_id="r", ui_root="", tag_link=lambda t: None)
     _well_formed(page)
     assert not [tag for tag in re.findall(r"<[^>]*>", page) if "host/" in tag or tag.startswith("<img")]
@@ -185,7 +185,7 @@ def test_the_summary_page_is_the_report_as_html():
     summary.durations["export"] = 12.5
     summary.commit = {"tag": "backup/2026-11-02", "commits": ["a"], "head": "a", "pushed_bytes": 2048}
     start = datetime(2026, 11, 2, 2, tzinfo=UTC)
-    run = RunRecord(
+    run = BackupRun(
         "r1", date(2026, 11, 2), "failed", start, start + timedelta(seconds=61), {}, summary.to_dict()
     )
     html = pages.summary_page(
@@ -201,7 +201,7 @@ def test_the_summary_page_is_the_report_as_html():
     assert '<span class="state partial">partial</span>' in html
     assert 'href="../../../../dags/databricks_git_backup/runs/r1" target="_top"' in html
     assert "no summary" in pages.summary_page(
-        "d", row_of(RunRecord("r", date(2026, 11, 2), "running"), RATES), run_id="r", ui_root="", tag_link=str
+        "d", row_of(BackupRun("r", date(2026, 11, 2), "running"), RATES), run_id="r", ui_root="", tag_link=str
     )
 
 
