@@ -181,10 +181,11 @@ def build_summary(
     return summary
 
 
-def _size(num: float) -> str:
-    for year in ("B", "KiB", "MiB", "GiB"):
+def human_size(num: float) -> str:
+    """``512 B``, ``3.4 MiB``: a byte count as the report and the Backups view show it."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
         if num < 1024:
-            return f"{num:.0f} {year}" if year == "B" else f"{num:.1f} {year}"
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
         num /= 1024
     return f"{num:.1f} TiB"
 
@@ -236,8 +237,8 @@ def render_markdown(summary: Summary, title: str) -> str:
             "",
             f"- commits: {len(commit.get('commits', []))}, head {md_escape(commit.get('head') or '-')}",
             f"- tag: {md_escape(commit.get('tag') or 'not created (run incomplete)')}",
-            f"- bytes pushed: {_size(commit.get('pushed_bytes', 0))}",
-            f"- repository size: {_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
+            f"- bytes pushed: {human_size(commit.get('pushed_bytes', 0))}",
+            f"- repository size: {human_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
             "10 GB recommendation)"
             if size is not None
             else "- repository size: not measured (this worker's mirror is blobless, ADR 0006)",

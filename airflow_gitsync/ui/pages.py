@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 
 from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.report import Summary, render_markdown
-from airflow_gitsync.report import _size as size
+from airflow_gitsync.report import human_size as size
 from airflow_gitsync.ui import svg
 from airflow_gitsync.ui.history import BackupRow, Gap, History, State, project
 
