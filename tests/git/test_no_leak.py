@@ -80,8 +80,11 @@ def _all_objects(git_dir: Path) -> bytes:
     ).stdout
 
 
-def test_no_secret_leaks_with_pat_bearer_or_ssh(git_server, tmp_path, argv_log, caplog):
+def test_no_secret_leaks_with_pat_bearer_or_ssh(git_server, tmp_path, argv_log, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
+    # A temp dir of its own: the machine's /tmp holds the key files of other runs at work meanwhile.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     for name, url, auth in _auth_cases(git_server, tmp_path):
         engine = SnapshotEngine(
             url, auth=auth, cache_dir=tmp_path / f"cache-{name}", working_branch="backup/daily"
@@ -109,7 +112,8 @@ def test_no_secret_leaks_with_pat_bearer_or_ssh(git_server, tmp_path, argv_log, 
         assert f"as {auth.describe()}" in caplog.text
 
     assert b"key mode 600" in argv_log.read_bytes()  # ssh got its key from a 0600 file...
-    assert not list(Path(tempfile.gettempdir()).glob("gitsync-key-*"))  # ...deleted afterwards
+    assert f" -i {tmp_path}/tmp/gitsync-key-".encode() in argv_log.read_bytes()
+    assert not list((tmp_path / "tmp").glob("gitsync-key-*"))  # ...deleted afterwards
     assert "as bearer entra sp 1234-client" in caplog.text
     assert "refs/heads/backup/daily (new) -> " in caplog.text
     assert all(r.levelno < logging.WARNING for r in caplog.records)
