@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from html import escape
-from typing import Annotated
+from typing import Annotated, Any
 
 from airflow.api.common.trigger_dag import trigger_dag
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -125,6 +125,19 @@ def _tag_link(conf: dict) -> pages.TagLink:
 Before = Annotated[date | None, Query(gt=date.min)]
 
 
+def _page_of(
+    session: Session, dag_id: str, before: date | None, limit: int
+) -> tuple[History, dict[str, Any]]:
+    """``limit`` dates of the history before ``before``, and the arguments every history page takes."""
+    result = _history(session, dag_id, before, limit)
+    return result, {
+        "ui_root": UI_ROOT,
+        "tag_link": _tag_link(result.rows[0].run.conf if result.rows else {}),
+        "newer": {"limit": limit} if before else None,
+        "older": {"before": result.older.isoformat(), "limit": limit} if result.older else None,
+    }
+
+
 @app.get("/dags/{dag_id}/backups", response_class=HTMLResponse, dependencies=[ReadRuns])
 def backups(
     dag_id: str,
@@ -135,16 +148,8 @@ def backups(
     """The backup history before the date ``before`` (default: the newest), ``limit`` dates a page."""
     if not _is_backup(session, dag_id):
         return pages.not_a_backup_page(dag_id, ui_root=UI_ROOT)
-    result = _history(session, dag_id, before, limit)
-    return pages.backups_page(
-        dag_id,
-        result,
-        ui_root=UI_ROOT,
-        tag_link=_tag_link(result.rows[0].run.conf if result.rows else {}),
-        newer={"limit": limit} if before else None,
-        older={"before": result.older.isoformat(), "limit": limit} if result.older else None,
-        rows=TABLE_ROWS,
-    )
+    result, arguments = _page_of(session, dag_id, before, limit)
+    return pages.backups_page(dag_id, result, rows=TABLE_ROWS, **arguments)
 
 
 @app.get("/dags/{dag_id}/table", response_class=HTMLResponse, dependencies=[ReadRuns])
@@ -157,15 +162,8 @@ def table(
     """The table of backup dates alone, ``limit`` dates before ``before`` a page."""
     if not _is_backup(session, dag_id):
         return pages.not_a_backup_page(dag_id, ui_root=UI_ROOT)
-    result = _history(session, dag_id, before, limit)
-    return pages.table_page(
-        dag_id,
-        result,
-        ui_root=UI_ROOT,
-        tag_link=_tag_link(result.rows[0].run.conf if result.rows else {}),
-        newer={"limit": limit} if before else None,
-        older={"before": result.older.isoformat(), "limit": limit} if result.older else None,
-    )
+    result, arguments = _page_of(session, dag_id, before, limit)
+    return pages.table_page(dag_id, result, **arguments)
 
 
 @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, dependencies=[ReadRuns])
