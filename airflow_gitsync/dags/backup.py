@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
 from airflow_gitsync import tasks
-from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF, AirflowSkipException, conf
+from airflow_gitsync.airflow_compat import AirflowSkipException, conf
 from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.dags.common import dag_arguments, failing_fast
+from airflow_gitsync.dags.common import dag_arguments, failing_fast, network_retries
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
@@ -61,15 +61,6 @@ from airflow_gitsync.workspace.scan import ScanResult
 log = logging.getLogger(__name__)
 
 
-def _network_retries(config: GitsyncConfig) -> dict[str, Any]:
-    return {
-        "retries": config.task_retries,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": DOUBLING_BACKOFF,
-        "max_retry_delay": timedelta(minutes=10),
-    }
-
-
 def backup_dag(
     dag_id: str = "databricks_git_backup",
     schedule: Any = None,
@@ -86,7 +77,7 @@ def backup_dag(
     """
     config = GitsyncConfig.load()
     # A return value is megabytes at 70,000 notebooks: never logged whole.
-    network = _network_retries(config) | {"show_return_value_in_logs": False}
+    network = network_retries(config)
     kwargs = dag_arguments(
         config,
         BACKUP_PARAMS,

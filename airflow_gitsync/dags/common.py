@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param
 
-from airflow_gitsync.airflow_compat import AirflowFailException, AirflowNotFoundException
+from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF, AirflowFailException, AirflowNotFoundException
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.notifications import failure_notifiers
@@ -70,6 +71,18 @@ def dag_arguments(
         "params": trigger_form(specs, params),
         "default_args": {"execution_timeout": config.task_timeout, **own_default_args},
     } | dag_kwargs
+
+
+def network_retries(config: GitsyncConfig) -> dict[str, Any]:
+    """The task arguments of every task that talks to the workspace or the git remote: ``[gitsync]
+    task_retries`` retries, backing off from 30 s to at most 10 min; no return value in the log."""
+    return {
+        "retries": config.task_retries,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": DOUBLING_BACKOFF,
+        "max_retry_delay": timedelta(minutes=10),
+        "show_return_value_in_logs": False,
+    }
 
 
 @contextmanager

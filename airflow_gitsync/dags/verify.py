@@ -31,14 +31,12 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.dags.common import dag_arguments, failing_fast
+from airflow_gitsync.dags.common import dag_arguments, failing_fast, network_retries
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
@@ -138,12 +136,7 @@ def verify_dag(
     kwargs = dag_arguments(
         config, VERIFY_PARAMS, params, schedule=schedule, doc_md=__doc__, tag="verify", dag_kwargs=dag_kwargs
     )
-    network = {
-        "retries": config.task_retries,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": DOUBLING_BACKOFF,
-        "show_return_value_in_logs": False,
-    }
+    network = network_retries(config)
 
     with DAG(dag_id, **kwargs) as dag:
 
