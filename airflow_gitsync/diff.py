@@ -20,7 +20,7 @@ from typing import Literal
 
 from airflow_gitsync.layout import engagement_of, root_of, year_of
 from airflow_gitsync.manifest import ManifestEntry, manifest_lines
-from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.params import SettingsError
 
 Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
 LISTING_FAILED = "listing failed"  # how the reason of a folder whose listing failed begins

@@ -25,6 +25,7 @@ from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.layout import safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry, ManifestError, load_manifest
+from airflow_gitsync.params import BackupSettings, SettingsError
 from airflow_gitsync.results import (
     CommitResult,
     ExportTask,
@@ -37,7 +38,6 @@ from airflow_gitsync.results import (
     from_xcom,
     to_xcom,
 )
-from airflow_gitsync.settings import BackupSettings, SettingsError
 from airflow_gitsync.staging import StagingCorruptError, StagingStore
 from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError, merged_stats
 from airflow_gitsync.workspace.export import ExportResult, export_engagement, export_engagements

@@ -4,7 +4,7 @@ A year whose check did not finish makes the summary incomplete; the run fails wh
 disagrees with its manifest, when anything could not be verified, when content drifted behind an
 unchanged ``modified_at`` or when an object is over the export limit: what no backup run heals. The
 status says which drift the next backup heals and which it does not. Every name and reason enters the
-markdown through :func:`~airflow_gitsync.report.md_escape`: they come from the workspace and the
+markdown through :func:`~airflow_gitsync.backup_report.md_escape`: they come from the workspace and the
 repository.
 """
 
@@ -14,8 +14,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from airflow_gitsync.backup_report import md_escape
 from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.report import md_escape
 from airflow_gitsync.verify import HEALED_BY_NEXT_RUN, KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
 
 COLUMNS = ("listed", "checked", *KINDS, "failed")

@@ -3,7 +3,7 @@
 For the Backups view's browser test, its load benchmark and ``make demo UI=1``: days of runs
 written straight into an Airflow database (dag runs, the ``report`` task instance and its
 ``summary`` XCom) as the real DAG leaves them, without running it. Summaries are built by
-:class:`airflow_gitsync.report.Summary`, so they have the real shape. Some days fail, some are
+:class:`airflow_gitsync.backup_report.Summary`, so they have the real shape. Some days fail, some are
 partial (the same few engagements failing again), some have no run at all.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import BackupRun
 
 ROOT = "/Clients"

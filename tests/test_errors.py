@@ -13,7 +13,7 @@ from airflow_gitsync.git.runner import (
     GitTransientError,
 )
 from airflow_gitsync.manifest import ManifestError
-from airflow_gitsync.settings import SettingsError
+from airflow_gitsync.params import SettingsError
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError
 from airflow_gitsync.workspace.client import AuthError, RateLimitedError, TransientError
 

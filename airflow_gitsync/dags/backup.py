@@ -39,6 +39,7 @@ from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast, network_retries
 from airflow_gitsync.operators.report import BackupReportOperator
+from airflow_gitsync.params import BACKUP_PARAMS
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
     ExportTask,
@@ -54,7 +55,6 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.retention import RunRecord, run_references
-from airflow_gitsync.settings import BACKUP_PARAMS
 from airflow_gitsync.timetables import DailyBackupTimetable
 from airflow_gitsync.workspace.scan import ScanResult
 

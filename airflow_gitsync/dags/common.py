@@ -16,8 +16,8 @@ from airflow_gitsync.airflow_compat import DOUBLING_BACKOFF, AirflowFailExceptio
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.errors import PermanentError
 from airflow_gitsync.notifications import failure_notifiers
+from airflow_gitsync.params import ParamSpec
 from airflow_gitsync.results import XComKey
-from airflow_gitsync.settings import ParamSpec
 
 # Errors that a retry of the same task cannot fix: the provider's own, and a missing connection.
 PERMANENT_ERRORS = (PermanentError, AirflowNotFoundException)

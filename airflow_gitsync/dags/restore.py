@@ -34,9 +34,9 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
+from airflow_gitsync.params import RESTORE_PARAMS, RestoreSettings
 from airflow_gitsync.restore import plan_restore, restore
 from airflow_gitsync.results import to_xcom
-from airflow_gitsync.settings import RESTORE_PARAMS, RestoreSettings
 
 log = logging.getLogger(__name__)
 

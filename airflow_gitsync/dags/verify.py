@@ -42,9 +42,9 @@ from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.operators.report import VerifyReportOperator
+from airflow_gitsync.params import VERIFY_PARAMS, SettingsError, VerifySettings
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import TaskId, TaskMetrics, XComKey, from_xcom, pull, to_xcom
-from airflow_gitsync.settings import VERIFY_PARAMS, SettingsError, VerifySettings
 from airflow_gitsync.verify import (
     FULL,
     Sample,

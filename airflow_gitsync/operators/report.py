@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from airflow_gitsync.airflow_compat import AirflowFailException, Stats
-from airflow_gitsync.report import build_summary, md_source, metrics, render_markdown
+from airflow_gitsync.backup_report import build_summary, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
     CommitResult,

@@ -41,8 +41,8 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.runner import GitError
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.operators.report import BackupReportOperator
+from airflow_gitsync.params import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.results import TaskId
-from airflow_gitsync.settings import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.ui import browse_pages, compare, pages
 from airflow_gitsync.ui.browse import MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
 from airflow_gitsync.ui.history import PAGE_DAYS, History, history, row_of, tag_url

@@ -11,7 +11,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import quote, urlencode
 
-from airflow_gitsync.report import human_size as size
+from airflow_gitsync.backup_report import human_size as size
 from airflow_gitsync.ui import compare
 from airflow_gitsync.ui.browse import Backup, FindResult, Found, HistoryPage, Version
 from airflow_gitsync.ui.pages import SCRIPT, page

@@ -1,7 +1,7 @@
 """The backup history: what each run recorded, read as one row per backup date.
 
 Pure: :class:`BackupRun` is what the data access reads (a dag run and its ``report`` task's
-``summary`` XCom, see :meth:`airflow_gitsync.report.Summary.to_dict`). From a page of them this
+``summary`` XCom, see :meth:`airflow_gitsync.backup_report.Summary.to_dict`). From a page of them this
 module classifies each run, finds the dates without a run (with the backfill command that fills
 them) in pages of a bounded number of dates, the duration against the rate-limit floor, the
 repository's growth toward Azure DevOps' 10 GB and the engagements that fail.
@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from airflow_gitsync.backup_report import COUNTS
 from airflow_gitsync.compat import StrEnum
-from airflow_gitsync.report import COUNTS
 
 PAGE_DAYS = 400  # a page: about 13 months of daily backups
 LONG_GAP = 7  # a gap of more dates without a run is one slot in the plots (and, like any gap, one row)

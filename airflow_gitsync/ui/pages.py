@@ -1,7 +1,7 @@
 """The Backups view's HTML: the history page (health, gaps, plots, table) and a run's summary page.
 
 Pure: it renders a :class:`~airflow_gitsync.ui.history.History` or one row. A run's summary is the
-report task's own markdown (:func:`airflow_gitsync.report.render_markdown`, which escapes every name
+report task's own markdown (:func:`airflow_gitsync.backup_report.render_markdown`, which escapes every name
 and reason) as HTML, so the page and the task's rendered field never disagree. Links are relative:
 ``ui_root`` leads from the page to Airflow's UI (the grid), whatever prefix Airflow is served under.
 The pages load nothing and run no script: :data:`CSP` allows their one inline stylesheet only.
@@ -20,9 +20,9 @@ from urllib.parse import quote, urlencode
 
 from markdown_it import MarkdownIt
 
+from airflow_gitsync.backup_report import Summary, render_markdown
+from airflow_gitsync.backup_report import human_size as size
 from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
-from airflow_gitsync.report import Summary, render_markdown
-from airflow_gitsync.report import human_size as size
 from airflow_gitsync.ui import svg
 from airflow_gitsync.ui.history import BackupRow, Gap, History, State, project
 

@@ -24,7 +24,7 @@ def test_configured_notifier_with_its_arguments(monkeypatch):
     ("path", "kwargs", "message"),
     [
         (SMTP, "{to:", "failure_notifier_kwargs is not JSON"),
-        ("airflow_gitsync.settings.BackupSettings", "{}", "is not a BaseNotifier class"),
+        ("airflow_gitsync.params.BackupSettings", "{}", "is not a BaseNotifier class"),
     ],
 )
 def test_bad_notifier_config_names_the_setting(monkeypatch, path, kwargs, message):

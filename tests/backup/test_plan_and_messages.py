@@ -9,8 +9,8 @@ from airflow_gitsync import diff, messages
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ListedObject
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
+from airflow_gitsync.params import SettingsError
 from airflow_gitsync.results import PlannedEngagement, PlanResult
-from airflow_gitsync.settings import SettingsError
 from airflow_gitsync.workspace.export import ExportResult
 
 

@@ -3,8 +3,8 @@ from itertools import pairwise
 
 import pytest
 
+from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.report import Summary
 from airflow_gitsync.ui.history import (
     LONG_GAP,
     BackupRun,

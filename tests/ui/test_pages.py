@@ -4,8 +4,8 @@ import re
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
+from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.report import Summary
 from airflow_gitsync.ui import pages, svg
 from airflow_gitsync.ui.history import BackupRun, history, row_of, tag_url
 from gitsync_devkit.backup_history import generate, records

@@ -5,9 +5,16 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
+from airflow_gitsync.backup_report import (
+    Summary,
+    build_summary,
+    md_escape,
+    md_source,
+    metrics,
+    render_markdown,
+)
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
-from airflow_gitsync.report import Summary, build_summary, md_escape, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     CommitResult,
     ExportTaskResult,

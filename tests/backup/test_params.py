@@ -5,7 +5,7 @@ from datetime import datetime
 import pytest
 
 from airflow_gitsync.dags.common import trigger_form
-from airflow_gitsync.settings import (
+from airflow_gitsync.params import (
     BACKUP_PARAMS,
     RESTORE_PARAMS,
     VERIFY_PARAMS,
