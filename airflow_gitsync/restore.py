@@ -24,6 +24,7 @@ from functools import partial
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure
+from airflow_gitsync.errors import FATAL_ERRORS, WorkspaceError
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.layout import (
     FILE,
@@ -36,7 +37,7 @@ from airflow_gitsync.layout import (
     to_repo_path,
 )
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
-from airflow_gitsync.workspace.client import FATAL_ERRORS, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import WorkspaceClient
 
 IMPORT_FORMATS = {NOTEBOOK: "SOURCE", FILE: "RAW"}
 ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"

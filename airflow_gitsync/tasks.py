@@ -20,6 +20,7 @@ from airflow_gitsync import messages, retention
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges, check_root, plan_exports, split_manifest
+from airflow_gitsync.errors import NotFoundError, WorkspaceError
 from airflow_gitsync.gather import gather
 from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.git.packs import PackWriter
@@ -39,7 +40,7 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.staging import StagingCorruptError, StagingStore
-from airflow_gitsync.workspace.client import NotFoundError, WorkspaceError, merged_stats
+from airflow_gitsync.workspace.client import merged_stats
 from airflow_gitsync.workspace.export import ExportResult, export_engagement, export_engagements
 from airflow_gitsync.workspace.progress import Progress
 from airflow_gitsync.workspace.scan import ScanResult, list_years, scan_year

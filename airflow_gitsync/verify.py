@@ -28,17 +28,12 @@ from typing import Literal
 
 from airflow_gitsync.blob import git_blob_id
 from airflow_gitsync.diff import ItemFailure, ListedObject
+from airflow_gitsync.errors import FATAL_ERRORS, NotFoundError, TooLargeError, WorkspaceError
 from airflow_gitsync.layout import engagement_of, moved_to, safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.restore import backup_root, entry_problem, shown, unlisted
 from airflow_gitsync.results import TaskMetrics
-from airflow_gitsync.workspace.client import (
-    FATAL_ERRORS,
-    NotFoundError,
-    TooLargeError,
-    WorkspaceClient,
-    WorkspaceError,
-)
+from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.scan import scan_year
 
 Kind = Literal["added", "deleted", "modified", "unknown-mtime", "content", "too-large"]

@@ -26,7 +26,8 @@ from pathlib import Path
 import requests
 from scan_export import TOKEN, start_emulator
 
-from airflow_gitsync.workspace.client import WorkspaceClient, WorkspaceError
+from airflow_gitsync.errors import WorkspaceError
+from airflow_gitsync.workspace.client import WorkspaceClient
 
 SCENARIOS = {
     "1 task": (1, 0.0),

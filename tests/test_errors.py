@@ -5,6 +5,7 @@ import pytest
 from airflow_gitsync.airflow_compat import AirflowFailException, AirflowNotFoundException
 from airflow_gitsync.config import ConfigError
 from airflow_gitsync.dags.common import failing_fast
+from airflow_gitsync.errors import AuthError, RateLimitedError, TransientError
 from airflow_gitsync.git.runner import (
     GitAuthError,
     GitError,
@@ -15,7 +16,6 @@ from airflow_gitsync.git.runner import (
 from airflow_gitsync.manifest import ManifestError
 from airflow_gitsync.params import SettingsError
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError
-from airflow_gitsync.workspace.client import AuthError, RateLimitedError, TransientError
 
 
 @pytest.mark.parametrize(

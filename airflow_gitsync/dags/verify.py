@@ -37,6 +37,7 @@ from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast, network_retries
+from airflow_gitsync.errors import NotFoundError
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
@@ -55,7 +56,7 @@ from airflow_gitsync.verify import (
     verify_year,
     years_to_verify,
 )
-from airflow_gitsync.workspace.client import NotFoundError, WorkspaceClient
+from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.scan import list_years
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,15 @@ from typing import Any, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
-from airflow_gitsync.errors import PermanentError
+from airflow_gitsync.errors import (
+    FATAL_ERRORS,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    TooLargeError,
+    TransientError,
+    WorkspaceError,
+)
 from airflow_gitsync.workspace.ratelimit import RateLimits
 
 T = TypeVar("T")
@@ -43,47 +51,6 @@ _CONNECTION_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-
-
-class WorkspaceError(Exception):
-    """A Workspace API call failed; ``status`` and ``error_code`` as the server sent them."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | None = None,
-        status: int | None = None,
-        error_code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.path = path
-        self.status = status
-        self.error_code = error_code
-
-
-class NotFoundError(WorkspaceError):
-    """The object does not exist (``RESOURCE_DOES_NOT_EXIST``)."""
-
-
-class TooLargeError(WorkspaceError):
-    """The object is over the export size limit (10 MB)."""
-
-
-class AuthError(WorkspaceError, PermanentError):
-    """The workspace refused the credentials or the permission (401/403)."""
-
-
-class RateLimitedError(WorkspaceError):
-    """Still rate limited (429) when the retry time ran out."""
-
-
-class TransientError(WorkspaceError):
-    """Server errors or dropped connections that outlasted the retry time."""
-
-
-FATAL_ERRORS = (AuthError, RateLimitedError)
-"""Errors that concern the whole task rather than one object: let them fail it."""
 
 
 @dataclass(slots=True)

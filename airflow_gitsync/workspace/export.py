@@ -11,15 +11,10 @@ from functools import partial
 from typing import Protocol
 
 from airflow_gitsync.diff import EngagementChanges, FolderRule, ItemFailure, ListedObject
+from airflow_gitsync.errors import FATAL_ERRORS, NotFoundError, TransientError, WorkspaceError
 from airflow_gitsync.layout import root_of
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.workspace.client import (
-    FATAL_ERRORS,
-    NotFoundError,
-    TransientError,
-    WorkspaceClient,
-    WorkspaceError,
-)
+from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.folder_export import export_folder
 from airflow_gitsync.workspace.progress import Progress
 

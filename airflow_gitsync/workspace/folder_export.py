@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from airflow_gitsync.diff import ListedObject
+from airflow_gitsync.errors import FATAL_ERRORS, TooLargeError, WorkspaceError
 from airflow_gitsync.layout import extension_for
-from airflow_gitsync.workspace.client import FATAL_ERRORS, TooLargeError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import WorkspaceClient
 
 
 @dataclass

@@ -21,8 +21,9 @@ from airflow_gitsync.diff import (
     ListedObject,
     diff_engagement,
 )
+from airflow_gitsync.errors import FATAL_ERRORS, NotFoundError, WorkspaceError
 from airflow_gitsync.manifest import ManifestEntry
-from airflow_gitsync.workspace.client import FATAL_ERRORS, NotFoundError, WorkspaceClient, WorkspaceError
+from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import ENGAGEMENTS_IN_FLIGHT, ExportResult
 from airflow_gitsync.workspace.progress import Progress
 

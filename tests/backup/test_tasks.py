@@ -16,11 +16,11 @@ from airflow_gitsync import tasks
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
+from airflow_gitsync.errors import WorkspaceError
 from airflow_gitsync.layout import engagement_of, safe_name, year_of
 from airflow_gitsync.manifest import load_manifest
 from airflow_gitsync.params import SettingsError
 from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
-from airflow_gitsync.workspace.client import WorkspaceError
 from airflow_gitsync.workspace.scan import ScanResult
 from tests.fixtures.git_server import auth_env, clone
 from tests.fixtures.wiring import wire_backup

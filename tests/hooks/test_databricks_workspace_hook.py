@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from azure.core.credentials import AccessToken
 
+from airflow_gitsync.errors import AuthError
 from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.workspace.client import AuthError
 
 DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 import pytest
 
 from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.errors import AuthError, WorkspaceError
 from airflow_gitsync.layout import to_repo_path
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, dump_manifest
 from airflow_gitsync.params import RestoreSettings, SettingsError
 from airflow_gitsync.restore import RestoreError, plan_items, plan_restore, restore
-from airflow_gitsync.workspace.client import AuthError, WorkspaceError
 
 ETL = b"# Databricks notebook source\nprint(1)\n"
 QUERY = b"-- Databricks notebook source\nSELECT 1\n"

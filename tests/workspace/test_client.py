@@ -12,15 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_gitsync.workspace.client import (
+from airflow_gitsync.errors import (
     AuthError,
     NotFoundError,
     RateLimitedError,
     TooLargeError,
     TransientError,
-    WorkspaceClient,
     WorkspaceError,
 )
+from airflow_gitsync.workspace.client import WorkspaceClient
 
 
 class Scripted:

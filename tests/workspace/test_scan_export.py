@@ -15,16 +15,11 @@ import pytest
 from airflow_gitsync import layout
 from airflow_gitsync.blob import git_blob_id as layout_blob
 from airflow_gitsync.diff import FolderRule
+from airflow_gitsync.errors import AuthError, NotFoundError, RateLimitedError, TransientError
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.results import from_xcom, to_xcom
 from airflow_gitsync.staging import StagingStore
-from airflow_gitsync.workspace.client import (
-    AuthError,
-    NotFoundError,
-    RateLimitedError,
-    TransientError,
-    WorkspaceClient,
-)
+from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import (
     ENGAGEMENTS_IN_FLIGHT,
     ExportResult,
