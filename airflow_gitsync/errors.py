@@ -8,6 +8,10 @@ class PermanentError(Exception):
     The provider's tasks fail on it at once instead of spending their retries."""
 
 
+class ConfigError(PermanentError, ValueError):
+    """A ``[gitsync]`` option has a value the provider cannot run with; the message names it."""
+
+
 class WorkspaceError(Exception):
     """A Workspace API call failed; ``status`` and ``error_code`` as the server sent them."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_gitsync import __version__
-from airflow_gitsync.config import provider_config
+from airflow_gitsync.options import provider_config
 
 
 def get_provider_info() -> dict:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from airflow.sdk import BaseNotifier
 from airflow.sdk.module_loading import import_string
 
-from airflow_gitsync.config import ConfigError, GitsyncConfig
+from airflow_gitsync.config import GitsyncConfig
+from airflow_gitsync.errors import ConfigError
 
 
 def failure_notifiers(config: GitsyncConfig) -> list[BaseNotifier]:

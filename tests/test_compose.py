@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_gitsync.config import OPTIONS
+from airflow_gitsync.options import OPTIONS
 from gitsync_devkit.cluster import cluster_settings
 
 ROOT = Path(__file__).resolve().parents[1]

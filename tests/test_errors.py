@@ -3,9 +3,8 @@
 import pytest
 
 from airflow_gitsync.airflow_compat import AirflowFailException, AirflowNotFoundException
-from airflow_gitsync.config import ConfigError
 from airflow_gitsync.dags.common import failing_fast
-from airflow_gitsync.errors import AuthError, RateLimitedError, TransientError
+from airflow_gitsync.errors import AuthError, ConfigError, RateLimitedError, TransientError
 from airflow_gitsync.git.runner import (
     GitAuthError,
     GitError,

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
-from airflow_gitsync.config import OPTIONS
+from airflow_gitsync.options import OPTIONS
 from gitsync_devkit.cluster import STAGING_CONN_ID, cluster_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from airflow_gitsync.config import OPTIONS, SECTION, ConfigError, GitsyncConfig, provider_config
+from airflow_gitsync.config import GitsyncConfig
+from airflow_gitsync.errors import ConfigError
 from airflow_gitsync.get_provider_info import get_provider_info
+from airflow_gitsync.options import OPTIONS, SECTION, provider_config
 
 
 def _load(**values):
