@@ -3,7 +3,7 @@
 Thin: each page is one query (:mod:`airflow_gitsync.ui.store`) rendered by
 :mod:`airflow_gitsync.ui.pages`. Every route needs what reading the DAG's runs needs in Airflow's
 auth manager (``GET`` on the DAG's ``RUN``), from the UI's session cookie or a bearer token. Every
-answer carries the pages' Content-Security-Policy (:data:`airflow_gitsync.ui.pages.CSP`); an error
+answer carries the pages' Content-Security-Policy (:data:`airflow_gitsync.ui.frame.CSP`); an error
 is a page for a browser (it shows inside Airflow's UI) and Airflow's JSON for anything else. A DAG whose
 ``report`` task is not a :class:`~airflow_gitsync.operators.report.BackupReportOperator` is no
 backup: its tabs say so (Airflow 3.3 shows a plugin's tabs on every DAG).
@@ -43,7 +43,7 @@ from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.params import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.results import TaskId
-from airflow_gitsync.ui import browse_pages, compare, pages
+from airflow_gitsync.ui import browse_pages, compare, frame, pages
 from airflow_gitsync.ui.browse import MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
 from airflow_gitsync.ui.history import PAGE_DAYS, History, history, row_of, tag_url
 from airflow_gitsync.ui.store import backup_runs
@@ -67,7 +67,7 @@ _REASONS = {
 @app.middleware("http")
 async def _content_security_policy(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
     response = await call_next(request)
-    response.headers["Content-Security-Policy"] = pages.CSP
+    response.headers["Content-Security-Policy"] = frame.CSP
     return response
 
 
@@ -80,7 +80,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if not _wants_html(request):
         return await http_exception_handler(request, exc)
     message = _REASONS.get(exc.status_code, str(exc.detail))
-    return HTMLResponse(pages.error_page(exc.status_code, message), exc.status_code, exc.headers)
+    return HTMLResponse(frame.error_page(exc.status_code, message), exc.status_code, exc.headers)
 
 
 @app.exception_handler(RequestValidationError)
@@ -88,7 +88,7 @@ async def _invalid_parameter(request: Request, exc: RequestValidationError) -> R
     if not _wants_html(request):
         return await request_validation_exception_handler(request, exc)
     details = [f"{e['loc'][-1]}={e.get('input')!s:.40}: {e['msg']}" for e in exc.errors()]
-    return HTMLResponse(pages.error_page(422, _REASONS[422], details), 422)
+    return HTMLResponse(frame.error_page(422, _REASONS[422], details), 422)
 
 
 def _is_backup(session: Session, dag_id: str) -> bool:
@@ -208,7 +208,7 @@ def _reading(session: Session, dag_id: str, read: Callable[[BackupRepository], s
         repository = _repository(session, dag_id)
         text = read(repository)
     except NotBackedUp as exc:
-        return pages.error_page(404, str(exc))
+        return frame.error_page(404, str(exc))
     except GitError as exc:
         raise HTTPException(503, f"the backup repository cannot be fetched: {exc}") from exc
     if repository.fetch_error:

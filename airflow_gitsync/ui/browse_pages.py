@@ -2,7 +2,7 @@
 
 Every name from the repository is escaped where it is inserted (text with :func:`html.escape`, URLs
 built with ``urlencode``); links are relative to ``/gitsync/dags/<dag_id>/``. The find page's one
-script (:data:`~airflow_gitsync.ui.pages.SCRIPT`, allowed by its hash) fetches the results while
+script (:data:`~airflow_gitsync.ui.frame.SCRIPT`, allowed by its hash) fetches the results while
 the user types; without it the form's GET does the same.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from airflow_gitsync.backup_report import human_size as size
 from airflow_gitsync.ui import compare
 from airflow_gitsync.ui.browse import Backup, FindResult, Found, HistoryPage, Version
-from airflow_gitsync.ui.pages import SCRIPT, page
+from airflow_gitsync.ui.frame import SCRIPT, page
 
 
 def _href(route: str, **query: object) -> str:

@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.ui import pages
+from airflow_gitsync.ui import frame
 from airflow_gitsync.ui.history import BackupRow, history
 from airflow_gitsync.workspace.client import DEFAULT_RATES
 from gitsync_devkit.backup_history import generate, records
@@ -184,7 +184,7 @@ def test_every_answer_carries_the_content_security_policy(airflow: LocalAirflow)
         requests.get(page, timeout=30),
     ]
     assert [a.status_code for a in answers] == [200, 200, 422, 404, 401]
-    assert all(a.headers["Content-Security-Policy"] == pages.CSP for a in answers)
+    assert all(a.headers["Content-Security-Policy"] == frame.CSP for a in answers)
 
 
 def test_a_browser_gets_errors_as_readable_pages(airflow: LocalAirflow):
@@ -196,7 +196,7 @@ def test_a_browser_gets_errors_as_readable_pages(airflow: LocalAirflow):
     assert unsigned.headers["content-type"].startswith("text/html")
     bad = airflow.session.get(page, params={"before": "<yesterday>"}, headers=html, timeout=30)
     assert bad.status_code == 422 and "<li>before=&lt;yesterday&gt;: " in bad.text, bad.text
-    assert bad.headers["Content-Security-Policy"] == pages.CSP
+    assert bad.headers["Content-Security-Policy"] == frame.CSP
 
 
 def test_bad_dates_and_limits_are_a_422_naming_the_parameter(airflow: LocalAirflow):

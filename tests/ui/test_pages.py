@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
-from airflow_gitsync.ui import pages, svg
+from airflow_gitsync.ui import frame, pages, svg
 from airflow_gitsync.ui.history import BackupRun, history, row_of, tag_url
 from gitsync_devkit.backup_history import generate, records
 
@@ -102,16 +102,16 @@ def test_a_dag_that_is_not_a_backup_gets_a_polite_line():
 
 
 def test_an_error_is_a_readable_page():
-    html = pages.error_page(422, "A parameter is wrong:", ["before=<x>: not a date"])
+    html = frame.error_page(422, "A parameter is wrong:", ["before=<x>: not a date"])
     _well_formed(html)
     assert "<li>before=&lt;x&gt;: not a date</li>" in html and "HTTP 422" in html
 
 
 def test_the_pages_follow_the_dark_theme_and_tables_scroll_in_a_narrow_panel():
     """Airflow's default theme follows the system's, which the view reads as prefers-color-scheme."""
-    assert ":root{color-scheme:light dark}" in pages._CSS
-    assert "@media (prefers-color-scheme:dark){" in pages._CSS
-    assert ".wide,.summary table{display:block;max-width:100%;overflow-x:auto}" in pages._CSS
+    assert ":root{color-scheme:light dark}" in frame._CSS
+    assert "@media (prefers-color-scheme:dark){" in frame._CSS
+    assert ".wide,.summary table{display:block;max-width:100%;overflow-x:auto}" in frame._CSS
 
 
 def test_a_missing_date_shows_the_command_that_fills_it():
@@ -171,10 +171,10 @@ def test_the_pages_need_nothing_their_csp_forbids():
     ):
         (css,) = re.findall(r"<style>(.*?)</style>", html, re.S)
         digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
-        assert f"style-src 'sha256-{digest}';" in pages.CSP
+        assert f"style-src 'sha256-{digest}';" in frame.CSP
         assert not re.search(r"<(script|img|link|iframe|object)\b| style=| src=|url\(", html)
-    assert pages.CSP.startswith("default-src 'none';") and "unsafe" not in pages.CSP
-    assert "frame-ancestors 'self'" in pages.CSP
+    assert frame.CSP.startswith("default-src 'none';") and "unsafe" not in frame.CSP
+    assert "frame-ancestors 'self'" in frame.CSP
 
 
 def test_the_summary_page_is_the_report_as_html():
