@@ -13,7 +13,8 @@ from urllib.parse import quote, urlencode
 
 from airflow_gitsync.backup_report import human_size as size
 from airflow_gitsync.ui import compare
-from airflow_gitsync.ui.browse import Backup, FindResult, Found, HistoryPage, Version
+from airflow_gitsync.ui.browse import FindResult, Found, HistoryPage, Version
+from airflow_gitsync.ui.catalog import Backup
 from airflow_gitsync.ui.frame import SCRIPT, page
 
 
