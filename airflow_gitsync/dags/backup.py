@@ -33,7 +33,6 @@ from typing import Any
 
 from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
-from airflow_gitsync import tasks
 from airflow_gitsync.airflow_compat import AirflowSkipException, conf
 from airflow_gitsync.compat import UTC, ExceptionGroup
 from airflow_gitsync.config import GitsyncConfig
@@ -55,6 +54,7 @@ from airflow_gitsync.results import (
     to_xcom,
 )
 from airflow_gitsync.retention import RunRecord, run_references
+from airflow_gitsync.tasks import backup as backup_tasks
 from airflow_gitsync.timetables import DailyBackupTimetable
 from airflow_gitsync.workspace.scan import ScanResult
 
@@ -94,7 +94,7 @@ def backup_dag(
         def prepare(params=None, ti=None) -> list[dict]:
             """Validate the params, refresh the git mirror, read the manifest, list the year folders."""
             with failing_fast(ti):
-                result = tasks.prepare(params)
+                result = backup_tasks.prepare(params)
             ti.xcom_push(key=XComKey.RUN, value=to_xcom(result))
             return [to_xcom(year) for year in result.years]
 
@@ -107,7 +107,7 @@ def backup_dag(
             year_slice = from_xcom(YearSlice, year)
             get_current_context()["year_label"] = year_slice.year or "(root)"
             with failing_fast():
-                result, exported = tasks.scan(year_slice, params)
+                result, exported = backup_tasks.scan(year_slice, params)
             _push_exports(ti, exported)
             return to_xcom(result)
 
@@ -127,7 +127,7 @@ def backup_dag(
                 raise AirflowSkipException("the prepare task did not finish: nothing to plan")
             scans = pull_all(ti, ScanResult, [TaskId.SCAN])
             with failing_fast(ti):
-                result = tasks.plan(prepared.years, scans, conf.getint("core", "max_map_length"))
+                result = backup_tasks.plan(prepared.years, scans, conf.getint("core", "max_map_length"))
             ti.xcom_push(key=XComKey.PLAN, value=to_xcom(result))
             return [to_xcom(t) for t in result.export_tasks]
 
@@ -143,7 +143,7 @@ def backup_dag(
             work = from_xcom(ExportTask, export_task)
             get_current_context()["export_label"] = work.label
             with failing_fast():
-                result, errors = tasks.export(work, params)
+                result, errors = backup_tasks.export(work, params)
             _push_exports(ti, result)
             if errors:
                 raise errors[0] if len(errors) == 1 else ExceptionGroup("engagements failed", errors)
@@ -158,7 +158,7 @@ def backup_dag(
             prepared = pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN)
             exports = _exports(ti)
             with failing_fast(ti):
-                result = tasks.commit(
+                result = backup_tasks.commit(
                     prepared,
                     planned,
                     exports,
@@ -166,7 +166,9 @@ def backup_dag(
                     run_id=run_id,
                     logical_date=logical_date or dag_run.run_after,
                 )
-                tasks.record_run(_run_record(dag_run, prepared, planned, exports, result.complete), params)
+                backup_tasks.record_run(
+                    _run_record(dag_run, prepared, planned, exports, result.complete), params
+                )
             return to_xcom(result)
 
         @task(trigger_rule=TriggerRule.ALL_DONE, **network)
@@ -178,11 +180,13 @@ def backup_dag(
                 prepared = pull(ti, PrepareResult, TaskId.PREPARE, XComKey.RUN)
                 planned = pull(ti, PlanResult, TaskId.PLAN, XComKey.PLAN)
                 with failing_fast():
-                    tasks.record_run(_run_record(dag_run, prepared, planned, _exports(ti), False), params)
+                    backup_tasks.record_run(
+                        _run_record(dag_run, prepared, planned, _exports(ti), False), params
+                    )
                 log.info("the commit did not succeed: the staging store is not swept")
                 return None
             with failing_fast():
-                result = tasks.clean_staging(params, datetime.now(UTC))
+                result = backup_tasks.clean_staging(params, datetime.now(UTC))
             return None if result is None else to_xcom(result)
 
         years = prepare()

@@ -32,11 +32,9 @@ from airflow.sdk import DAG, task
 from airflow_gitsync.airflow_compat import AirflowFailException
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast
-from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
-from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.params import RESTORE_PARAMS, RestoreSettings
-from airflow_gitsync.restore import plan_restore, restore
+from airflow_gitsync.params import RESTORE_PARAMS
 from airflow_gitsync.results import to_xcom
+from airflow_gitsync.tasks import restore as restore_tasks
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +61,7 @@ def restore_dag(
 
             The result (counts, failed paths with reasons, a dry run's paths) is the XCom ``result``."""
             with failing_fast():
-                settings = RestoreSettings.from_params(params)
-                mirror = AzureDevOpsGitHook(azure_devops_git_conn_id=settings.git_conn_id).get_mirror(
-                    GitsyncConfig.load().cache_dir
-                )
-                hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
-                # Held until the last blob is read: a backup's fetch, push or repack waits meanwhile.
-                with mirror.lock("a restore"):
-                    mirror.sync()
-                    plan = plan_restore(mirror, settings.ref, settings.paths, settings.target_root)
-                    with hook.get_client(**config.client_options()) as client:
-                        result = restore(
-                            client, mirror, plan, overwrite=settings.overwrite, dry_run=settings.dry_run
-                        )
+                result = restore_tasks.restore(params)
             summary = result.summary()
             log.info("%s", summary)
             ti.xcom_push(key="result", value=to_xcom(result))

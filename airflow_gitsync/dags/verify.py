@@ -28,8 +28,6 @@ folder (a restored copy, `/Restored/2026-11-02`) by presence and content. The su
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,88 +35,14 @@ from airflow.sdk import DAG, TriggerRule, get_current_context, task
 
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.dags.common import dag_arguments, failing_fast, network_retries
-from airflow_gitsync.errors import NotFoundError
-from airflow_gitsync.git.mirror import Mirror
-from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
-from airflow_gitsync.hooks.databricks_workspace import DatabricksWorkspaceHook
-from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.operators.report import VerifyReportOperator
-from airflow_gitsync.params import VERIFY_PARAMS, SettingsError, VerifySettings
-from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
-from airflow_gitsync.results import TaskId, TaskMetrics, XComKey, from_xcom, pull, to_xcom
-from airflow_gitsync.verify import (
-    FULL,
-    Sample,
-    VerifyPlan,
-    YearToVerify,
-    backup_problems,
-    repo_year,
-    verify_year,
-    years_to_verify,
-)
-from airflow_gitsync.workspace.client import WorkspaceClient
-from airflow_gitsync.workspace.scan import list_years
+from airflow_gitsync.params import VERIFY_PARAMS
+from airflow_gitsync.results import TaskId, XComKey, from_xcom, pull, to_xcom
+from airflow_gitsync.tasks import verify as verify_tasks
+from airflow_gitsync.verify import VerifyPlan, YearToVerify
 
 log = logging.getLogger(__name__)
 WEEKLY = "0 4 * * 0"  # Sundays 04:00 UTC, after the daily backup
-
-
-def _mirror(settings: VerifySettings, config: GitsyncConfig) -> Mirror:
-    return AzureDevOpsGitHook(azure_devops_git_conn_id=settings.git_conn_id).get_mirror(config.cache_dir)
-
-
-def _client(settings: VerifySettings, config: GitsyncConfig) -> WorkspaceClient:
-    hook = DatabricksWorkspaceHook(databricks_conn_id=settings.databricks_conn_id)
-    return hook.get_client(**config.client_options())
-
-
-def _manifest(mirror: Mirror, commit: str, ref: str) -> dict[str, ManifestEntry]:
-    data = mirror.read_file(commit, MANIFEST_PATH)
-    if data is None:
-        raise SettingsError(f"ref {ref!r} ({commit}) has no {MANIFEST_PATH}: not a backup commit")
-    return load_manifest(data)
-
-
-def plan_verify(settings: VerifySettings, config: GitsyncConfig) -> VerifyPlan:
-    """Refresh the mirror, find the backup to compare with, check its tree against its manifest and
-    list the workspace's years."""
-    mirror = _mirror(settings, config)
-    with mirror.lock("a verify"):
-        mirror.sync()
-        ref = settings.ref or mirror.newest_tag(settings.tag_prefix)
-        if ref is None:
-            raise SettingsError(
-                f"ref: no tag starts with {settings.tag_prefix!r}; run a backup, or give a ref"
-            )
-        try:
-            commit = resolve_ref(mirror, ref)
-        except RestoreError as exc:
-            raise SettingsError(str(exc)) from None
-        manifest = _manifest(mirror, commit, ref)
-        tree = mirror.ls_tree(commit)
-    problems, problem_count = backup_problems(manifest, tree)
-    made_from = backup_root(manifest.values())
-    root = settings.workspace_root or made_from
-    if root is None:
-        raise SettingsError(f"workspace_root: {ref} holds no objects; give the folder to compare")
-    with _client(settings, config) as client:
-        try:
-            listed = list_years(client, root)
-        except NotFoundError:
-            raise SettingsError(f"workspace_root {root!r}: no such folder in the workspace") from None
-    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
-    share = 1.0 if settings.mode == FULL else config.verify_sample_percent / 100
-    return VerifyPlan(
-        ref=ref,
-        commit=commit,
-        backup_root=made_from or root,
-        root=root,
-        mode=settings.mode,
-        sample=Sample(share, seed),
-        years=years_to_verify(listed, manifest.values()),
-        backup_problems=problems,
-        backup_problem_count=problem_count,
-    )
 
 
 def verify_dag(
@@ -145,7 +69,7 @@ def verify_dag(
         def prepare(params=None, ti=None) -> list[dict]:
             """Find the newest backup tag, read its manifest, list the years, pick the sample's seed."""
             with failing_fast(ti):
-                plan = plan_verify(VerifySettings.from_params(params), GitsyncConfig.load())
+                plan = verify_tasks.prepare(params)
             log.info(
                 "verifying %s against %s (%s), mode %s, sample share %g, seed %d",
                 plan.root, plan.ref, plan.commit, plan.mode, plan.sample.share, plan.sample.seed,
@@ -156,23 +80,11 @@ def verify_dag(
         @task(map_index_template="{{ year_label }}", max_active_tis_per_dag=config.parallel_tasks, **network)
         def check(year: dict, params=None, ti=None) -> dict:
             """List one year, compare it with the backup's manifest, export the sample and compare blobs."""
-            started = time.monotonic()
             work = from_xcom(YearToVerify, year)
             get_current_context()["year_label"] = work.year or "(root)"
             plan = pull(ti, VerifyPlan, TaskId.PREPARE, XComKey.RUN)
             with failing_fast():
-                settings, config = VerifySettings.from_params(params), GitsyncConfig.load()
-                mirror = _mirror(settings, config)
-                with mirror.lock("a verify"):
-                    if mirror.resolve(plan.commit) is None:
-                        mirror.sync()
-                    manifest = _manifest(mirror, plan.commit, plan.ref)
-                entries = {p: e for p, e in manifest.items() if repo_year(e) == work.repo_year}
-                with _client(settings, config) as client:
-                    result = verify_year(client, plan, work, entries)
-                    result.api = client.stats()
-            result.metrics = TaskMetrics.since(started)
-            return to_xcom(result)
+                return to_xcom(verify_tasks.check(work, plan, params))
 
         years = prepare()
         checked = check.expand(year=years)

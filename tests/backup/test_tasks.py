@@ -1,4 +1,5 @@
-"""The backup's task callables (``airflow_gitsync.tasks``), called as the DAG calls them, without a scheduler.
+"""The backup's task callables (``airflow_gitsync.tasks.backup``), called as the DAG calls them,
+without a scheduler.
 
 Real pieces throughout: the workspace emulator, the git server, a ``file://`` staging store, the
 connections from ``AIRFLOW_CONN_*``; every task's record goes through XCom's JSON on its way on.
@@ -12,7 +13,6 @@ from datetime import datetime
 
 import pytest
 
-from airflow_gitsync import tasks
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges
@@ -21,6 +21,7 @@ from airflow_gitsync.layout import engagement_of, safe_name, year_of
 from airflow_gitsync.manifest import load_manifest
 from airflow_gitsync.params import SettingsError
 from airflow_gitsync.results import ExportTaskResult, PlanResult, PrepareResult, from_xcom, to_xcom
+from airflow_gitsync.tasks import backup as tasks
 from airflow_gitsync.workspace.scan import ScanResult
 from tests.fixtures.git_server import auth_env, clone
 from tests.fixtures.wiring import wire_backup
