@@ -64,6 +64,12 @@ def _conn(name: str, default: str, title: str) -> ParamSpec:
     )
 
 
+_CONNECTIONS = (  # every DAG's last two params
+    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
+    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+)
+
+
 _TAG_FORMAT = ParamSpec(
     "tag_format",
     "backup/%Y-%m-%d",
@@ -125,8 +131,7 @@ BACKUP_PARAMS: tuple[ParamSpec, ...] = (
         "Back up workspace_root into a repository that holds a backup of another root "
         "(every object moves to its new path). Off: such a run fails before changing anything.",
     ),
-    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
-    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+    *_CONNECTIONS,
 )
 
 RESTORE_PARAMS: tuple[ParamSpec, ...] = (
@@ -161,8 +166,7 @@ RESTORE_PARAMS: tuple[ParamSpec, ...] = (
         "Replace objects that exist. Off: they are left alone and reported as failed.",
     ),
     ParamSpec("dry_run", False, {"type": ["boolean", "null"]}, "Dry run", "List what would be written."),
-    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
-    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+    *_CONNECTIONS,
 )
 
 
@@ -199,8 +203,7 @@ VERIFY_PARAMS: tuple[ParamSpec, ...] = (
         "Compare this folder (a restored copy: /Restored/2026-11-02) by presence and content. "
         "Empty: the folder the backup was made from.",
     ),
-    _conn("databricks_conn_id", "databricks_default", "Databricks connection"),
-    _conn("git_conn_id", "azure_devops_git_default", "Azure DevOps Git connection"),
+    *_CONNECTIONS,
 )
 
 
