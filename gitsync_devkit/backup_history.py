@@ -126,8 +126,7 @@ def insert(dag_id: str, history: Iterable[Day]) -> int:
     from sqlalchemy import insert as sql_insert
     from sqlalchemy import select
 
-    from airflow_gitsync.results import XComKey
-    from airflow_gitsync.ui.store import REPORT_TASK
+    from airflow_gitsync.results import TaskId, XComKey
 
     history = list(history)
     with create_session() as session:
@@ -163,7 +162,7 @@ def insert(dag_id: str, history: Iterable[Day]) -> int:
             [
                 {
                     "dag_id": dag_id,
-                    "task_id": REPORT_TASK,
+                    "task_id": TaskId.REPORT.value,
                     "run_id": _run_id(d.day),
                     "map_index": -1,
                     "state": "success" if d.state == "success" else "failed",
@@ -179,7 +178,7 @@ def insert(dag_id: str, history: Iterable[Day]) -> int:
                 {
                     "dag_run_id": ids[_run_id(d.day)],
                     "dag_id": dag_id,
-                    "task_id": REPORT_TASK,
+                    "task_id": TaskId.REPORT.value,
                     "run_id": _run_id(d.day),
                     "map_index": -1,
                     "key": XComKey.SUMMARY.value,
