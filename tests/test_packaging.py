@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import email.parser
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_SOURCE = (
     ".git",
     ".venv",
+    ".matrix",
     ".demo",
     ".bench",
     "build",
@@ -73,3 +75,46 @@ def test_wheel_declares_the_airflow_entry_points(wheel: zipfile.ZipFile) -> None
     assert dict(entry_points["airflow.plugins"]) == {
         "airflow_gitsync": "airflow_gitsync.plugins:GitsyncPlugin"
     }
+
+
+def _metadata(wheel: zipfile.ZipFile):
+    (name,) = (n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    return email.parser.Parser().parsestr(wheel.read(name).decode())
+
+
+def test_wheel_holds_the_apache_license(wheel: zipfile.ZipFile) -> None:
+    (name,) = (n for n in wheel.namelist() if n.endswith(("/LICENSE", "/licenses/LICENSE")))
+    assert wheel.read(name) == (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0" in wheel.read(name)
+    metadata = _metadata(wheel)
+    assert metadata["License"] == "Apache-2.0" and metadata["License-File"] == "LICENSE"
+
+
+def test_metadata_declares_the_tested_python_and_airflow_ranges(wheel: zipfile.ZipFile) -> None:
+    """Python 3.10-3.13 and Airflow 3.1 on, with no cap on Airflow's minor (`make test-matrix` tests them)."""
+    metadata = _metadata(wheel)
+    assert metadata["Requires-Python"] == ">=3.10"
+    classifiers = metadata.get_all("Classifier")
+    assert {c for c in classifiers if c.startswith("Programming Language :: Python :: 3.")} == {
+        f"Programming Language :: Python :: 3.{minor}" for minor in range(10, 14)
+    }
+    assert "apache-airflow>=3.1.0" in metadata.get_all("Requires-Dist")
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL"))
+    assert {"Source Code", "Changelog", "Bug Tracker"} <= set(urls)
+
+
+def test_users_install_neither_test_nor_bench_dependencies(wheel: zipfile.ZipFile) -> None:
+    """They are dependency groups of pyproject.toml, which never reach the wheel's metadata."""
+    metadata = _metadata(wheel)
+    assert metadata.get_all("Provides-Extra") == ["celery"]
+    requirements = " ".join(metadata.get_all("Requires-Dist"))
+    for dev_only in (
+        "pytest",
+        "hypothesis",
+        "ruff",
+        "matplotlib",
+        "databricks-cli",
+        "databricks-sdk",
+        "psycopg[",
+    ):
+        assert dev_only not in requirements
