@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from airflow.sdk import DagRunState
 
-from airflow_gitsync import tasks
 from airflow_gitsync.results import ExportTask, from_xcom
 from airflow_gitsync.staging import StagingMissingError
+from airflow_gitsync.tasks import backup as tasks
 from tests.e2e.conftest import ROOT, xcom
 
 
