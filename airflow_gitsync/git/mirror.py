@@ -25,6 +25,11 @@ ZERO_ID = "0" * 40
 # Pack objects as they are stored: the staged packs hold no deltas, and a delta search over a first
 # sync's 70,000 blobs took a push 30 s of CPU (git's default window of 10) to save next to nothing.
 BULK = {"pack.window": "0"}
+# No pack bitmap: with one, git's push reuses the stored objects of what it sends instead of finding
+# deltas against what the remote has, and a daily push of small edits sent every edited notebook whole
+# (benchmarks/growth.py at 7,000: 1.75 MiB a day with a bitmap, 0.14 MiB without). A full repack of a
+# bare repository writes one by default; a mirror of an older version may have one: pushes ignore it.
+NO_BITMAPS = {"repack.writeBitmaps": "false", "pack.useBitmaps": "false"}
 PARTIAL_FILTER = "blob:none"  # served to every Azure DevOps organisation since November 2023
 LOCK_TIMEOUT = 1800.0  # seconds a task waits for another's hold on the mirror
 _LOCK_POLL = 0.2  # flock has no timeout: try again this often
@@ -294,7 +299,7 @@ class Mirror:
         updates = [(new, ref, old), *more]
         result = self.git.remote(
             "push", "--porcelain", "--progress", REMOTE, *(f"{n}:{r}" for n, r, _ in updates),
-            config=BULK if bulk else None,
+            config=(BULK if bulk else {}) | NO_BITMAPS,
         )  # fmt: skip
         sent = _pushed_bytes(result.stderr.decode(errors="replace"))
         for new, ref, old in updates:
@@ -318,9 +323,9 @@ class Mirror:
         (after a large import: a pack per task) or once imports and fetches have left many packs."""
         stats = self._count_objects()
         if full or stats["packs"] >= _PACKS_BEFORE_FULL_REPACK:
-            self.git.run("repack", "-a", "-d", "-q", config=BULK)
+            self.git.run("repack", "-a", "-d", "-q", config=BULK | NO_BITMAPS)
         elif stats["count"]:
-            self.git.run("repack", "-d", "-q")
+            self.git.run("repack", "-d", "-q", config=NO_BITMAPS)
 
     def _count_objects(self) -> dict[str, int]:
         stats = {}

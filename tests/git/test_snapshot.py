@@ -459,3 +459,15 @@ def test_a_cold_worker_clones_without_blobs_and_commits_fetching_only_the_manife
     assert notebooks and notebooks <= missing, "a historical notebook was fetched"
     manifest = cold.mirror.ls_tree(result.previous_head, [MANIFEST_PATH])[MANIFEST_PATH][1]
     assert manifest not in missing
+
+
+def test_a_small_edit_after_a_full_repack_is_pushed_as_a_delta(engine, workspace, monkeypatch):
+    """A full repack wrote a pack bitmap, and with it git's push sent every edited notebook whole:
+    12x the bytes of a daily push (benchmarks/growth.py at 7,000)."""
+    monkeypatch.setattr("airflow_gitsync.git.publish.LARGE_IMPORT_BLOBS", 100)
+    notebooks = {p: workspace.rng.randbytes(40_000) for p in _paths(120)}  # incompressible
+    workspace.apply(engine, ChangeSet([workspace.write(p, c) for p, c in notebooks.items()], []), DAY1)
+    assert not list(engine.mirror.path.glob("objects/pack/*.bitmap"))  # the full repack wrote none
+    edited = [workspace.write(p, c + b"\nprint('one more line')\n") for p, c in list(notebooks.items())[:10]]
+    daily = workspace.apply(engine, ChangeSet(edited, []), DAY2)
+    assert daily.pushed_bytes < 40_000  # ten notebooks of 40 kB sent whole would be 400 kB
