@@ -291,3 +291,12 @@ def test_rate_limits_share_per_workspace_and_endpoint(tmp_path, redis_url):
     assert files.buckets["list"]._reserve() == 0
     files.close()
     assert (tmp_path / "ws1-list.bucket").stat().st_size == 32
+
+
+def test_a_failing_redis_with_a_password_in_its_url_never_logs_it(caplog):
+    limits = RateLimits({"list": 10}, "ws", redis_url=f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0")
+    try:
+        assert limits.buckets["list"]._reserve() == 0  # limited alone, not failed
+    finally:
+        limits.close()
+    assert "limits itself alone" in caplog.text and "s3cret-pw" not in caplog.text
