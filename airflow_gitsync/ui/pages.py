@@ -213,6 +213,12 @@ def _oldest(entry: BackupRow | Gap) -> date:
     return entry.day if isinstance(entry, BackupRow) else entry.first
 
 
+def _heading(title: str, history: History, links: str) -> str:
+    """A history page's title and the span of its runs, then ``links``."""
+    (first, last), runs = history.span, len(history.rows)
+    return f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {runs:,} runs. {links}</p>"
+
+
 def backups_page(
     dag_id: str,
     history: History,
@@ -240,12 +246,10 @@ def backups_page(
         if len(shown) < len(entries)
         else ""
     )
-    first, last = history.span
     return page(
         title,
-        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {pager}"
-        ' · <a href="find">find a notebook</a></p>'
-        f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
+        _heading(title, history, f'{pager} · <a href="find">find a notebook</a>')
+        + f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
         f"<h2>Backup dates</h2>{_table(shown, dag_id, ui_root, tag_link)}<p>{pager}{more}</p>",
     )
 
@@ -265,11 +269,10 @@ def table_page(
     home = '<a href="backups">plots and newest dates</a>'
     if not history.rows:
         return page(title, f"<h1>{escape(title)}</h1><p>No older runs. {home} · {pager}</p>")
-    first, last = history.span
     return page(
         title,
-        f"<h1>{escape(title)}</h1><p class='muted'>{first} to {last}: {len(history.rows):,} runs. {home} · "
-        f"{pager}</p>{_table(history.entries(), dag_id, ui_root, tag_link)}<p>{pager}</p>",
+        _heading(title, history, f"{home} · {pager}")
+        + f"{_table(history.entries(), dag_id, ui_root, tag_link)}<p>{pager}</p>",
     )
 
 
