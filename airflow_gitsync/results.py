@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 from airflow_gitsync.compat import StrEnum
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.git.snapshot import SnapshotResult
+from airflow_gitsync.verify import YearCheck
 from airflow_gitsync.workspace.export import ExportResult
 
 T = TypeVar("T")
@@ -172,6 +173,15 @@ class ExportTaskResult:
         """This result with each engagement's :meth:`~ExportResult.counts`: what the report pulls.
         Pulling the change lists of a first sync took the report 10 s."""
         return replace(self, exports=[e.counts() for e in self.exports])
+
+
+@dataclass(frozen=True)
+class CheckTaskResult:
+    """One verify check task's outcome: its year's check, the task's API counters and metrics."""
+
+    check: YearCheck
+    api: dict[str, dict[str, float]]
+    metrics: TaskMetrics
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from airflow_gitsync.errors import FATAL_ERRORS, NotFoundError, TooLargeError, W
 from airflow_gitsync.layout import engagement_of, moved_to, safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.restore import backup_root, entry_problem, shown, unlisted
-from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.scan import scan_year
 
@@ -108,16 +107,13 @@ class VerifyPlan:
 
 @dataclass
 class YearCheck:
-    """One year's outcome: objects listed and content-checked, the drift, what could not be verified;
-    as a task result also the API counters and the task's metrics."""
+    """One year's outcome: objects listed and content-checked, the drift, what could not be verified."""
 
     year: str
     listed: int = 0
     checked: int = 0
     drift: list[Drift] = field(default_factory=list)
     failed: list[ItemFailure] = field(default_factory=list)
-    api: dict[str, dict[str, float]] = field(default_factory=dict)
-    metrics: TaskMetrics | None = None
 
 
 def backup_problems(

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from airflow_gitsync.backup_report import md_escape
 from airflow_gitsync.layout import engagement_of
-from airflow_gitsync.verify import HEALED_BY_NEXT_RUN, KINDS, NEXT_RUN, Drift, VerifyPlan, YearCheck
+from airflow_gitsync.results import CheckTaskResult
+from airflow_gitsync.verify import HEALED_BY_NEXT_RUN, KINDS, NEXT_RUN, Drift, VerifyPlan
 
 COLUMNS = ("listed", "checked", *KINDS, "failed")
 _SHOWN = 200
@@ -110,7 +111,7 @@ class VerifySummary:
 
 
 def summarize(
-    plan: VerifyPlan | None, checks: Iterable[YearCheck], error: str | None = None
+    plan: VerifyPlan | None, checks: Iterable[CheckTaskResult], error: str | None = None
 ) -> VerifySummary:
     """Combine the year checks; a planned year without a check is a failure with its cause unknown."""
     summary = VerifySummary(plan)
@@ -119,7 +120,8 @@ def summarize(
         summary.failures.append(("(prepare)", f"the prepare task failed: {error or 'did not finish'}"))
         return summary
     done = set()
-    for check in checks:
+    for task in checks:
+        check = task.check
         done.add(check.year)
         counts = summary.per_year[check.year or "(root)"]
         counts.update(listed=check.listed, checked=check.checked, failed=len(check.failed))
@@ -128,9 +130,9 @@ def summarize(
             summary.per_engagement[engagement_of(drift.path.split("/")) or "(root)"][drift.kind] += 1
         summary.drift += check.drift
         summary.failures += [(f.path, f.reason) for f in check.failed]
-        for endpoint, counters in check.api.items():
+        for endpoint, counters in task.api.items():
             summary.api[endpoint].update(counters)
-        summary.seconds += check.metrics.seconds if check.metrics else 0.0
+        summary.seconds += task.metrics.seconds
     for year in plan.years:
         if year.year not in done:
             summary.complete = False

@@ -12,6 +12,7 @@ from airflow_gitsync.airflow_compat import AirflowFailException, Stats
 from airflow_gitsync.backup_report import build_summary, md_source, metrics, render_markdown
 from airflow_gitsync.results import (
     EXPORTING_TASKS,
+    CheckTaskResult,
     CommitResult,
     ExportTaskResult,
     PlanResult,
@@ -21,7 +22,7 @@ from airflow_gitsync.results import (
     pull,
     pull_all,
 )
-from airflow_gitsync.verify import VerifyPlan, YearCheck
+from airflow_gitsync.verify import VerifyPlan
 from airflow_gitsync.verify_report import metrics as verify_metrics
 from airflow_gitsync.verify_report import render_markdown as render_verify_markdown
 from airflow_gitsync.verify_report import summarize
@@ -101,7 +102,7 @@ class VerifyReportOperator(_ReportOperator):
         ti = context["ti"]
         summary = summarize(
             pull(ti, VerifyPlan, TaskId.PREPARE, XComKey.RUN),
-            pull_all(ti, YearCheck, [TaskId.CHECK]),
+            pull_all(ti, CheckTaskResult, [TaskId.CHECK]),
             pull(ti, str, TaskId.PREPARE, XComKey.ERROR),
         )
         markdown = render_verify_markdown(summary, self._title(context, "Databricks backup verify"))

@@ -11,12 +11,12 @@ from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.params import SettingsError, VerifySettings
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
+from airflow_gitsync.results import CheckTaskResult
 from airflow_gitsync.tasks.context import RunContext
 from airflow_gitsync.verify import (
     FULL,
     Sample,
     VerifyPlan,
-    YearCheck,
     YearToVerify,
     backup_problems,
     repo_year,
@@ -77,7 +77,7 @@ def prepare(params: Mapping | None) -> VerifyPlan:
     )
 
 
-def check(work: YearToVerify, plan: VerifyPlan, params: Mapping | None) -> YearCheck:
+def check(work: YearToVerify, plan: VerifyPlan, params: Mapping | None) -> CheckTaskResult:
     """List one year, compare it with the backup's manifest, export the sample and compare blobs."""
     run = RunContext.of(VerifySettings, params)
     mirror = run.mirror()
@@ -87,7 +87,6 @@ def check(work: YearToVerify, plan: VerifyPlan, params: Mapping | None) -> YearC
         manifest = _manifest(mirror, plan.commit, plan.ref)
     entries = {p: e for p, e in manifest.items() if repo_year(e) == work.repo_year}
     with run.workspace_client() as client:
-        result = verify_year(client, plan, work, entries)
-        result.api = client.stats()
-    result.metrics = run.metrics()
-    return result
+        year_check = verify_year(client, plan, work, entries)
+        api = client.stats()
+    return CheckTaskResult(year_check, api, run.metrics())

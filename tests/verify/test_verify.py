@@ -12,7 +12,7 @@ from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.layout import to_repo_path
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry
 from airflow_gitsync.restore import backup_root
-from airflow_gitsync.results import from_xcom, to_xcom
+from airflow_gitsync.results import CheckTaskResult, TaskMetrics, from_xcom, to_xcom
 from airflow_gitsync.verify import (
     PROBLEMS_LISTED,
     Drift,
@@ -60,6 +60,11 @@ def check(emu, manifest, *, root: str = ROOT, share: float = 1.0, year: str = "2
     with WorkspaceClient(emu.url, lambda: "dapi-test", rates=FAST, max_workers=4) as client:
         result = verify_year(client, plan, plan.years[0], manifest)
     return from_xcom(YearCheck, json.loads(json.dumps(to_xcom(result))))
+
+
+def ran(*checks: YearCheck) -> list[CheckTaskResult]:
+    """The check tasks' results for ``checks``: each made 2 exports in 1.5 s."""
+    return [CheckTaskResult(c, {"export": {"requests": 2}}, TaskMetrics(1.5, 1 << 20)) for c in checks]
 
 
 def kinds(result: YearCheck) -> list[tuple[str, str]]:
@@ -139,12 +144,12 @@ def test_an_object_over_the_export_limit_is_named_as_what_no_backup_heals(worksp
     plan = VerifyPlan(
         "backup/x", "c0ffee" * 7, ROOT, ROOT, "full", Sample(1.0, 0), [YearToVerify("2024", "2024")]
     )
-    summary = summarize(plan, [result])
+    summary = summarize(plan, ran(result))
     page = render_markdown(summary, "Verify")
     assert "NOT BACKED UP: 2 object(s) over Databricks' 10 MB export limit" in page
     assert "the next backup heals the other 1 difference(s)" in page and "all of it" not in page
     assert summary.failed and "10 MB export limit" in summary.failure()
-    healable = summarize(plan, [YearCheck("2024", drift=[d for d in result.drift if d.kind == "deleted"])])
+    healable = summarize(plan, ran(YearCheck("2024", drift=[d for d in result.drift if d.kind == "deleted"])))
     assert "the next backup run heals all of it (1 difference(s))" in render_markdown(healable, "V")
     assert not healable.failed
 
@@ -178,7 +183,7 @@ def test_the_summary_fails_on_content_drift_and_on_a_year_that_did_not_finish():
         [YearToVerify("2024", "2024"), YearToVerify("2025", "2025")],
     )  # fmt: skip
     listed = YearCheck("2024", listed=10, checked=1, drift=[Drift("2024/E/NOTEBOOKS/n.py", "added")])
-    summary = summarize(plan, [listed])
+    summary = summarize(plan, ran(listed))
     assert (
         summary.failed
         and not summary.complete
@@ -187,10 +192,12 @@ def test_the_summary_fails_on_content_drift_and_on_a_year_that_did_not_finish():
     page = render_markdown(summary, "Verify")
     assert "INCOMPLETE" in page and '{"seed": 9}' in page and "the next backup adds it" in page
     done = YearCheck("2025", listed=3, checked=3, drift=[Drift("2025/E/NOTEBOOKS/m.py", "content", "blob")])
-    summary = summarize(plan, [listed, done])
+    summary = summarize(plan, ran(listed, done))
     assert summary.failed and summary.complete and "CONTENT DRIFT: 1 object" in render_markdown(summary, "V")
-    assert summary.to_dict()["per_engagement"] == {"2024/E": {"added": 1}, "2025/E": {"content": 1}}
-    assert not summarize(plan, [listed, YearCheck("2025")]).failed
+    totals = summary.to_dict()
+    assert totals["per_engagement"] == {"2024/E": {"added": 1}, "2025/E": {"content": 1}}
+    assert totals["api"] == {"export": {"requests": 4}} and totals["seconds"] == 3.0
+    assert not summarize(plan, ran(listed, YearCheck("2025"))).failed
     assert summarize(None, [], "SettingsError: ref").failures == [
         ("(prepare)", "the prepare task failed: SettingsError: ref")
     ]
@@ -252,5 +259,5 @@ def test_names_and_reasons_enter_the_page_as_text():
     check = YearCheck(
         "2024", drift=drift, failed=[ItemFailure(f"/Restored/{evil}", f"listing failed: {evil}")]
     )
-    page = render_markdown(summarize(plan, [check]), f"Verify {evil}")
+    page = render_markdown(summarize(plan, ran(check)), f"Verify {evil}")
     assert r"\!\[x\]\(http" in page and "](http" not in page and "<img" not in page.replace(r"\<img", "")
