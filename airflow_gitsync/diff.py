@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from airflow_gitsync.layout import engagement_of, root_of, year_of
-from airflow_gitsync.manifest import ManifestEntry, manifest_lines
+from airflow_gitsync.manifest import ManifestEntry, join_lines, manifest_lines
 from airflow_gitsync.params import SettingsError
 
 Reason = Literal["", "added", "modified", "unknown-mtime", "full-scan"]
@@ -198,7 +198,7 @@ def split_manifest(data: bytes) -> tuple[dict[str, bytes], set[str]]:
     for line, repo_path, workspace_path in manifest_lines(data):
         lines[year_of(engagement_of(repo_path.split("/")))].append(line)
         roots.add(root_of(workspace_path, repo_path))
-    return {year: b"\n".join(part) + b"\n" for year, part in lines.items()}, roots
+    return {year: join_lines(part) for year, part in lines.items()}, roots
 
 
 def check_root(roots: Iterable[str], workspace_root: str, allow_change: bool = False) -> None:

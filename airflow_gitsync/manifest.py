@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from airflow_gitsync.blob import check_blob_id
@@ -63,10 +63,14 @@ _FIELDS = tuple(sorted(f.name for f in fields(ManifestEntry)))
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), sort_keys=True)
 
 
+def join_lines(lines: Sequence[bytes]) -> bytes:
+    """Record lines as a manifest file: each ends with a newline; no records, no bytes."""
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
 def dump_manifest(entries: Iterable[ManifestEntry]) -> bytes:
     """Serialize entries sorted by repo path; the bytes are deterministic for a given set."""
-    lines = [e.to_json() for e in sorted(entries, key=lambda e: e.repo_path)]
-    return ("\n".join(lines) + "\n").encode() if lines else b""
+    return join_lines([e.to_json().encode() for e in sorted(entries, key=lambda e: e.repo_path)])
 
 
 def _decode(data: bytes) -> tuple[list[tuple[int, bytes]], list[object]]:
@@ -185,5 +189,4 @@ class ManifestLines:
             self._lines[repo_path] = entry.to_json().encode()
 
     def dump(self) -> bytes:
-        lines = [self._lines[path] for path in sorted(self._lines)]
-        return b"\n".join(lines) + b"\n" if lines else b""
+        return join_lines([self._lines[path] for path in sorted(self._lines)])
