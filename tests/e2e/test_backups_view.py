@@ -9,6 +9,13 @@ plots with data points, and a run's summary tab; the verify DAG's tabs (a short 
 the page in Airflow's dark theme (issue 26). Screenshots are left in the test's tmp dir. Then that bad
 dates and limits are a 422 (a readable page in a browser) and that no date makes a page unbounded
 (issue 25).
+
+The history browser (issue 26) reads a backup repository on the devkit's git server, written by the
+backup's own :class:`~airflow_gitsync.git.snapshot.SnapshotEngine` (five daily backups of a few
+notebooks, one of them changed four times, one deleted, one with markup in its workspace path): in
+Chromium, a search while typing, the notebook's versions, a diff, a restore (its run and conf read back
+through the REST API), and the same restore refused to a read-only user. ``GITSYNC_SCREENSHOTS=docs``
+copies the README's screenshots of it into ``docs/``; by default they stay in the test's tmp dir.
 """
 
 from __future__ import annotations
@@ -20,18 +27,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
 
+from airflow_gitsync.backup_report import human_size
 from airflow_gitsync.compat import UTC
+from airflow_gitsync.git.auth import GitAuth
+from airflow_gitsync.git.packs import PackWriter
+from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo, SnapshotEngine
+from airflow_gitsync.layout import to_repo_path
+from airflow_gitsync.manifest import ManifestEntry
 from airflow_gitsync.ui import frame
 from airflow_gitsync.ui.history import BackupRow, history
 from airflow_gitsync.workspace.client import DEFAULT_RATES
 from gitsync_devkit.backup_history import generate, records
-from gitsync_devkit.local_airflow import LocalAirflow
+from gitsync_devkit.git_server import GitServer
+from gitsync_devkit.local_airflow import ADMIN, PASSWORD, LocalAirflow
+from tests.fixtures.git_server import GIT_TOKEN, GIT_USER
 
 DAG_ID = "databricks_git_backup"
 OTHER_DAG = "databricks_git_verify"  # not a backup: its tabs say so
@@ -40,6 +55,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = REPO_ROOT / "tests" / "ui" / "backups_view.mjs"
 AZURE = "https://dev.azure.com/org/proj/_git/notebooks"
 DAYS = 400
+HISTORY_SCRIPT = REPO_ROOT / "tests" / "ui" / "history_browser.mjs"
+HISTORY_CONN = "history_git"  # the git server's repository, named by the newest run's conf
+RESTORE_DAG = "databricks_git_restore"
+READER, READER_PASSWORD = "reader", "reader-pw"  # the simple auth manager's viewer: reads, triggers nothing
+SCREENSHOTS = {  # the test's screenshots: the README's (GITSYNC_SCREENSHOTS=docs)
+    "history-search.png": "history-search.png",
+    "history-versions.png": "history-browser.png",
+    "history-diff.png": "history-diff.png",
+}
 pytestmark = pytest.mark.scheduler
 
 
@@ -62,15 +86,33 @@ def _browser_ready() -> None:
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    with GitServer(tmp_path_factory.mktemp("git-server"), user=GIT_USER, token=GIT_TOKEN) as server:
+        server.create_repo("backup.git")
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> Iterator[LocalAirflow]:
     env = dict(os.environ) | {
         "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow") / "airflow-home"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT": json.dumps(
             {"conn_type": "azure_devops_git", "host": AZURE, "password": "not-a-real-pat"}
         ),
+        f"AIRFLOW_CONN_{HISTORY_CONN.upper()}": json.dumps(
+            {
+                "conn_type": "azure_devops_git",
+                "host": git_server.url_for("backup.git"),
+                "login": GIT_USER,
+                "password": GIT_TOKEN,
+            }
+        ),
     }
-    with LocalAirflow(env) as instance:
+    users = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{READER}:viewer"}
+    instance = LocalAirflow(env, extra=users)
+    (instance.home / "passwords.json").write_text(json.dumps({ADMIN: PASSWORD, READER: READER_PASSWORD}))
+    with instance:
         instance.wait(f"DAG {DAG_ID} to be parsed", lambda: instance.api("GET", f"/dags/{DAG_ID}"))
         subprocess.run(
             [sys.executable, "-m", "gitsync_devkit.backup_history", "--days", str(DAYS)],
@@ -127,6 +169,7 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
         assert response.status_code == 200, response.text[:500]
     assert min(seconds[1:]) < 1.0, seconds  # the first request also imports the app
     assert len(response.content) < 300_000, len(response.content)  # issue 26: 880 KB
+    print(f"the first Backups page at {DAYS} dates: {len(response.content):,} bytes")
     tagged = next(r for r in expected.rows if r.tag)
     assert f'href="{AZURE}?version=GT{tagged.tag}"' in response.text
 
@@ -235,3 +278,170 @@ def test_a_page_is_bounded_whatever_the_dates(airflow: LocalAirflow):
         assert response.status_code == 200
         assert len(response.content) < 1.2 * len(newest.content) * limit / 400, len(response.content)
     assert time.perf_counter() - started < 30
+
+
+NOTEBOOK = "2026/ENG-00001/NOTEBOOKS/forecast.py"
+DELETED = "2025/ENG-00002/NOTEBOOKS/old_forecast.py"
+MARKUP_NAME = "/Clients/2026/ENG-00001/NOTEBOOKS/forecast <img src=x onerror=alert(1)>"  # anyone's to choose
+MARKUP = to_repo_path("/Clients", MARKUP_NAME, "NOTEBOOK", "PYTHON")  # forecast %3Cimg ... %3E.py
+LINES = ["import pandas as pd", "df = spark.table('sales')", "display(df)"]
+SALES_2026 = "df = spark.table('sales').where('year = 2026')"
+
+
+def _notebook(lines: list[str]) -> bytes:
+    return ("# Databricks notebook source\n" + "\n".join(lines) + "\n").encode()
+
+
+# Five daily backups: {repo path: content, or None: deleted}. NOTEBOOK changes on four of them.
+BACKUPS = [
+    (
+        date(2026, 10, 1),
+        {
+            NOTEBOOK: _notebook(LINES),
+            DELETED: _notebook(["print('old')"]),
+            MARKUP: _notebook(["print('<b>hostile</b>')"]),
+            **{f"2026/ENG-00003/NOTEBOOKS/etl_{n}.py": _notebook([f"print({n})"]) for n in range(20)},
+        },
+    ),
+    (date(2026, 10, 2), {NOTEBOOK: _notebook([LINES[0], SALES_2026, LINES[2], "df.count()"])}),
+    (date(2026, 10, 3), {DELETED: None, "2026/ENG-00003/NOTEBOOKS/etl_1.py": _notebook(["print(1.1)"])}),
+    (date(2026, 10, 4), {NOTEBOOK: _notebook([LINES[0], SALES_2026, LINES[2], "df.count()", "# v3"])}),
+    (date(2026, 10, 5), {NOTEBOOK: _notebook([LINES[0], SALES_2026, "df.count()", "# v4" * 40])}),
+]
+
+
+def _write_backups(remote: str, cache_dir: Path) -> None:
+    """Each of :data:`BACKUPS` as the backup's commit task writes it: its blobs indexed into the engine's
+    mirror as a pack, then one ``apply`` (commit with the manifest, push, merge into main, tag)."""
+    engine = SnapshotEngine(remote, auth=GitAuth.basic(GIT_USER, GIT_TOKEN), cache_dir=cache_dir)
+    engine.sync()
+    for day, files in BACKUPS:
+        entries = []
+        modified_at = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+        with PackWriter() as pack:
+            for n, (path, content) in enumerate(sorted(files.items())):
+                if content is not None:
+                    entries.append(
+                        ManifestEntry(
+                            repo_path=path,
+                            workspace_path=MARKUP_NAME
+                            if path == MARKUP
+                            else f"/Clients/{path.removesuffix('.py')}",
+                            object_id=n + 1,
+                            object_type="NOTEBOOK",
+                            language="PYTHON",
+                            modified_at=modified_at,
+                            blob_id=pack.put(content),
+                        )
+                    )
+            if entries:
+                engine.mirror.index_pack(pack.finish())
+        deleted = [path for path, content in files.items() if content is None]
+        info = CommitInfo(f"scheduled__{day}", f"{day}T00:00:00+00:00", f"{day}T02:00:00+00:00")
+        engine.apply(ChangeSet(entries, deleted), info, tag=f"backup/{day}")
+
+
+def _token(airflow: LocalAirflow, username: str, password: str) -> str:
+    response = requests.post(
+        f"{airflow.url}/auth/token", json={"username": username, "password": password}, timeout=30
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def _versions_of(path: str) -> list[tuple[date, str, bytes]]:
+    """``(backup date, change, content)`` of each change of ``path`` in :data:`BACKUPS`, newest first."""
+    changes, before = [], None
+    for day, files in BACKUPS:
+        if path in files and files[path] != before:
+            changes.append((day, "added" if before is None else "changed", files[path]))
+            before = files[path]
+    return changes[::-1]
+
+
+def test_the_history_browser_finds_compares_and_restores(
+    airflow: LocalAirflow, git_server: GitServer, tmp_path: Path
+):
+    """Issue 26, in Chromium against this Airflow: find, a notebook's versions, a diff, a restore
+    started from the view (its run's conf read back), and the same restore refused to a viewer."""
+    _browser_ready()
+    remote = git_server.url_for("backup.git")
+    _write_backups(remote, tmp_path / "engine")
+    # the newest run names the repository the view reads (its git connection; branch and tags default)
+    airflow.trigger(DAG_ID, datetime.now(UTC).isoformat(), conf={"git_conn_id": HISTORY_CONN})
+    admin = airflow.session.headers["Authorization"].removeprefix("Bearer ")
+    reader = _token(airflow, READER, READER_PASSWORD)
+    assert airflow.api("GET", f"/dags/{RESTORE_DAG}/dagRuns")["total_entries"] == 0
+
+    done = subprocess.run(
+        [
+            "node",
+            str(HISTORY_SCRIPT),
+            airflow.url,
+            admin,
+            reader,
+            str(tmp_path),
+            DAG_ID,
+            "forecast",
+            NOTEBOOK,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{airflow.logs()}"
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["errors"] == []  # CSP violations included
+
+    search = found["search"]
+    assert "q=forecast" in search["address"]  # the script answered while typing and kept the address
+    assert [(r["path"], r["deleted"]) for r in search["rows"]] == [
+        (path, False) for path in sorted([NOTEBOOK, MARKUP])
+    ] + [(DELETED, True)], search
+    markup = next(r for r in search["rows"] if r["path"] == MARKUP)
+    assert markup["note"] == MARKUP_NAME  # the workspace path as text...
+    assert (search["images"], search["scripts"]) == (0, 1)  # ... never an element
+    assert "last in the backup of 2026-10-02 (backup/2026-10-02)" in search["rows"][-1]["note"]
+
+    expected = _versions_of(NOTEBOOK)
+    rows = found["versions"]["rows"]
+    assert found["versions"]["title"] == "forecast.py"
+    assert [(r["backup"], r["change"], r["size"]) for r in rows] == [
+        (f"{day} (backup/{day})", change, human_size(len(content))) for day, change, content in expected
+    ]
+    assert [r["diff"] for r in rows] == [True] * (len(expected) - 1) + [False]
+    assert all(r["restore"] for r in rows)
+    assert rows[-1]["target"] == "/Restored/2026-10-01"
+
+    diff = found["diff"]  # the oldest change: 2026-10-01 -> 2026-10-02
+    assert diff["counts"].startswith("2 lines added, 1 removed."), diff
+    assert [line for line in diff["removed"] if line] == [LINES[1]]
+    assert [line for line in diff["added"] if line] == [SALES_2026, "df.count()"]
+    assert diff["unified"] == {"removed": [f"- {LINES[1]}"], "added": [f"+ {SALES_2026}", "+ df.count()"]}
+
+    restore = found["restore"]
+    assert restore["status"] == 200 and restore["runId"] in restore["text"], restore
+    assert restore["href"].endswith(
+        f"/dags/{RESTORE_DAG}/runs/" + restore["runId"].replace(":", "%3A").replace("+", "%2B")
+    )
+    run = airflow.api("GET", f"/dags/{RESTORE_DAG}/dagRuns/{restore['runId']}")
+    assert run["conf"] == {
+        "ref": "backup/2026-10-01",
+        "paths": [NOTEBOOK],
+        "target_root": "/Restored/2026-10-01",
+    }
+    assert run["run_type"] == "manual" and run.get("triggering_user_name", ADMIN) == ADMIN, run
+
+    refused = found["refused"]
+    assert refused["rows"] == len(expected)  # a viewer reads the versions
+    assert refused["status"] == 403, refused
+    assert "not trigger the restore DAG" in refused["text"] and "{" not in refused["text"], refused
+    assert airflow.api("GET", f"/dags/{RESTORE_DAG}/dagRuns")["total_entries"] == 1
+
+    for name in ("history-search.png", "history-versions.png", "history-diff.png", "history-refused.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    if target := os.environ.get("GITSYNC_SCREENSHOTS"):  # GITSYNC_SCREENSHOTS=docs refreshes the README's
+        for shot, name in SCREENSHOTS.items():
+            shutil.copyfile(tmp_path / shot, REPO_ROOT / target / name)
+    print(f"screenshots: {tmp_path}/history-*.png")
