@@ -58,8 +58,10 @@ $(NODE_STAMP): package.json package-lock.json
 # (Airflow's own install practice), with the test and bench dependency groups of pyproject.toml.
 # Re-runs whenever setup.cfg, pyproject.toml, the constraints or this file change.
 # The dev kit (gitsync_devkit/: emulator, git server, demo) is not in the wheel, and the editable
-# install maps only airflow_gitsync; a .pth file puts the checkout on the venv's sys.path so it also
-# imports from any directory (Airflow's task subprocesses, `python -m gitsync_devkit...` elsewhere).
+# install maps only airflow_gitsync; a symlink to it in the venv's site-packages makes it import from
+# any directory (Airflow's task subprocesses, `python -m gitsync_devkit...` elsewhere). Not a .pth
+# naming the checkout: that also put the checkout's airflow_gitsync.egg-info on the path, a second
+# installed copy of this package, whose plugin Airflow then loaded twice ("1 Plugin Import Error").
 $(STAMP):
 	@command -v git >/dev/null || { echo "error: git is required (apt-get install git)" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 11))' \
@@ -74,7 +76,10 @@ $(STAMP):
 
 define devkit_pth
 	$(1) -c 'import pathlib, sysconfig; \
-		pathlib.Path(sysconfig.get_path("purelib"), "gitsync_devkit.pth").write_text(f"{pathlib.Path.cwd()}\n")'
+		site = pathlib.Path(sysconfig.get_path("purelib")); \
+		(site / "gitsync_devkit.pth").unlink(missing_ok=True); \
+		(site / "gitsync_devkit").unlink(missing_ok=True); \
+		(site / "gitsync_devkit").symlink_to(pathlib.Path.cwd() / "gitsync_devkit", target_is_directory=True)'
 endef
 
 $(AZURITE): gitsync_devkit/azurite/package-lock.json

@@ -2,7 +2,10 @@
 
 For the end-to-end tests and the benchmarks: a fresh home (SQLite and the LocalExecutor unless ``extra``
 says otherwise, as :mod:`gitsync_devkit.cluster` does), the simple auth manager with one admin user, and a
-REST client that logs in and drives runs as the UI does.
+REST client that logs in and drives runs as the UI does. Every ``airflow`` command runs in the home, never
+in the checkout: ``python -m`` puts its working directory on ``sys.path``, and the checkout's
+``airflow_gitsync.egg-info`` there is a second installed copy of the provider, whose plugin Airflow would
+load twice (the UI's "1 Plugin Import Error").
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class LocalAirflow:
         done = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
+            cwd=self.home,
             capture_output=True,
             text=True,
             timeout=600,
@@ -82,7 +86,7 @@ class LocalAirflow:
         """Start ``airflow ARGS`` (``env`` over this home's environment), logging to ``<home>/<name>.log``;
         it is stopped on exit."""
         argv = [sys.executable, "-m", "airflow", *args]
-        proc = spawn(None, name, argv, self.home, self.env | (env or {}))
+        proc = spawn(None, name, argv, self.home, self.env | (env or {}), cwd=self.home)
         self.procs.append(proc)
         return proc
 

@@ -24,10 +24,12 @@ def spawn(
     argv: list[str],
     workdir: Path,
     env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen:
-    """Run ``argv`` with its output in ``<workdir>/<name>.log``; with ``stack``, stopped when it closes."""
+    """Run ``argv`` (in ``cwd``, default this process's) with its output in ``<workdir>/<name>.log``;
+    with ``stack``, stopped when it closes."""
     with (workdir / f"{name}.log").open("w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     if stack is not None:
         stack.callback(stop, proc)
     return proc

@@ -154,6 +154,8 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
     page = f"{airflow.url}/gitsync/dags/{DAG_ID}/backups"
 
     assert requests.get(page, timeout=30).status_code == 401
+    # issue 26: the checkout's egg-info on sys.path made the plugin load twice, "1 Plugin Import Error"
+    assert airflow.api("GET", "/plugins/importErrors")["total_entries"] == 0
     bad = requests.get(page, headers={"Authorization": "Bearer not-a-token"}, timeout=30)
     assert bad.status_code in (401, 403)
     run = next(r for r in expected.rows if r.run.summary)
