@@ -5,7 +5,8 @@ rate limits) and the git smart-HTTP server (with PAT auth) as separate processes
 ``databricks_git_backup`` in a local Airflow (SQLite) for one day, changes the workspace (modify,
 add, delete, rename), runs the next day incrementally, then prints each run's summary and the
 remote's ``git log``. Everything lives under ``.demo/`` in the checkout. With ``--ui`` (``make demo
-UI=1``) it then serves Airflow's UI on that database, with the Backups view, until Ctrl-C.
+UI=1``) Airflow's scheduler runs the two days instead of ``airflow dags test`` (which keeps no task log),
+and Airflow's UI then stays up on that database, with the Backups view and each task's log, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -82,25 +83,31 @@ def mutate(url: str) -> str:
     return f"modified {len(modified)}, deleted {len(deleted)}, renamed {len(renamed)}, added 15 notebooks"
 
 
-def _run_dag(day: str, workdir: Path) -> tuple[str, dict | None]:
-    """Run the DAG for one logical date with ``airflow dags test``; return its state and summary."""
+def _run_dag(day: str, workdir: Path, airflow: LocalAirflow | None) -> tuple[str, dict | None]:
+    """Run the DAG for one logical date, with ``airflow dags test`` or, given ``airflow``, triggered
+    through its REST API and run by its scheduler (which keeps each task's log for the UI; ``dags test``
+    keeps none); return its state and summary."""
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    with (workdir / f"run-{day}.log").open("w") as log:
-        subprocess.run(
-            [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, day],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | AIRFLOW_LOGS,
-            cwd=workdir,  # not the checkout: see gitsync_devkit.local_airflow
-        )
+    query = select(DagRun).where(DagRun.dag_id == DAG_ID).order_by(DagRun.id.desc())
+    if airflow is not None:
+        run_id = airflow.trigger(DAG_ID, f"{day}T00:00:00Z")
+        airflow.wait(f"the run of {day}", lambda: airflow.run_state(DAG_ID, run_id), timeout=3600)
+        query = query.where(DagRun.run_id == run_id)
+    else:
+        with (workdir / f"run-{day}.log").open("w") as log:
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "dags", "test", DAG_ID, day],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | AIRFLOW_LOGS,
+                cwd=workdir,  # not the checkout: see gitsync_devkit.local_airflow
+            )
     with create_session() as session:
-        run = session.scalars(
-            select(DagRun).where(DagRun.dag_id == DAG_ID).order_by(DagRun.id.desc())
-        ).first()
+        run = session.scalars(query).first()
         if run is None:
             raise SystemExit(f"error: the run for {day} did not start: see {workdir}/run-{day}.log")
         query = XComModel.get_many(run_id=run.run_id, dag_ids=DAG_ID, task_ids="report", key="summary")
@@ -108,7 +115,7 @@ def _run_dag(day: str, workdir: Path) -> tuple[str, dict | None]:
         return str(run.state), XComModel.deserialize_value(row) if row else None
 
 
-def _print_summary(title: str, state: str, summary: dict | None, elapsed: float, log: Path) -> None:
+def _print_summary(title: str, state: str, summary: dict | None, elapsed: float, log: str) -> None:
     print(f"\n=== {title}: run {state} in {elapsed:.0f} s ===")
     if summary is None:
         print(f"(no summary: see {log})")
@@ -136,20 +143,29 @@ def _print_summary(title: str, state: str, summary: dict | None, elapsed: float,
         print(f"  warning: {warning}")
 
 
-def _serve_ui() -> None:
-    """Airflow's API server, scheduler and DAG processor on the demo's database, until Ctrl-C."""
-    print("\nStarting Airflow's UI (api-server, scheduler, dag-processor) ...")
-    with LocalAirflow(dict(os.environ) | AIRFLOW_LOGS) as airflow:
-        print(
-            f"\nThe Backups view: {airflow.url}/plugin/backups (user {ADMIN}, password {PASSWORD}).\n"
-            "The dates after the demo's two runs show as missing, with the backfill command that fills\n"
-            f"them (run it with AIRFLOW_HOME={os.environ['AIRFLOW_HOME']}). Ctrl-C stops everything."
-        )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nStopping ...")
+def _start_airflow(stack: ExitStack) -> LocalAirflow:
+    """Airflow's API server, scheduler and DAG processor on the demo's database (stopped with ``stack``);
+    the backup DAG unpaused but scheduled by nothing but the demo's triggers."""
+    print("Starting Airflow (api-server, scheduler, dag-processor) ...")
+    airflow = stack.enter_context(
+        LocalAirflow(dict(os.environ) | AIRFLOW_LOGS, extra={"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
+    )
+    airflow.unpause(DAG_ID)
+    return airflow
+
+
+def _serve_ui(airflow: LocalAirflow) -> None:
+    """Until Ctrl-C."""
+    print(
+        f"\nThe Backups view: {airflow.url}/plugin/backups (user {ADMIN}, password {PASSWORD}); each task's\n"
+        "log is on its page. The dates after the demo's two runs show as missing, with the backfill command\n"
+        f"that fills them (run it with AIRFLOW_HOME={os.environ['AIRFLOW_HOME']}). Ctrl-C stops everything."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("\nStopping ...")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "git").mkdir(parents=True)
     home = workdir / "airflow"
-    # `airflow dags test` writes its output to run-<day>.log, its task logs at INFO (AIRFLOW_LOGS).
+    # `airflow dags test` writes its output to run-<day>.log (with --ui, the scheduler runs the DAG).
     os.environ.update(backup_env(home, workdir) | {"AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     with ExitStack() as stack:
         print(f"Starting the Workspace API emulator with {args.notebooks:,} generated notebooks ...")
@@ -222,24 +238,34 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AIRFLOW_CONN_AZURE_DEVOPS_GIT_DEFAULT"] = json.dumps(
             {"conn_type": "azure_devops_git", "host": remote, "login": "backup", "password": PAT}
         )
-        print("Preparing the Airflow database (SQLite) ...")
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        airflow = None
+        if args.ui:  # the runs go through the scheduler, so that the UI shows their task logs
+            airflow = _start_airflow(stack)
+        else:
+            print("Preparing the Airflow database (SQLite) ...")
+            subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                check=True,
+                capture_output=True,
+                cwd=workdir,
+            )
+
+        def log(day: str) -> str:
+            return (
+                f"{workdir}/run-{day}.log"
+                if airflow is None
+                else f"the task logs in Airflow's UI, {airflow.url}"
+            )
 
         started = time.monotonic()
-        state, summary = _run_dag("2026-11-26", workdir)
-        _print_summary(
-            "Day 1: full sync", state, summary, time.monotonic() - started, workdir / "run-2026-11-26.log"
-        )
+        state, summary = _run_dag("2026-11-26", workdir, airflow)
+        _print_summary("Day 1: full sync", state, summary, time.monotonic() - started, log("2026-11-26"))
 
         print(f"\nChanging the workspace: {mutate(emulator)}")
         started = time.monotonic()
-        state, summary = _run_dag("2026-11-27", workdir)
+        state, summary = _run_dag("2026-11-27", workdir, airflow)
         _print_summary(
-            "Day 2: incremental sync",
-            state,
-            summary,
-            time.monotonic() - started,
-            workdir / "run-2026-11-27.log",
+            "Day 2: incremental sync", state, summary, time.monotonic() - started, log("2026-11-27")
         )
 
         clone = workdir / "clone"
@@ -263,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  git mirror cache     {workdir / 'mirrors'}\n"
             f"  server logs          {workdir}/*.log"
         )
-        if args.ui:
-            _serve_ui()
+        if airflow is not None:
+            _serve_ui(airflow)
         else:
             print("\n(make demo UI=1 also leaves Airflow's UI running, with the Backups view)")
     return 0
