@@ -44,7 +44,7 @@ from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.params import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.results import TaskId
 from airflow_gitsync.ui import browse_pages, compare, frame, pages
-from airflow_gitsync.ui.browse import MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
+from airflow_gitsync.ui.browse import FIND_WAIT, MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
 from airflow_gitsync.ui.history import PAGE_DAYS, History, history, row_of, tag_url
 from airflow_gitsync.ui.store import backup_runs
 
@@ -217,6 +217,10 @@ def _reading(session: Session, dag_id: str, read: Callable[[BackupRepository], s
     return text
 
 
+PENDING = (
+    " Notebooks deleted since are still being read from the backups' history (a first search since"
+    " the API server started): search again in a few seconds to include them."
+)
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0, le=10**6)]
 RepoPath = Annotated[str, Query(min_length=1, max_length=4096)]
@@ -235,10 +239,11 @@ def find(
     the results alone (what the page's script fetches while the user types)."""
 
     def read(repository: BackupRepository) -> str:
-        result = repository.find(q.strip(), offset=offset, limit=limit)
+        result = repository.find(q.strip(), offset=offset, limit=limit, wait=FIND_WAIT)
+        note = PENDING if result.deleted_pending else ""
         if part:
-            return browse_pages.results_html(q.strip(), result, limit)
-        return browse_pages.find_page(dag_id, q, result, limit)
+            return browse_pages.results_html(q.strip(), result, limit, note)
+        return browse_pages.find_page(dag_id, q, result, limit, note)
 
     return _reading(session, dag_id, read)
 

@@ -7,7 +7,10 @@ it derives is cached by what it was derived from, so a request costs a lookup, n
 - the **index** of the newest backup's manifest, by the manifest's blob id (one blob fetched and
   parsed once per backup);
 - the **deletions**: ``git log --diff-filter=D --name-only`` on the working branch, which diffs
-  trees only (a blobless mirror has them all) and is extended from the last tip on, never redone;
+  trees only (a blobless mirror has them all) and is extended from the last tip on, never redone. The
+  first reading walks every backup (12 s at 400 backups of 70,000 notebooks): it runs in a thread of
+  its own, and a search that must not wait (``wait``) answers meanwhile with the newest backup's
+  matches alone (:attr:`FindResult.deleted_pending`);
 - the **timeline**: the working branch's commits, first parent, and the backup tags on them.
 
 A notebook's history is ``git log --raw -- <path>`` on the working branch, a page at a time; its
@@ -32,6 +35,7 @@ from airflow_gitsync.ui.catalog import Backup, NotebookIndex, Timeline, deleted_
 
 MAX_FRAGMENT = 200  # characters of a search fragment
 MAX_PAGE = 200  # results or versions a page may ask for
+FIND_WAIT = 0.3  # seconds from its start a search waits for the deleted paths' reading (12 s at 70,000 x 400)
 _TAG_FIELDS = "%(refname:strip=2)%00%(objectname)%00%(*objectname)%00%(creatordate:short)"
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class FindResult:
     items: list[Found]
     total: int
     offset: int
+    deleted_pending: bool = False  # the deleted paths are still being read: none of them is in here
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class BackupRepository:
         self.fetched_at: float | None = None
         self.fetch_error: str | None = None
         self._lock = threading.Lock()
+        self._deletions_lock = threading.Lock()  # held while the deleted paths are read (seconds)
+        self._reading: tuple[str, threading.Thread, float] | None = None  # tip, reader, its start
         self._timeline: tuple[tuple[str, str], Timeline] | None = None
         self._index: tuple[str, NotebookIndex] | None = None
         self._deleted: tuple[str, dict[str, str]] | None = None
@@ -172,12 +179,20 @@ class BackupRepository:
         self._deleted = (tip, deleted)
         return deleted
 
-    def find(self, fragment: str, *, offset: int = 0, limit: int = 50) -> FindResult:
-        """Paths of the newest backup holding ``fragment`` (any case), then those deleted since."""
+    def find(
+        self, fragment: str, *, offset: int = 0, limit: int = 50, wait: float | None = None
+    ) -> FindResult:
+        """Paths of the newest backup holding ``fragment`` (any case), then those deleted since. The
+        deleted paths are waited for at most ``wait`` seconds (None: until read); not read by then, the
+        answer has the newest backup's matches alone, and they are read on in the background."""
         tip = self.refresh()
         with self._lock:
             index, timeline = self.index(tip), self.timeline(tip)
-            gone = self._gone_paths(tip)
+        gone = self._gone_within(tip, wait)
+        if gone is None:
+            gone, pending = [], True
+        else:
+            pending = False
         fragment = fragment[:MAX_FRAGMENT]
         live = index.matches(fragment) if fragment else []
         needle = fragment.casefold()
@@ -189,7 +204,34 @@ class BackupRepository:
         for _, path, commit in dead[start : start + limit - len(items)]:
             parent = timeline.parent(commit)
             items.append(Found(path, None, commit, timeline.last_before(parent) if parent else None))
-        return FindResult(items, len(live) + len(dead), offset)
+        return FindResult(items, len(live) + len(dead), offset, pending)
+
+    def _gone_within(self, tip: str, wait: float | None) -> list[tuple[str, str, str]] | None:
+        """:meth:`_gone_paths` at ``tip``, read in a thread of its own and waited for until ``wait``
+        seconds after that reading started (searches while it goes on do not wait again); None: not
+        read yet."""
+        with self._lock:
+            manifest = self._index[0] if self._index else ""
+            if self._gone and self._gone[0] == (tip, manifest):
+                return self._gone[1]
+            if self._reading is None or self._reading[0] != tip or not self._reading[1].is_alive():
+                thread = threading.Thread(
+                    target=self._read_gone, args=(tip,), name="gitsync-deleted-paths", daemon=True
+                )
+                self._reading = (tip, thread, self.clock())
+                thread.start()
+            _, thread, started = self._reading
+        thread.join(None if wait is None else max(0.0, started + wait - self.clock()))
+        with self._lock:
+            manifest = self._index[0] if self._index else ""
+            return self._gone[1] if self._gone and self._gone[0] == (tip, manifest) else None
+
+    def _read_gone(self, tip: str) -> None:
+        try:
+            with self._deletions_lock:
+                self._gone_paths(tip)
+        except Exception:  # the next search starts another reading
+            log.exception("the history browser could not read the deleted paths at %s", tip)
 
     def _gone_paths(self, tip: str) -> list[tuple[str, str, str]]:
         """``(casefolded path, path, deleting commit)`` of deleted paths not in the newest backup."""

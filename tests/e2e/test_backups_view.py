@@ -371,6 +371,15 @@ def test_the_history_browser_finds_compares_and_restores(
     _write_backups(remote, tmp_path / "engine")
     # the newest run names the repository the view reads (its git connection; branch and tags default)
     airflow.trigger(DAG_ID, datetime.now(UTC).isoformat(), conf={"git_conn_id": HISTORY_CONN})
+    # a search answers before the deleted paths are read (the first time, in the background): let them be
+    find = f"{airflow.url}/gitsync/dags/{DAG_ID}/find"
+    airflow.wait(
+        "the deleted paths to be read",
+        lambda: (
+            "still being read" not in airflow.session.get(find, params={"q": "x", "part": 1}, timeout=60).text
+        ),
+        timeout=120,
+    )
     admin = airflow.session.headers["Authorization"].removeprefix("Bearer ")
     reader = _token(airflow, READER, READER_PASSWORD)
     assert airflow.api("GET", f"/dags/{RESTORE_DAG}/dagRuns")["total_entries"] == 0

@@ -120,3 +120,15 @@ def test_a_repository_without_the_branch_says_so(tmp_path, clock):
     browser = BackupRepository(empty.mirror(tmp_path / "view.git"), BRANCH, "backup/%Y-%m-%d", 300, clock)
     with pytest.raises(NotBackedUp):
         browser.find("x")
+
+
+def test_a_search_that_must_not_wait_answers_while_the_deleted_paths_are_read(browser):
+    """The first reading of the deleted paths walks every backup (12 s at 70,000 x 400): a search
+    with ``wait`` answers meanwhile with the newest backup's matches, and says so."""
+    with browser._deletions_lock:  # the reading is under way
+        pending = browser.find("2024", wait=0)
+        assert pending.deleted_pending and [f.repo_path for f in pending.items] == [ETL]
+        assert pending.total == 1
+    done = browser.find("2024", wait=None)
+    assert not done.deleted_pending and [f.repo_path for f in done.items] == [ETL, OLD]
+    assert browser.find("report", wait=0).items[0].deleted  # read once, kept
