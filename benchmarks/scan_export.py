@@ -11,7 +11,6 @@ configured limit (target >= 0.9), the 429s received, the wall time and the peak 
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from stack import start_emulator as start_process
 
 from airflow_gitsync.git.packs import PackWriter
+from airflow_gitsync.results import peak_rss_bytes
 from airflow_gitsync.workspace.client import WorkspaceClient
 from airflow_gitsync.workspace.export import export_engagement
 from airflow_gitsync.workspace.scan import list_years, scan_year
@@ -38,12 +38,7 @@ def start_emulator(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.
 
 
 def peak_rss_mib(pid: int | None = None) -> float:
-    if pid is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return peak_rss_bytes("self" if pid is None else pid) / (1 << 20)
 
 
 def run(args: argparse.Namespace) -> None:
