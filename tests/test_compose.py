@@ -10,6 +10,7 @@ import yaml
 
 from airflow_gitsync.options import OPTIONS
 from gitsync_devkit.cluster import cluster_settings
+from tests.fixtures.airflow_options import option_env_names
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {
@@ -71,18 +72,7 @@ def test_airflow_runs_an_image_built_from_the_dockerfile(compose: dict):
 
 
 def test_every_setting_is_a_real_option_and_the_celery_test_uses_the_same(compose: dict):
-    from airflow.configuration import conf
-    from airflow.providers_manager import ProvidersManager
-
-    # The providers' sections ([celery], [gitsync], ...): Airflow 3.1 loads them in its own processes only.
-    ProvidersManager().initialize_providers_configuration()
-    conf.load_providers_configuration()
-
-    known = {
-        conf._env_var_name(section, option)
-        for section, description in conf.configuration_description.items()
-        for option in description["options"]
-    }
+    known = option_env_names()
     gitsync = {f"AIRFLOW__GITSYNC__{option.name.upper()}" for option in OPTIONS}
     for name in AIRFLOW_SERVICES:
         settings = {key for key in _env(compose, name) if key.startswith("AIRFLOW__")}

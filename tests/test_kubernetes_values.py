@@ -13,6 +13,7 @@ import yaml
 
 from airflow_gitsync.options import OPTIONS
 from gitsync_devkit.cluster import STAGING_CONN_ID, cluster_settings
+from tests.fixtures.airflow_options import option_env_names
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "tests" / "fixtures" / "helm_chart_values_schema.json").read_text())
@@ -57,13 +58,7 @@ def test_every_key_is_one_the_chart_declares_with_its_type(values: dict):
 
 
 def test_every_setting_is_a_real_option(values: dict):
-    from airflow.configuration import conf
-
-    known = {
-        conf._env_var_name(section, option)
-        for section, description in conf.configuration_description.items()
-        for option in description["options"]
-    }
+    known = option_env_names()
     gitsync = {f"AIRFLOW__GITSYNC__{option.name.upper()}" for option in OPTIONS}
     settings = {name for name in _env(values) if name.startswith("AIRFLOW__")}
     assert settings - known == set(), "not Airflow options"
