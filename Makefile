@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/python -m gitsync_devkit.demo $(if $(UI),--ui)
 
 test: $(STAMP) browser $(AZURITE) lint
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-matrix
 
 lint: $(STAMP)
@@ -129,7 +129,7 @@ test-matrix: $(MATRIX:%=matrix-%)
 
 matrix-%: .matrix/%/.installed $(AZURITE)
 	@echo "=== $*: unit tests and an airflow dags test backup"
-	.matrix/$*/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(MATRIX_UNIT_ARGS)
+	.matrix/$*/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(MATRIX_UNIT_ARGS)
 	.matrix/$*/bin/python -m pytest -q tests/e2e/test_dags_test_cli.py
 
 .matrix/%/.installed: constraints/%.txt setup.cfg pyproject.toml | $(STAMP)

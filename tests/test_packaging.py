@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# One wheel build for the module: its tests stay on one pytest-xdist worker (`make test` runs two).
+pytestmark = pytest.mark.xdist_group("wheel")
+
 ROOT = Path(__file__).resolve().parents[1]
 # Local state that is not source: copying it would be slow, and stale build/ output could leak in.
 NOT_SOURCE = (

@@ -64,7 +64,8 @@ SCREENSHOTS = {  # the test's screenshots: the README's (GITSYNC_SCREENSHOTS=doc
     "history-versions.png": "history-browser.png",
     "history-diff.png": "history-diff.png",
 }
-pytestmark = pytest.mark.scheduler
+# One Airflow for the module: its tests stay on one pytest-xdist worker (`make test` runs two).
+pytestmark = [pytest.mark.scheduler, pytest.mark.xdist_group("backups-view")]
 
 
 def _browser_ready() -> None:

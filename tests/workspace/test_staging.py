@@ -13,6 +13,9 @@ from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.staging import StagingCorruptError, StagingMissingError, StagingStore
 from gitsync_devkit.cluster import CONTAINER, STAGING_CONN_ID, MissingTool, azurite
 
+# One Azurite for the module: its tests stay on one pytest-xdist worker (`make test` runs two).
+pytestmark = pytest.mark.xdist_group("azurite")
+
 
 @pytest.fixture(params=["path", "file://"])
 def store(request, tmp_path):
