@@ -93,6 +93,15 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
         yield server
 
 
+def _browse(airflow: LocalAirflow, script: Path, *args: str) -> dict:
+    """Run the browser ``script`` against ``airflow`` with ``args``; what it found (its last line)."""
+    done = subprocess.run(
+        ["node", str(script), airflow.url, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{airflow.logs()}"
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory, git_server: GitServer) -> Iterator[LocalAirflow]:
     env = dict(os.environ) | {
@@ -183,15 +192,7 @@ def test_backups_view_in_airflow_and_a_browser(airflow: LocalAirflow, tmp_path: 
 
     token = airflow.session.headers["Authorization"].removeprefix("Bearer ")
     runs = [DAG_ID, run.run.run_id, OTHER_DAG, verify_run]
-    done = subprocess.run(
-        ["node", str(SCRIPT), airflow.url, token, str(tmp_path), *runs],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{airflow.logs()}"
-    found = json.loads(done.stdout.splitlines()[-1])
+    found = _browse(airflow, SCRIPT, token, str(tmp_path), *runs)
     print(f"screenshots: {tmp_path}/backups.png, backups-table.png, summary.png, backups-dark.png")
 
     assert found["nav"] == 1 and found["errors"] == []  # CSP violations included
@@ -385,25 +386,7 @@ def test_the_history_browser_finds_compares_and_restores(
     reader = _token(airflow, READER, READER_PASSWORD)
     assert airflow.api("GET", f"/dags/{RESTORE_DAG}/dagRuns")["total_entries"] == 0
 
-    done = subprocess.run(
-        [
-            "node",
-            str(HISTORY_SCRIPT),
-            airflow.url,
-            admin,
-            reader,
-            str(tmp_path),
-            DAG_ID,
-            "forecast",
-            NOTEBOOK,
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{airflow.logs()}"
-    found = json.loads(done.stdout.splitlines()[-1])
+    found = _browse(airflow, HISTORY_SCRIPT, admin, reader, str(tmp_path), DAG_ID, "forecast", NOTEBOOK)
     assert found["errors"] == []  # CSP violations included
 
     search = found["search"]

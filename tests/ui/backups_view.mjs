@@ -7,23 +7,10 @@
 // errors and Content-Security-Policy violations, and whether the pages' stylesheet applied. Then the
 // two tabs on a DAG that is not a backup, and the Backups page in Airflow's dark theme (Airflow's
 // default theme follows the system's; the view follows it through prefers-color-scheme).
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [url, token, out, dagId, runId, otherDag, otherRunId] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launch();
 const errors = [];
 try {
   const context = await browser.newContext({ viewport: { width: 1440, height: 1100 } });

@@ -7,23 +7,10 @@
 // version" of the oldest one. Then the same restore as the read-only user, from the DAG's Backups tab. Saves screenshots
 // (history-search.png, history-versions.png, history-diff.png, history-refused.png) and prints what it
 // found as one JSON line, with page errors and Content-Security-Policy violations.
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const [url, token, readerToken, out, dagId, search, repoPath] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const browser = await launch();
 const errors = [];
 
 async function signedIn(jwt) {
