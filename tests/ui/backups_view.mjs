@@ -7,19 +7,14 @@
 // errors and Content-Security-Policy violations, and whether the pages' stylesheet applied. Then the
 // two tabs on a DAG that is not a backup, and the Backups page in Airflow's dark theme (Airflow's
 // default theme follows the system's; the view follows it through prefers-color-scheme).
-import { launch } from "./browser.mjs";
+import { launch, signedIn } from "./browser.mjs";
 
 const [url, token, out, dagId, runId, otherDag, otherRunId] = process.argv.slice(2);
 const browser = await launch();
 const errors = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 1100 } });
-  await context.addCookies([{ name: "_token", value: token, url }]);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => errors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) errors.push(message.text());
-  });
+  const viewport = { width: 1440, height: 1100 };
+  const page = await signedIn(browser, url, token, errors, { viewport });
 
   await page.goto(`${url}/plugin/backups`);
   const view = page.frameLocator('iframe[title="Backups"]');
@@ -67,9 +62,7 @@ try {
     run: await tab(`/dags/${otherDag}/runs/${encodeURIComponent(otherRunId)}/plugin/backup-summary`, "Backup summary"),
   };
 
-  const dark = await browser.newContext({ viewport: { width: 1440, height: 1100 }, colorScheme: "dark" });
-  await dark.addCookies([{ name: "_token", value: token, url }]);
-  const darkPage = await dark.newPage();
+  const darkPage = await signedIn(browser, url, token, errors, { viewport, colorScheme: "dark" });
   await darkPage.goto(`${url}/plugin/backups`);
   const darkView = darkPage.frameLocator('iframe[title="Backups"]');
   await darkView.locator("#history tbody tr").first().waitFor({ timeout: 90_000 });

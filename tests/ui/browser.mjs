@@ -18,3 +18,16 @@ export function launch() {
     ],
   });
 }
+
+// A page of a new context signed in with `jwt` (the UI's session cookie) on `url`; page errors and
+// Content-Security-Policy violations go to `errors`. `options`: the context's (viewport, colorScheme).
+export async function signedIn(browser, url, jwt, errors, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 760 }, ...options });
+  await context.addCookies([{ name: "_token", value: jwt, url }]);
+  const page = await context.newPage();
+  page.on("pageerror", (error) => errors.push(String(error)));
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) errors.push(message.text());
+  });
+  return page;
+}

@@ -7,22 +7,13 @@
 // version" of the oldest one. Then the same restore as the read-only user, from the DAG's Backups tab. Saves screenshots
 // (history-search.png, history-versions.png, history-diff.png, history-refused.png) and prints what it
 // found as one JSON line, with page errors and Content-Security-Policy violations.
-import { launch } from "./browser.mjs";
+import { launch, signedIn as signInto } from "./browser.mjs";
 
 const [url, token, readerToken, out, dagId, search, repoPath] = process.argv.slice(2);
 const browser = await launch();
 const errors = [];
 
-async function signedIn(jwt) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
-  await context.addCookies([{ name: "_token", value: jwt, url }]);
-  const page = await context.newPage();
-  page.on("pageerror", (error) => errors.push(String(error)));
-  page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) errors.push(message.text());
-  });
-  return page;
-}
+const signedIn = (jwt) => signInto(browser, url, jwt, errors);
 
 const viewOf = (page) => page.frames().find((f) => f !== page.mainFrame() && f.url().includes("/gitsync/"));
 const texts = (locator) => locator.evaluateAll((cells) => cells.map((c) => c.textContent));
