@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from airflow_gitsync.git.runner import redact_url
 from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.layout import year_of
 from airflow_gitsync.results import (
@@ -21,6 +22,9 @@ from airflow_gitsync.results import (
     ExportTaskResult,
     PlanResult,
     PrepareResult,
+    Repository,
+    RepositoryResult,
+    RepoState,
     TaskMetrics,
     to_xcom,
 )
@@ -61,6 +65,7 @@ class Summary:
     complete: bool = True
     folder_exports: int = 0
     fallbacks: list[tuple[str, str]] = field(default_factory=list)
+    repositories: list[dict] = field(default_factory=list)  # a repository per year: one row each
 
     @property
     def totals(self) -> Counter:
@@ -83,7 +88,24 @@ class Summary:
             "commit": self.commit,
             "folder_exports": self.folder_exports,
             "fallbacks": [{"engagement": e, "reason": r} for e, r in self.fallbacks],
+            "repositories": self.repositories,
         }
+
+
+def _repository_row(repository: Repository, result: RepositoryResult | None) -> dict:
+    """One repository of a sharded run, as the summary (and the Backups view) holds it."""
+    git = result.git if result else None
+    return {
+        "shard": repository.shard,
+        "url": redact_url(repository.url),
+        "state": repository.state.value,
+        "tag": git.tag if git else None,
+        "pushed_bytes": git.pushed_bytes if git else 0,
+        "repo_size_bytes": git.repo_size_bytes if git else None,
+        "size_warning": git.size_warning if git else None,
+        "closed": result.archived if result else None,
+        "error": (result.error if result else "") or repository.reason,
+    }
 
 
 def _add_timing(summary: Summary, phase: str, metrics: TaskMetrics | None) -> None:
@@ -124,6 +146,13 @@ def build_summary(
         summary.failures.append(("(prepare)", did_not_finish("prepare")))
         return summary
     _add_timing(summary, "prepare", prepared.metrics)
+    if any(r.shard for r in prepared.repositories):
+        done = {r.shard: r for r in committed.repositories} if committed else {}
+        summary.repositories = [_repository_row(r, done.get(r.shard)) for r in prepared.repositories]
+        for r in prepared.repositories:
+            if r.state is RepoState.MISSING:
+                summary.complete = False
+                summary.failures.append((f"(repository {r.shard})", r.reason))
 
     scanned_years = set()
     for scan in scans:
@@ -245,6 +274,29 @@ def render_markdown(summary: Summary, title: str) -> str:
         ]
         if commit.get("size_warning"):
             lines.append(f"- WARNING: {md_escape(commit['size_warning'])}")
+    if summary.repositories:
+        lines += [
+            "",
+            "## Repositories",
+            "",
+            "| year | state | tag | pushed | size | note |",
+            "|---" * 6 + "|",
+        ]
+        for row in summary.repositories:
+            size = row["repo_size_bytes"]
+            shown = "-" if size is None else f"{human_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%})"
+            note = row["error"] or (
+                f"closed: {row['closed']}" if row["closed"] else row["size_warning"] or ""
+            )
+            cells = [
+                row["shard"],
+                row["state"],
+                row["tag"] or "-",
+                human_size(row["pushed_bytes"]),
+                shown,
+                note,
+            ]
+            lines.append("| " + " | ".join(md_escape(str(c)) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

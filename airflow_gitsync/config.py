@@ -69,6 +69,7 @@ class GitsyncConfig:
     task_timeout: timedelta
     lock_timeout: float  # seconds
     staging_retention_days: int
+    archive_after_days: int
     verify_sample_percent: float
     failure_notifier: str | None
     failure_notifier_kwargs: dict[str, Any]
@@ -106,6 +107,7 @@ class GitsyncConfig:
             task_timeout=timedelta(hours=values["task_timeout_hours"]),
             lock_timeout=values["lock_timeout_minutes"] * 60,
             staging_retention_days=values["staging_retention_days"],
+            archive_after_days=values["archive_after_days"],
             verify_sample_percent=values["verify_sample_percent"],
             failure_notifier=values["failure_notifier"] or None,
             failure_notifier_kwargs=kwargs,

@@ -182,6 +182,16 @@ OPTIONS: tuple[Option, ...] = (
         minimum=1,
     ),
     Option(
+        "archive_after_days",
+        "integer",
+        "90",
+        "With a repository per year (a git connection URL with {year}): a year's repository whose main "
+        "branch has not changed for this many days is closed with an archive/<year> tag after a complete "
+        "run, and daily runs no longer fetch it (they still list its year, and a change re-opens it). "
+        "0 closes a repository at the first complete run that leaves it unchanged.",
+        minimum=0,
+    ),
+    Option(
         "verify_sample_percent",
         "float",
         "3",

@@ -88,6 +88,22 @@ class RestoreResult:
     planned: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def merged(cls, results: Sequence[RestoreResult]) -> RestoreResult:
+        """One result of restores from several repositories (commits joined by ``,``)."""
+        if len(results) == 1:
+            return results[0]
+        return cls(
+            ref=results[0].ref if len({r.ref for r in results}) == 1 else ", ".join(r.ref for r in results),
+            commit=",".join(r.commit for r in results),
+            dry_run=results[0].dry_run,
+            restored=sum(r.restored for r in results),
+            failed=[f for r in results for f in r.failed],
+            skipped=sum(r.skipped for r in results),
+            planned=[p for r in results for p in r.planned],
+            seconds=sum(r.seconds for r in results),
+        )
+
     def summary(self, shown: int = 50) -> str:
         """For the task log: the counts, then the first ``shown`` paths a dry run lists and failures."""
         mode = " (dry run)" if self.dry_run else ""

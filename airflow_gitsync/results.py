@@ -124,14 +124,37 @@ class YearSlice:
     manifest_blob: str | None
 
 
+class RepoState(StrEnum):
+    """Where a backup repository stands at the start of a run (:mod:`airflow_gitsync.repositories`)."""
+
+    ACTIVE = "active"  # fetched; committed to and tagged
+    ARCHIVED = "archived"  # closed (an archive tag on main): not fetched, committed to only on a change
+    SWITCHING = "switching"  # empty: starts from its years of the single repository at this run's commit
+    MISSING = "missing"  # no repository at its URL: its years are not backed up, the run is incomplete
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """One repository of the run: its shard (``""``: the connection's single repository; ``2024``,
+    ``other``), URL, state and, for a missing one, why."""
+
+    shard: str
+    url: str
+    state: RepoState
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class PrepareResult:
-    """The run's start: when the workspace was captured and the years to scan."""
+    """The run's start: when the workspace was captured, the years to scan, the repositories they go
+    to, and the single repository the run switches from (``unsharded_url``; None: no switch)."""
 
     capture_time: str
     workspace_root: str
     years: list[YearSlice]
     metrics: TaskMetrics
+    repositories: list[Repository] = field(default_factory=list)
+    switch_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,10 +223,25 @@ class CheckTaskResult:
 
 
 @dataclass(frozen=True)
+class RepositoryResult:
+    """What the commit did in one repository: ``git`` (None: not touched, it is archived or missing),
+    whether it was closed now (``archived``) and, when it failed, why."""
+
+    shard: str
+    url: str
+    state: RepoState
+    git: SnapshotResult | None = None
+    archived: str | None = None  # the archive tag set by this run
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class CommitResult:
-    """The commit task's outcome: what git did, and whether the run was complete (then tagged)."""
+    """The commit task's outcome: what git did (across repositories: commits, bytes pushed, the
+    largest repository's size), whether the run was complete (then tagged), and each repository's."""
 
     git: SnapshotResult
     complete: bool
     missing_engagements: list[str]
     metrics: TaskMetrics
+    repositories: list[RepositoryResult] = field(default_factory=list)

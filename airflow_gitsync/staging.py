@@ -9,7 +9,9 @@ their name):
 - ``blobs/<blob id>``: the small objects tasks hand each other (a year's manifest slice, an export
   task's change lists), named by git blob id;
 
-and ``runs/<key>.json``, the run records of :mod:`airflow_gitsync.retention`. The folders are flat:
+``runs/<key>.json``, the run records of :mod:`airflow_gitsync.retention`, and
+``archives/<commit>.json``, what a closed year's repository held at that commit
+(:mod:`airflow_gitsync.repositories`; never swept). The folders are flat:
 a sweep lists each in one request. The store works on any ``pathlib``-like
 root: Airflow's ``ObjectStoragePath`` (``file://``, ``abfs://``, ...) in tasks, a plain
 ``pathlib.Path`` in tests.
@@ -31,6 +33,7 @@ from airflow_gitsync.git.packs import PackError, check_pack_name, pack_name
 BLOBS = "blobs"
 PACKS = "packs"
 RUNS = "runs"
+ARCHIVES = "archives"
 PACK_SUFFIX = ".pack"
 
 
@@ -186,6 +189,21 @@ class StagingStore:
         if folder.exists():
             for path in folder.iterdir():
                 yield _name(path).removesuffix(".json"), path.read_bytes()
+
+    def put_archive(self, commit: str, data: bytes) -> None:
+        """Write (or replace) the record of a closed repository at ``commit``."""
+        self._mkdir(ARCHIVES)
+        (self.root / ARCHIVES / f"{check_blob_id(commit)}.json").write_bytes(data)
+
+    def archive(self, commit: str) -> bytes | None:
+        """The record of a closed repository at ``commit``, or None."""
+        try:
+            return self._read(self.root / ARCHIVES / f"{check_blob_id(commit)}.json", "", "")
+        except StagingMissingError:
+            return None
+
+    def has_blob(self, blob_id: str) -> bool:
+        return self.blob_path(blob_id).exists()
 
     def remove_record(self, key: str) -> None:
         (self.root / RUNS / f"{key}.json").unlink(missing_ok=True)

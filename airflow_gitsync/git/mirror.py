@@ -60,6 +60,18 @@ def ls_remote(remote_url: str, auth: GitAuth, logger: logging.Logger) -> str:
     )
 
 
+def remote_refs(remote_url: str, auth: GitAuth, logger: logging.Logger, *patterns: str) -> dict[str, str]:
+    """``{ref: object id}`` of the remote's refs matching ``patterns`` (``refs/tags/archive/*``),
+    annotated tags also peeled (``<ref>^{}``): one round trip, no mirror."""
+    runner = GitRunner(None, remote_url, auth, logger)
+    listing = runner.remote("ls-remote", remote_url, *patterns).stdout.decode()
+    refs = {}
+    for line in listing.splitlines():
+        object_id, _, ref = line.partition("\t")
+        refs[ref] = object_id
+    return refs
+
+
 class MirrorLockTimeout(TimeoutError):
     """Another task held the mirror for longer than the lock timeout; the message names it."""
 
@@ -307,6 +319,15 @@ class Mirror:
             self.git.run("update-ref", ref.replace("refs/heads/", f"refs/remotes/{REMOTE}/", 1), new)
         self.log.info("git push: %d bytes sent", sent)
         return sent
+
+    def pack_objects(self, object_ids: Iterable[str]) -> bytes:
+        """A pack of ``object_ids`` (fetch a partial mirror's missing ones first: :meth:`fetch_blobs`)."""
+        query = "".join(f"{oid}\n" for oid in sorted(set(object_ids))).encode()
+        return self.git.run("pack-objects", "--stdout", "-q", input=query).stdout
+
+    def commit_time(self, commit: str) -> int:
+        """The committer time of ``commit`` (epoch seconds)."""
+        return int(self.git.text("log", "-1", "--format=%ct", commit))
 
     def make_tag(self, name: str, commit: str, tagger: str, when: str, message: str) -> str:
         """An annotated tag object for ``commit`` (no ref yet); returns its id."""

@@ -156,6 +156,18 @@ class SnapshotEngine:
                 self.mirror.repack(full=tally.bulk)
         return self._result(tally.pushed, head, previous_head, tally, tag_name, tag_created, merged_main)
 
+    def tag_branch(self, tag: str, message: str, when: str) -> str | None:
+        """Tag the main branch's tip as ``tag`` (or ``tag.2``... when the name is taken by another
+        commit) and push the tag; returns its name (None: no main branch)."""
+        with self.mirror.lock("a tag"):
+            main = self.mirror.tracking(self.branch)
+            if main is None:
+                return None
+            name, _, update = self._publisher.tag(tag, main, message, when)
+            if update:
+                self.mirror.push(*update)
+            return name
+
     def _result(
         self,
         commits: list[str],

@@ -1,7 +1,10 @@
 """Hook for a Git repository on Azure DevOps (or any git remote): credentials in, engine out.
 
 The connection's host is the repository URL (``https://dev.azure.com/<org>/<project>/_git/<repo>``;
-any git URL works, including a local path). Authentication, first match wins:
+any git URL works, including a local path), or a URL template holding ``{year}``
+(``.../_git/notebooks-{year}``): a repository per year (:mod:`airflow_gitsync.shards`), with the
+extra ``unsharded_url`` naming the single repository of the backups before the switch, if any.
+Authentication, first match wins:
 
 - extra ``ssh_private_key``: SSH (a key whose line breaks the single-line form field lost is repaired);
 - extras ``tenant_id`` + ``client_id`` + ``client_secret``: a Microsoft Entra service principal;
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
@@ -29,9 +33,10 @@ from airflow.sdk.log import mask_secret
 from airflow_gitsync.airflow_compat import AIRFLOW_V_3_2_PLUS
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.auth import GitAuth
-from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir
+from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir, remote_refs
 from airflow_gitsync.git.runner import GitError, redact_url
 from airflow_gitsync.git.snapshot import SnapshotEngine
+from airflow_gitsync.shards import OTHER, ShardingError, is_template, shard_url
 
 AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 REFRESH_MARGIN_SECONDS = 300
@@ -103,6 +108,8 @@ class AzureDevOpsGitHook(BaseHook):
     def __init__(self, azure_devops_git_conn_id: str = default_conn_name, **kwargs) -> None:
         super().__init__(**kwargs)
         self.azure_devops_git_conn_id = azure_devops_git_conn_id
+        self._auth: GitAuth | None = None
+        self._auth_lock = threading.Lock()
 
     @cached_property
     def connection(self):
@@ -114,6 +121,33 @@ class AzureDevOpsGitHook(BaseHook):
         if not url:
             raise ValueError(f"connection {self.azure_devops_git_conn_id!r} has no repository URL (host)")
         return url
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the connection's URL is a template with ``{year}``: a repository per year."""
+        return is_template(self.remote_url)
+
+    @property
+    def unsharded_url(self) -> str | None:
+        """The single repository a sharded deployment backed up to before the switch (extra
+        ``unsharded_url``), or None."""
+        url = (self._extra("unsharded_url") or "").strip() or None
+        if url and not self.sharded:
+            raise ShardingError(
+                f"connection {self.azure_devops_git_conn_id!r}: extra unsharded_url is set, but the "
+                "repository URL (host) has no {year}; set it only when sharding by year"
+            )
+        if url and is_template(url):
+            raise ShardingError(f"connection {self.azure_devops_git_conn_id!r}: unsharded_url holds {{year}}")
+        return url
+
+    def repository_url(self, shard: str = "") -> str:
+        """The URL of ``shard``'s repository (``""``: the connection's single repository)."""
+        if not shard:
+            if self.sharded:
+                raise ShardingError(f"connection {self.azure_devops_git_conn_id!r} is sharded by year")
+            return self.remote_url
+        return shard_url(self.remote_url, shard)
 
     def _extra(self, name: str) -> Any:
         extras = self.connection.extra_dejson
@@ -144,30 +178,47 @@ class AzureDevOpsGitHook(BaseHook):
             return GitAuth.basic(self.connection.login or "", self.connection.password)
         return GitAuth.none()
 
-    def get_auth(self) -> GitAuth:
-        """The connection's credentials as a :class:`GitAuth`, its secrets registered with the masker."""
-        auth = self._build_auth()
-        for secret in auth.secrets():
-            mask_secret(secret)
-        self.log.info("git remote %s authenticates as %s", redact_url(self.remote_url), auth.describe())
+    def get_auth(self, url: str | None = None) -> GitAuth:
+        """The connection's credentials as a :class:`GitAuth` (one for every shard, built once: the
+        repositories of a run are opened side by side), its secrets registered with the masker."""
+        with self._auth_lock:
+            if self._auth is None:
+                self._auth = self._build_auth()
+                for secret in self._auth.secrets():
+                    mask_secret(secret)
+            auth = self._auth
+        self.log.info(
+            "git remote %s authenticates as %s", redact_url(url or self.remote_url), auth.describe()
+        )
         return auth
 
-    def get_mirror(self, cache_dir: Path | str) -> Mirror:
-        """The bare mirror of the connection's repository under ``cache_dir`` (call ``sync()`` first);
-        its lock waits for another task at most ``[gitsync] lock_timeout_minutes``."""
-        path = mirror_dir(Path(cache_dir), self.remote_url)
+    def remote_refs(self, url: str, *patterns: str) -> dict[str, str]:
+        """The refs of the repository at ``url`` matching ``patterns`` (:func:`remote_refs`)."""
+        return remote_refs(url, self.get_auth(url), self.log, *patterns)
+
+    def get_mirror(self, cache_dir: Path | str, url: str | None = None) -> Mirror:
+        """The bare mirror of the connection's repository (or of ``url``, one of its shards) under
+        ``cache_dir`` (call ``sync()`` first); its lock waits for another task at most
+        ``[gitsync] lock_timeout_minutes``."""
+        url = url or self.repository_url()
         return Mirror(
-            path, self.remote_url, self.get_auth(), self.log, lock_timeout=GitsyncConfig.load().lock_timeout
-        )
+            mirror_dir(Path(cache_dir), url), url, self.get_auth(url), self.log,
+            lock_timeout=GitsyncConfig.load().lock_timeout,
+        )  # fmt: skip
 
     def get_engine(
-        self, cache_dir: Path | str, branch: str = "main", working_branch: str = "backup/daily"
+        self,
+        cache_dir: Path | str,
+        branch: str = "main",
+        working_branch: str = "backup/daily",
+        url: str | None = None,
     ) -> SnapshotEngine:
-        """A snapshot engine for the connection's repository, its mirror cached under ``cache_dir``
-        (and locked as :meth:`get_mirror` says)."""
+        """A snapshot engine for the connection's repository (or for ``url``, one of its shards), its
+        mirror cached under ``cache_dir`` (and locked as :meth:`get_mirror` says)."""
+        url = url or self.repository_url()
         return SnapshotEngine(
-            self.remote_url,
-            auth=self.get_auth(),
+            url,
+            auth=self.get_auth(url),
             cache_dir=Path(cache_dir),
             branch=branch,
             working_branch=working_branch,
@@ -178,7 +229,8 @@ class AzureDevOpsGitHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """List the remote's branches (``git ls-remote``) with the connection's credentials."""
         try:
-            heads = ls_remote(self.remote_url, self.get_auth(), self.log).splitlines()
+            url = self.repository_url(OTHER if self.sharded else "")
+            heads = ls_remote(url, self.get_auth(url), self.log).splitlines()
         except (GitError, ValueError) as exc:
             return False, str(exc)
-        return True, f"Connected to {redact_url(self.remote_url)}: {len(heads)} branch(es)"
+        return True, f"Connected to {redact_url(url)}: {len(heads)} branch(es)"

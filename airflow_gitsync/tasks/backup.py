@@ -10,17 +10,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 
-from airflow_gitsync import messages, retention
+from airflow_gitsync import retention
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.diff import EngagementChanges, check_root, plan_exports, split_manifest
 from airflow_gitsync.errors import NotFoundError, WorkspaceError
-from airflow_gitsync.gather import gather
-from airflow_gitsync.git.commit_plan import ChangeSet
 from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.layout import safe_name, year_of
 from airflow_gitsync.manifest import ManifestEntry, ManifestError, load_manifest
 from airflow_gitsync.params import BackupSettings, SettingsError
+from airflow_gitsync.repositories import Branches, RunInfo, commit_repositories, open_repositories
 from airflow_gitsync.results import (
     CommitResult,
     ExportTask,
@@ -28,10 +27,12 @@ from airflow_gitsync.results import (
     PlannedEngagement,
     PlanResult,
     PrepareResult,
+    RepoState,
     YearSlice,
     from_xcom,
     to_xcom,
 )
+from airflow_gitsync.shards import shard_of
 from airflow_gitsync.staging import StagingCorruptError, StagingStore
 from airflow_gitsync.tasks.context import RunContext
 from airflow_gitsync.workspace.client import merged_stats
@@ -60,50 +61,69 @@ def _repo_name(year: str) -> str:
 
 
 def prepare(params: Mapping) -> PrepareResult:
-    """Validate params, refresh the git mirror, read the manifest and hand each year its slice."""
+    """Validate params, list the year folders, open the repositories (:mod:`airflow_gitsync.repositories`:
+    refresh the git mirrors, read the manifests) and hand each year its slice."""
     run = RunContext.of(BackupSettings, params)
     settings = run.settings
+    hook = run.git_hook()
+    where = Branches(run.config.cache_dir, settings.branch, settings.working_branch)
 
     def years_listed() -> list[str]:
         with run.workspace_client() as client:
-            return list_years(client, settings.workspace_root)
+            try:
+                listed = list_years(client, settings.workspace_root)
+            except NotFoundError:
+                raise SettingsError(
+                    f"workspace_root {settings.workspace_root!r}: no such folder in the workspace"
+                ) from None
+        return listed
 
-    # The workspace is listed beside the git fetch and the manifest's split (0.2 s of 1 s).
+    # One repository: the workspace is listed beside the git fetch and the manifest's split (0.2 s
+    # of 1 s). A repository per year: the listing names the repositories to open.
     with ThreadPoolExecutor(1, thread_name_prefix="list-years") as pool:
         listing = pool.submit(years_listed)
-        engine = run.engine(settings.branch, settings.working_branch)
-        engine.sync()
-        slices, roots = split_manifest(engine.manifest_file())
+        covered = settings.years or (listing.result() if hook.sharded else [])
+        shards = {shard_of(_repo_name(y)) for y in covered}
+        opened = open_repositories(hook, where, shards, run.staging, log)
+        slices, roots = {}, set()
+        for manifest in opened.manifests.values():
+            part, part_roots = split_manifest(manifest)
+            if twice := sorted(part.keys() & slices.keys()):
+                raise ManifestError(f"year(s) {', '.join(twice)} in the manifests of two repositories")
+            slices.update(part)
+            roots |= part_roots
         check_root(roots, settings.workspace_root, settings.allow_root_change)
-        try:
-            listed = listing.result()
-        except NotFoundError:
-            raise SettingsError(
-                f"workspace_root {settings.workspace_root!r}: no such folder in the workspace"
-            ) from None
+        listed = listing.result()
     # Slices are keyed by the year's name in the repository, which may be escaped (layout.safe_name).
     # A year only in the manifest is a folder deleted from the workspace: it is scanned too (it
-    # lists as empty once the root is confirmed), so that its deletion is committed.
+    # lists as empty once the root is confirmed), so that its deletion is committed. The years of a
+    # repository that is missing are not scanned (the run is incomplete and says why).
     names = {_repo_name(y): y for y in listed}
-    for repo_year in slices:
+    for repo_year in [*slices, *opened.staged_slices]:
         names.setdefault(repo_year, repo_year)
     if settings.years:
         unknown = sorted(set(settings.years) - set(names.values()))
         if unknown:
             raise SettingsError(f"years: {', '.join(unknown)} not found under {settings.workspace_root}")
         names = {r: y for r, y in names.items() if y in settings.years}
+    missing = {r.shard for r in opened.repositories if r.state is RepoState.MISSING}
+    names = {r: y for r, y in names.items() if not hook.sharded or shard_of(r) not in missing}
+
+    def staged(repo_year: str) -> str | None:
+        if repo_year in slices:
+            return run.staging.put(slices[repo_year])
+        return opened.staged_slices.get(repo_year)
+
     return PrepareResult(
         capture_time=datetime.now(UTC).isoformat(timespec="seconds"),
         workspace_root=settings.workspace_root,
         years=[
-            YearSlice(
-                year,
-                repo_year,
-                run.staging.put(slices[repo_year]) if repo_year in slices else None,
-            )
+            YearSlice(year, repo_year, staged(repo_year))
             for repo_year, year in sorted(names.items(), key=lambda item: item[1])
         ],
         metrics=run.metrics(),
+        repositories=opened.repositories,
+        switch_from=opened.switch_from,
     )
 
 
@@ -235,33 +255,33 @@ def commit(
     """
     run = RunContext.of(BackupSettings, params)
     settings = run.settings
-    engine = run.engine(settings.branch, settings.working_branch)
-    with engine.mirror.lock("a backup commit"):
-        engine.sync()
-        gathered = gather(engine.mirror, run.staging, exported, log)
-        exports = gathered.exports
-        missing = planned.missing(exports)
-        complete = not missing and not planned.missing_years
-        info = messages.commit_info(run_id, logical_date, prepared.capture_time, missing, settings.years)
-        result = engine.apply(
-            ChangeSet(
-                upserts=[u for e in exports for u in e.upserts],
-                deletions=[path for e in exports for path in e.deletions],
-            ),
-            info=info,
-            batch_size=settings.commit_batch_size,
-            tag=settings.tag_for(logical_date) if complete else None,
-            tag_message=messages.tag_message(info, exports, settings.years),
-            dry_run=settings.dry_run,
-        )
-    if gathered.failures:
+    committed = commit_repositories(
+        run.git_hook(),
+        Branches(run.config.cache_dir, settings.branch, settings.working_branch),
+        prepared,
+        planned,
+        exported,
+        run.staging,
+        RunInfo(run_id, logical_date, prepared.capture_time, settings.years, settings.tag_for(logical_date)),
+        batch_size=settings.commit_batch_size,
+        dry_run=settings.dry_run,
+        archive_after_days=run.config.archive_after_days,
+        log=log,
+    )
+    if committed.gather_failures:
         raise StagingCorruptError(
-            f"{len(gathered.failures)} task(s) staged no sound pack; the rest is committed "
-            f"({result.head or 'nothing new'}), untagged:\n" + "\n".join(gathered.failures)
+            f"{len(committed.gather_failures)} task(s) staged no sound pack; the rest is committed "
+            f"({committed.git.head or 'nothing new'}), untagged:\n" + "\n".join(committed.gather_failures)
         )
-    if not complete:
-        log.warning("Run incomplete, not tagging: engagements %s, years %s", missing, planned.missing_years)
-    return CommitResult(result, complete, missing, run.metrics())
+    if not committed.complete:
+        log.warning(
+            "Run incomplete, not tagging: engagements %s, years %s, repositories %s",
+            committed.missing, planned.missing_years,
+            [r.shard for r in committed.repositories if r.state is RepoState.MISSING],
+        )  # fmt: skip
+    return CommitResult(
+        committed.git, committed.complete, committed.missing, run.metrics(), committed.repositories
+    )
 
 
 def record_run(record: retention.RunRecord, params: Mapping) -> None:

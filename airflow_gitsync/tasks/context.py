@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.mirror import Mirror
@@ -19,6 +19,9 @@ from airflow_gitsync.git.snapshot import SnapshotEngine
 from airflow_gitsync.results import TaskMetrics
 from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.client import WorkspaceClient
+
+if TYPE_CHECKING:
+    from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 
 
 class Connections(Protocol):
@@ -58,6 +61,12 @@ class RunContext(Generic[S]):
 
         hook = DatabricksWorkspaceHook(databricks_conn_id=self.settings.databricks_conn_id)
         return hook.get_client(**self.config.client_options())
+
+    def git_hook(self) -> AzureDevOpsGitHook:
+        """The hook of the params' git connection."""
+        from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
+
+        return AzureDevOpsGitHook(azure_devops_git_conn_id=self.settings.git_conn_id)
 
     def mirror(self) -> Mirror:
         """The worker's mirror of the params' git connection (call ``sync()`` first)."""
