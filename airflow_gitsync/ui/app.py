@@ -43,6 +43,7 @@ from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 from airflow_gitsync.operators.report import BackupReportOperator
 from airflow_gitsync.params import BACKUP_PARAMS, RestoreSettings, SettingsError
 from airflow_gitsync.results import TaskId
+from airflow_gitsync.shards import ShardingError
 from airflow_gitsync.ui import browse_pages, compare, frame, pages
 from airflow_gitsync.ui.browse import FIND_WAIT, MAX_FRAGMENT, MAX_PAGE, BackupRepository, NotBackedUp
 from airflow_gitsync.ui.history import PAGE_DAYS, History, history, row_of, tag_url
@@ -209,6 +210,11 @@ def _reading(session: Session, dag_id: str, read: Callable[[BackupRepository], s
         text = read(repository)
     except NotBackedUp as exc:
         return frame.error_page(404, str(exc))
+    except ShardingError:
+        return frame.error_page(
+            501, "The history browser reads one backup repository; this DAG's git connection has one per "
+            "year (ADR 0007). Browse a year's repository in Azure DevOps, or restore from a tag.",
+        )  # fmt: skip
     except GitError as exc:
         raise HTTPException(503, f"the backup repository cannot be fetched: {exc}") from exc
     if repository.fetch_error:
