@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -44,12 +44,16 @@ from airflow_gitsync.results import (
 )
 from airflow_gitsync.shards import (
     ARCHIVE_TAG_PREFIX,
+    OTHER,
+    REGISTRY_PREFIX,
     SWITCH_PATH,
     SWITCH_TAG_PREFIX,
     ShardingError,
     SwitchRecord,
     archive_tag,
     is_archived,
+    parse_registry,
+    registry_line,
     shard_of,
     shard_of_path,
     switch_tag,
@@ -99,6 +103,22 @@ class Opened:
     staged_slices: dict[str, str] = field(default_factory=dict)
     switch_from: str | None = None
 
+    def slices(self, log: logging.Logger) -> tuple[dict[str, bytes], set[str]]:
+        """The open repositories' manifests cut by year (:func:`~airflow_gitsync.diff.split_manifest`)
+        and the roots they were backed up from. A year in a repository that is not its own (someone
+        edited a manifest) is left out with a warning: the year's own repository is the authority."""
+        slices: dict[str, bytes] = {}
+        roots: set[str] = set()
+        for shard, manifest in self.manifests.items():
+            part, part_roots = split_manifest(manifest)
+            for year in sorted(part):
+                if shard and shard_of(year) != shard:
+                    log.warning("the manifest of %s lists year %r, not its own: ignored", shard, year)
+                else:
+                    slices[year] = part[year]
+            roots |= part_roots
+        return slices, roots
+
 
 def shard_of_engagement(engagement: str) -> str:
     """The shard of an engagement (``2024/ENG-101``), of a year's own objects (``2024``) or of the
@@ -123,17 +143,20 @@ def _switched(access: GitAccess, url: str) -> bool:
     return bool(access.remote_refs(url, f"refs/tags/{SWITCH_TAG_PREFIX}*"))
 
 
-def _archived_slices(staging: StagingStore, commit: str) -> dict[str, str] | None:
-    """The staged manifest slices a closed repository held at ``commit``; None when its record or a
-    slice is gone (the repository is then fetched as an open one would be)."""
+def _archive_record(staging: StagingStore, commit: str) -> tuple[dict[str, str], set[str]] | None:
+    """The staged manifest slices a closed repository held at ``commit`` and the repositories its
+    record names; None when the record or a slice is gone (the repository is then fetched as an
+    open one would be)."""
     data = staging.archive(commit)
     if data is None:
         return None
     try:
-        slices = {str(y): str(b) for y, b in json.loads(data)["slices"].items()}
+        record = json.loads(data)
+        slices = {str(y): str(b) for y, b in record["slices"].items()}
+        known = parse_registry(REGISTRY_PREFIX + " ".join(map(str, record.get("repositories", []))))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    return slices if all(staging.has_blob(b) for b in slices.values()) else None
+    return (slices, known) if all(staging.has_blob(b) for b in slices.values()) else None
 
 
 def open_repositories(
@@ -162,7 +185,9 @@ def open_repositories(
     else:
         switch_from = None
 
-    def one(shard: str) -> tuple[Repository, bytes | None, dict[str, str]]:
+    def one(shard: str) -> tuple[Repository, bytes | None, dict[str, str], set[str]]:
+        """A repository, its manifest (None: closed), a closed one's staged slices, the repositories
+        its newest tag (or archive record) names."""
         url = access.repository_url(shard)
         try:
             refs = access.remote_refs(
@@ -170,24 +195,33 @@ def open_repositories(
                 f"refs/tags/{ARCHIVE_TAG_PREFIX}{shard}*",
             )  # fmt: skip
         except GitRemoteNotFound as exc:
-            return Repository(shard, url, RepoState.MISSING, f"{exc}; create the repository"), None, {}
+            return Repository(shard, url, RepoState.MISSING, f"{exc}; create the repository"), None, {}, set()
         if switch_from and not refs:
-            return Repository(shard, url, RepoState.SWITCHING), before.get(shard, b""), {}
+            return Repository(shard, url, RepoState.SWITCHING), before.get(shard, b""), {}, set()
         archived = is_archived(refs, shard, where.branch)
-        if archived and (slices := _archived_slices(staging, refs[f"refs/heads/{where.branch}"])) is not None:
-            return Repository(shard, url, RepoState.ARCHIVED), None, slices
+        if archived and (record := _archive_record(staging, refs[f"refs/heads/{where.branch}"])):
+            return Repository(shard, url, RepoState.ARCHIVED), None, record[0], record[1]
         engine = where.engine(access, url)
         engine.sync()
         state = RepoState.ARCHIVED if archived else RepoState.ACTIVE
-        return Repository(shard, url, state), engine.manifest_file(), {}
+        newest = engine.mirror.newest_tag("")
+        known = parse_registry(engine.mirror.tag_message(newest)) if newest else set()
+        return Repository(shard, url, state), engine.manifest_file(), {}, known
 
     opened = Opened([], switch_from=switch_from)
+    pending, seen = set(wanted), set()
     with ThreadPoolExecutor(4, thread_name_prefix="open-repo") as pool:
-        for repository, manifest, slices in pool.map(one, sorted(wanted)):
-            opened.repositories.append(repository)
-            if manifest is not None:
-                opened.manifests[repository.shard] = manifest
-            opened.staged_slices.update(slices)
+        while pending:  # the repositories the run covers, then those their tags name (a second wave)
+            seen |= pending
+            named: set[str] = set()
+            for repository, manifest, slices, known in pool.map(one, sorted(pending)):
+                opened.repositories.append(repository)
+                if manifest is not None:
+                    opened.manifests[repository.shard] = manifest
+                opened.staged_slices.update(slices)
+                named |= known
+            pending = named - seen
+    opened.repositories.sort(key=lambda r: r.shard)
     return opened
 
 
@@ -228,13 +262,17 @@ def _write_switch(single: SnapshotEngine, record: SwitchRecord, when: str) -> No
     mirror.push(commit, ref, main, (tag_id, f"refs/tags/{record.tag}", None))
 
 
-def _close(engine: SnapshotEngine, shard: str, staging: StagingStore, when: str) -> str | None:
+def _close(
+    engine: SnapshotEngine, shard: str, staging: StagingStore, when: str, registry: list[str]
+) -> str | None:
     """Tag an idle repository's main as closed and record its manifest slices for later runs."""
     slices, _ = split_manifest(engine.manifest_file())
-    record = {"slices": {year: staging.put(part) for year, part in sorted(slices.items())}}
-    name = engine.tag_branch(
-        archive_tag(shard), f"Closed: no change for a while; daily backups no longer fetch {shard}\n", when
-    )
+    record = {
+        "slices": {year: staging.put(part) for year, part in sorted(slices.items())},
+        "repositories": registry,
+    }
+    message = f"Closed: idle; daily runs no longer fetch {shard}\n\n{registry_line(registry)}\n"
+    name = engine.tag_branch(archive_tag(shard), message, when)
     main = engine.mirror.tracking(engine.branch)
     if name and main:
         staging.put_archive(main, json.dumps(record, sort_keys=True).encode())
@@ -342,6 +380,9 @@ def commit_repositories(
         info = messages.commit_info(run.run_id, run.logical_date, prepared.capture_time, missing, run.years)
         tag = run.tag if complete else None
         tag_message = messages.tag_message(info, exports, run.years)
+        registry = sorted(r.shard for r in repositories if r.shard)
+        if registry:  # a repository per year: every tag names them all (shards.registry_line)
+            tag_message += registry_line(registry) + "\n"
         errors: list[str] = []
         done: list[SnapshotResult] = []
         for item in opened:
@@ -365,7 +406,7 @@ def commit_repositories(
                 and item.repository.state is RepoState.ACTIVE
                 and _idle_days(item.engine) >= archive_after_days
             ):  # fmt: skip
-                closed = _close(item.engine, shard, staging, git_time(prepared.capture_time))
+                closed = _close(item.engine, shard, staging, git_time(prepared.capture_time), registry)
                 log.info("%s: no change for %d days: closed as %s", shard, archive_after_days, closed)
             results[shard] = RepositoryResult(shard, url, item.repository.state, result, closed)
         if single is not None and not errors and not unavailable:
@@ -409,35 +450,56 @@ class Source:
     paths: list[str]
 
 
-def read_sources(access: GitAccess, ref: str, paths: Sequence[str], branch: str) -> list[Source]:
-    """The repositories that hold ``paths`` (repo paths; with a repository per year they must be
-    named) at ``ref``: the connection's repository; or with a repository per year, the single
-    repository of before the switch when ``ref`` is one of its tags, else each path's year's
-    repository, where a closed year that lacks ``ref`` gives its archive tag (its content since)."""
+FIRST_YEAR = 2000  # a restore of everything looks for the repositories of the years from this one on
+
+
+def read_sources(
+    access: GitAccess, ref: str, paths: Sequence[str], branch: str, today: date | None = None
+) -> list[Source]:
+    """The repositories that hold ``paths`` (repo paths; none: everything) at ``ref``: the
+    connection's repository; or with a repository per year, the single repository of before the
+    switch when ``ref`` is one of its tags, else each path's year's repository, where a closed year
+    that lacks ``ref`` gives its archive tag (its content since). Everything, with a repository per
+    year: every repository of the years :data:`FIRST_YEAR` to next year and ``other`` that exists
+    and has ``ref`` (one ``ls-remote`` each, side by side)."""
     if not access.sharded:
         return [Source(access.repository_url(), ref, list(paths))]
-    if not paths:
-        raise ShardingError(
-            "paths: with a repository per year, name the years or engagements to restore (2023, "
-            "2024/ENG-101); a name that is not a year is in the repository 'other'"
-        )
     single = access.unsharded_url
     if single and access.remote_refs(single, f"refs/tags/{ref}"):
         return [Source(single, ref, list(paths))]
     groups: dict[str, list[str]] = {}
     for path in paths:  # a path names a folder or a file: "2024" is the year folder
         groups.setdefault(shard_of(path.split("/")[0]), []).append(path)
-    sources = []
-    for shard, chosen in sorted(groups.items()):
+    last = (today or date.today()).year + 1
+    if not paths:
+        if _COMMIT_ID.fullmatch(ref):
+            raise ShardingError(f"ref {ref!r}: a commit is in one repository; name its year in paths")
+        groups = {str(year): [] for year in range(FIRST_YEAR, last + 1)} | {OTHER: []}
+
+    def find(shard: str, chosen: list[str]) -> Source | None:
         url = access.repository_url(shard)
         patterns = (f"refs/tags/{ref}", f"refs/heads/{ref}", f"refs/heads/{branch}")
-        refs = access.remote_refs(url, *patterns, f"refs/tags/{archive_tag(shard)}*")
-        if refs.keys() & set(patterns[:2]) or _COMMIT_ID.fullmatch(ref):
-            sources.append(Source(url, ref, chosen))
-        elif closed := _closed_at(refs, shard, branch):
-            sources.append(Source(url, closed, chosen))
-        else:
+        try:
+            refs = access.remote_refs(url, *patterns, f"refs/tags/{archive_tag(shard)}*")
+        except GitRemoteNotFound:
+            if paths:
+                raise
+            return None
+        if refs.keys() & set(patterns[:2]) or (paths and _COMMIT_ID.fullmatch(ref)):
+            return Source(url, ref, chosen)
+        if closed := _closed_at(refs, shard, branch):
+            return Source(url, closed, chosen)
+        if paths:
             raise ShardingError(f"ref {ref!r} is not in the repository of {shard} ({redact_url(url)})")
+        return None
+
+    with ThreadPoolExecutor(8, thread_name_prefix="find-ref") as pool:
+        sources = [s for s in pool.map(lambda item: find(*item), sorted(groups.items())) if s]
+    if not sources:
+        raise ShardingError(
+            f"ref {ref!r} is in none of the repositories of the years {FIRST_YEAR}-{last} and {OTHER}; "
+            "name the years or engagements to restore in paths"
+        )
     return sources
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -25,6 +25,8 @@ OTHER = "other"
 SWITCH_PATH = ".gitsync/SHARDED.json"
 SWITCH_TAG_PREFIX = "sharded/"
 ARCHIVE_TAG_PREFIX = "archive/"
+REGISTRY_PREFIX = "Repositories: "
+_REGISTRY_MAX = 1000  # shards read from one message: a hostile message cannot make a run open more
 _YEAR = re.compile(r"[0-9]{4}")
 
 
@@ -56,6 +58,23 @@ def shard_url(template: str, shard: str) -> str:
     if shard != OTHER and not _YEAR.fullmatch(shard):
         raise ShardingError(f"shard {shard!r}: a year of four digits or {OTHER!r}")
     return template.replace(YEAR_FIELD, shard)
+
+
+def registry_line(shards: Iterable[str]) -> str:
+    """The line every tag of a sharded run carries: the run's repositories, so that a later run
+    also opens a year's repository whose folder has gone from the workspace (its deletion is then
+    committed)."""
+    return REGISTRY_PREFIX + " ".join(sorted(set(shards)))
+
+
+def parse_registry(text: str) -> set[str]:
+    """The shards a tag message's registry line names; anything that is not a shard is ignored."""
+    found: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(REGISTRY_PREFIX):
+            names = line[len(REGISTRY_PREFIX) :].split()[:_REGISTRY_MAX]
+            found |= {n for n in names if n == OTHER or _YEAR.fullmatch(n)}
+    return found
 
 
 def switch_tag(day: date) -> str:

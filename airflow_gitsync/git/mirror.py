@@ -232,6 +232,10 @@ class Mirror:
         ).splitlines()
         return next((name for name in names if name.startswith(prefix)), None)
 
+    def tag_message(self, name: str) -> str:
+        """The message of the annotated tag ``name`` (empty: no such tag, or a lightweight one)."""
+        return self.git.text("for-each-ref", "--format=%(contents)", f"refs/tags/{name}")
+
     def tracking(self, branch: str) -> str | None:
         return self.resolve(f"refs/remotes/{REMOTE}/{branch}")
 

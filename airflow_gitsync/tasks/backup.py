@@ -13,7 +13,7 @@ from functools import partial
 from airflow_gitsync import retention
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
-from airflow_gitsync.diff import EngagementChanges, check_root, plan_exports, split_manifest
+from airflow_gitsync.diff import EngagementChanges, check_root, plan_exports
 from airflow_gitsync.errors import NotFoundError, WorkspaceError
 from airflow_gitsync.git.packs import PackWriter
 from airflow_gitsync.layout import safe_name, year_of
@@ -85,13 +85,7 @@ def prepare(params: Mapping) -> PrepareResult:
         covered = settings.years or (listing.result() if hook.sharded else [])
         shards = {shard_of(_repo_name(y)) for y in covered}
         opened = open_repositories(hook, where, shards, run.staging, log)
-        slices, roots = {}, set()
-        for manifest in opened.manifests.values():
-            part, part_roots = split_manifest(manifest)
-            if twice := sorted(part.keys() & slices.keys()):
-                raise ManifestError(f"year(s) {', '.join(twice)} in the manifests of two repositories")
-            slices.update(part)
-            roots |= part_roots
+        slices, roots = opened.slices(log)
         check_root(roots, settings.workspace_root, settings.allow_root_change)
         listed = listing.result()
     # Slices are keyed by the year's name in the repository, which may be escaped (layout.safe_name).

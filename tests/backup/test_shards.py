@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import pytest
 
+from airflow_gitsync.git.runner import GitRemoteNotFound
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
-from airflow_gitsync.repositories import belongs, manifest_by_shard, read_sources
+from airflow_gitsync.repositories import Opened, belongs, manifest_by_shard, read_sources
 from airflow_gitsync.shards import (
     OTHER,
     ShardingError,
@@ -62,6 +64,28 @@ def test_the_manifest_is_cut_by_shard_keeping_each_line():
     assert parts["2024"] == dump_manifest([entries[1], entries[3]])
 
 
+def test_a_year_in_another_years_manifest_is_ignored_not_fatal(caplog):
+    def entry(path: str, i: int) -> ManifestEntry:
+        return ManifestEntry(repo_path=path, workspace_path="/Clients/" + path.removesuffix(".py"),
+                             object_type="NOTEBOOK", language="PYTHON", object_id=i, modified_at=1,
+                             blob_id=f"{i:040x}")  # fmt: skip
+
+    opened = Opened(
+        [],
+        manifests={
+            "2023": dump_manifest([entry("2023/E/a.py", 1), entry("2024/E/forged.py", 2)]),
+            "2024": dump_manifest([entry("2024/E/b.py", 3)]),
+        },
+    )
+    slices, roots = opened.slices(logging.getLogger("test"))
+    assert slices == {
+        "2023": dump_manifest([entry("2023/E/a.py", 1)]),
+        "2024": dump_manifest([entry("2024/E/b.py", 3)]),
+    }
+    assert roots == {"/Clients"}
+    assert "lists year '2024', not its own" in caplog.text
+
+
 def test_a_repository_is_closed_only_while_an_archive_tag_points_at_its_main():
     refs = {"refs/heads/main": MAIN, "refs/tags/archive/2019": "t" * 40, "refs/tags/archive/2019^{}": MAIN}
     assert is_archived(refs, "2019", "main")
@@ -94,6 +118,8 @@ class Access:
         return shard_url("https://h/r-{year}", shard)
 
     def remote_refs(self, url: str, *patterns: str) -> dict[str, str]:
+        if url not in self.refs:
+            raise GitRemoteNotFound(f"repository {url} not found")
         wanted = [p.removesuffix("*") for p in patterns]
         return {r: o for r, o in self.refs.get(url, {}).items() if any(r.startswith(w) for w in wanted)}
 
@@ -112,7 +138,21 @@ def test_a_restore_reads_the_single_repository_before_the_switch_and_the_years_a
         ("https://h/r-2019", "archive/2019", ["2019"]),  # closed: its content since
         ("https://h/r-2024", "backup/2026-11-05", ["2024/ENG-1"]),
     ]
-    with pytest.raises(ShardingError, match="name the years"):
-        read_sources(access, "backup/2026-11-05", [], "main")
-    with pytest.raises(ShardingError, match="not in the repository of 2023"):
+    everything = read_sources(access, "backup/2026-11-05", [], "main", today=date(2026, 12, 4))
+    assert [(s.url, s.ref, s.paths) for s in everything] == [
+        ("https://h/r-2019", "archive/2019", []),
+        ("https://h/r-2024", "backup/2026-11-05", []),
+    ]
+    with pytest.raises(ShardingError, match="in none of the repositories of the years 2000-2027"):
+        read_sources(
+            Access({"https://h/single": {}, "https://h/r-2024": {}}),
+            "backup/1999-01-01",
+            [],
+            "main",
+            today=date(2026, 12, 4),
+        )
+    with pytest.raises(GitRemoteNotFound, match="r-2023 not found"):
         read_sources(access, "backup/2026-11-05", ["2023"], "main")
+    lacking = Access({"https://h/single": {}, "https://h/r-2023": {"refs/heads/main": MAIN}})
+    with pytest.raises(ShardingError, match="'backup/2026-11-05' is not in the repository of 2023"):
+        read_sources(lacking, "backup/2026-11-05", ["2023"], "main")

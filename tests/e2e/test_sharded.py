@@ -85,6 +85,24 @@ def test_a_sharded_backup_puts_each_year_byte_for_byte_in_its_own_repository(sha
     assert [r["shard"] for r in summary["repositories"]] == list(SHARDS)
     assert all(r["state"] == "active" and r["tag"] == "backup/2026-11-02" for r in summary["repositories"])
 
+    # Everything, from every year's repository (found by its refs: no list of repositories to keep).
+    run, result = trigger(
+        "databricks_git_restore", "restore", "result", ref="backup/2026-11-02", target_root="/R", dry_run=True
+    )
+    assert run.state == DagRunState.SUCCESS, result
+    workspace = backed_up(sharded.emulator)
+    assert sorted(result["planned"]) == sorted("/R" + p.removeprefix("/Clients") for p in workspace)
+
+
+def test_a_year_folder_deleted_from_the_workspace_has_its_deletion_committed(sharded, tmp_path):
+    assert sharded.run("2026-11-02").state == DagRunState.SUCCESS
+    sharded.emulator.delete("/Clients/2025", recursive=True)
+    run = sharded.run("2026-11-03")
+    assert run.state == DagRunState.SUCCESS
+    assert files(url(sharded, "2025"), tmp_path / "2025") == {}
+    assert "backup/2026-11-03" in tags(url(sharded, "2025"))
+    assert Backup.summary(run)["totals"]["deleted"] > 0
+
 
 def test_a_missing_repository_fails_the_run_naming_it_and_the_others_are_backed_up(sharded, tmp_path):
     shutil.rmtree(sharded.server.root / "notebooks-2025.git")
