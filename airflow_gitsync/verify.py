@@ -84,11 +84,25 @@ class YearToVerify:
     repo_year: str
 
 
+@dataclass(frozen=True, slots=True)
+class ShardSource:
+    """Where the years of one shard are read with a repository per year: the repository, the ref in it
+    and the commit that ref named when the run was planned."""
+
+    url: str
+    ref: str
+    commit: str
+
+
 @dataclass(frozen=True)
 class VerifyPlan:
     """What a run compares: the backup (ref, commit, the root it was made from), the workspace folder,
     the mode and its sample, and the years to check; and where the backup commit disagrees with its
-    manifest (the first :data:`PROBLEMS_LISTED` of :func:`backup_problems`, and their number)."""
+    manifest (the first :data:`PROBLEMS_LISTED` of :func:`backup_problems`, and their number).
+
+    With a repository per year, ``shards`` says where each shard's years are read (by shard, see
+    :func:`~airflow_gitsync.shards.shard_of`); ``ref`` and ``commit`` then name them all (the
+    commits comma-separated). Empty: the connection's single repository at ``commit``."""
 
     ref: str
     commit: str
@@ -99,6 +113,7 @@ class VerifyPlan:
     years: list[YearToVerify]
     backup_problems: list[ItemFailure] = field(default_factory=list)
     backup_problem_count: int = 0
+    shards: dict[str, ShardSource] = field(default_factory=dict)
 
     @property
     def same_root(self) -> bool:

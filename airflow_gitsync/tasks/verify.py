@@ -1,21 +1,35 @@
 """The verify DAG's task callables (:mod:`airflow_gitsync.dags.verify` moves their records through
-XCom): plan the verify, check one year."""
+XCom): plan the verify, check one year.
+
+With a repository per year (:mod:`airflow_gitsync.shards`) the plan reads the repository of each
+year folder the workspace lists: at ``ref`` as a restore would (a closed year that lacks it at its
+archive tag, a tag of the single repository of before the switch there), else at its newest backup
+tag (a closed year at its archive tag: its newest state). Each year's check reads its own repository.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.errors import NotFoundError
 from airflow_gitsync.git.mirror import Mirror
+from airflow_gitsync.git.runner import GitRemoteNotFound, redact_url
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.params import SettingsError, VerifySettings
+from airflow_gitsync.repositories import GitAccess, _closed_at, read_sources
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import CheckTaskResult
+from airflow_gitsync.shards import OTHER, archive_tag, shard_of
 from airflow_gitsync.tasks.context import RunContext
 from airflow_gitsync.verify import (
     FULL,
+    PROBLEMS_LISTED,
     Sample,
+    ShardSource,
     VerifyPlan,
     YearToVerify,
     backup_problems,
@@ -24,6 +38,11 @@ from airflow_gitsync.verify import (
     years_to_verify,
 )
 from airflow_gitsync.workspace.scan import list_years
+
+if TYPE_CHECKING:
+    from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
+
+BRANCH = "main"  # the branch every backup merges into, as the restore DAG reads it
 
 
 def _manifest(mirror: Mirror, commit: str, ref: str) -> dict[str, ManifestEntry]:
@@ -35,10 +54,13 @@ def _manifest(mirror: Mirror, commit: str, ref: str) -> dict[str, ManifestEntry]
 
 def prepare(params: Mapping | None) -> VerifyPlan:
     """Refresh the mirror, find the backup to compare with, check its tree against its manifest and
-    list the workspace's years."""
+    list the workspace's years; with a repository per year, each listed year's repository."""
     run = RunContext.of(VerifySettings, params)
     settings = run.settings
-    mirror = run.mirror()
+    hook = run.git_hook()
+    if hook.sharded:
+        return _prepare_sharded(run, hook)
+    mirror = hook.get_mirror(run.config.cache_dir)
     with mirror.lock("a verify"):
         mirror.sync()
         ref = settings.ref or mirror.newest_tag(settings.tag_prefix)
@@ -57,34 +79,163 @@ def prepare(params: Mapping | None) -> VerifyPlan:
     root = settings.workspace_root or made_from
     if root is None:
         raise SettingsError(f"workspace_root: {ref} holds no objects; give the folder to compare")
-    with run.workspace_client() as client:
-        try:
-            listed = list_years(client, root)
-        except NotFoundError:
-            raise SettingsError(f"workspace_root {root!r}: no such folder in the workspace") from None
-    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
-    share = 1.0 if settings.mode == FULL else run.config.verify_sample_percent / 100
+    listed = _list_years(run, root)
     return VerifyPlan(
         ref=ref,
         commit=commit,
         backup_root=made_from or root,
         root=root,
         mode=settings.mode,
-        sample=Sample(share, seed),
+        sample=_sample(run),
         years=years_to_verify(listed, manifest.values()),
         backup_problems=problems,
         backup_problem_count=problem_count,
     )
 
 
+def _list_years(run: RunContext[VerifySettings], root: str) -> list[str]:
+    with run.workspace_client() as client:
+        try:
+            return list_years(client, root)
+        except NotFoundError:
+            raise SettingsError(f"workspace_root {root!r}: no such folder in the workspace") from None
+
+
+def _sample(run: RunContext[VerifySettings]) -> Sample:
+    settings = run.settings
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+    share = 1.0 if settings.mode == FULL else run.config.verify_sample_percent / 100
+    return Sample(share, seed)
+
+
+@dataclass(frozen=True)
+class _Backup:
+    """One repository's backup as read for a plan: where, its manifest, its tree."""
+
+    source: ShardSource
+    manifest: dict[str, ManifestEntry]
+    tree: dict[str, tuple[str, str]]
+
+
+def _where(access: GitAccess, shard: str, settings: VerifySettings) -> tuple[str, str | None]:
+    """The repository holding ``shard``'s years and the ref to read there (None: its newest tag)."""
+    if settings.ref:
+        [source] = read_sources(access, settings.ref, [shard], branch=BRANCH)
+        return source.url, source.ref
+    url = access.repository_url(shard)  # a closed year: at its archive tag, as a restore reads it
+    refs = access.remote_refs(url, f"refs/heads/{BRANCH}", f"refs/tags/{archive_tag(shard)}*")
+    return url, _closed_at(refs, shard, BRANCH)
+
+
+def _read_shard(
+    run: RunContext[VerifySettings],
+    hook: AzureDevOpsGitHook,
+    shard: str,
+    read: dict[tuple[str, str | None], _Backup],
+) -> _Backup:
+    """The backup of ``shard`` (from ``read`` when its repository and ref were read already)."""
+    settings = run.settings
+    try:
+        url, ref = _where(hook, shard, settings)
+        if (url, ref) in read:
+            return read[url, ref]
+        mirror = hook.get_mirror(run.config.cache_dir, url)
+        with mirror.lock("a verify"):
+            mirror.sync()
+            found = ref or mirror.newest_tag(settings.tag_prefix)
+            if found is None:
+                raise SettingsError(
+                    f"ref: no tag starts with {settings.tag_prefix!r} in the repository of {shard} "
+                    f"({redact_url(url)}); run a backup, or give a ref"
+                )
+            try:
+                commit = resolve_ref(mirror, found)
+            except RestoreError as exc:
+                raise SettingsError(f"{shard} ({redact_url(url)}): {exc}") from None
+            manifest = _manifest(mirror, commit, found)
+            backup = _Backup(ShardSource(url, found, commit), manifest, mirror.ls_tree(commit))
+    except GitRemoteNotFound as exc:
+        raise SettingsError(
+            f"the repository of {shard} cannot be read: {exc}; create the repository and run a backup"
+        ) from None
+    read[url, ref] = backup
+    return backup
+
+
+def _prepare_sharded(run: RunContext[VerifySettings], hook: AzureDevOpsGitHook) -> VerifyPlan:
+    """:func:`prepare` with a repository per year: the root is ``workspace_root`` or the one the
+    repository of :data:`~airflow_gitsync.shards.OTHER` was backed up from."""
+    settings = run.settings
+    read: dict[tuple[str, str | None], _Backup] = {}
+    by_shard: dict[str, _Backup] = {}
+    root = settings.workspace_root
+    if root is None:
+        by_shard[OTHER] = _read_shard(run, hook, OTHER, read)
+        root = backup_root(by_shard[OTHER].manifest.values())
+        if root is None:
+            source = by_shard[OTHER].source
+            raise SettingsError(
+                f"workspace_root: with a repository per year the folder the backup was made from is read "
+                f"from the repository of {OTHER} ({redact_url(source.url)}), which holds no objects at "
+                f"{source.ref}; give the folder to compare"
+            )
+    listed = _list_years(run, root)
+    for shard in sorted({shard_of(y.repo_year) for y in years_to_verify(listed, [])}):
+        if shard not in by_shard:
+            by_shard[shard] = _read_shard(run, hook, shard, read)
+    backups = list({id(b): b for b in by_shard.values()}.values())
+    manifest = {path: entry for b in backups for path, entry in b.manifest.items()}
+    sources = {shard: b.source for shard, b in by_shard.items()}
+    for b in backups:  # a tag of the single repository also holds the years no folder lists any more
+        for entry in b.manifest.values():
+            sources.setdefault(shard_of(repo_year(entry)), b.source)
+    listed_problems: list[ItemFailure] = []
+    problem_count = 0
+    for b in backups:
+        some, count = backup_problems(b.manifest, b.tree)
+        listed_problems += some
+        problem_count += count
+    made_from = backup_root(manifest.values())
+    ref, commit = _named(sources)
+    return VerifyPlan(
+        ref=ref,
+        commit=commit,
+        backup_root=made_from or root,
+        root=root,
+        mode=settings.mode,
+        sample=_sample(run),
+        years=years_to_verify(listed, manifest.values()),
+        backup_problems=sorted(listed_problems, key=lambda p: p.path)[:PROBLEMS_LISTED],
+        backup_problem_count=problem_count,
+        shards=sources,
+    )
+
+
+def _named(sources: Mapping[str, ShardSource]) -> tuple[str, str]:
+    """The plan's ``ref`` (the one every shard is read at, else each shard's) and ``commit`` (each
+    commit once, comma-separated) with a repository per year."""
+    ordered = sorted(sources.items())
+    refs = dict.fromkeys(s.ref for _, s in ordered)
+    ref = next(iter(refs)) if len(refs) == 1 else ", ".join(f"{k}: {s.ref}" for k, s in ordered)
+    return ref, ",".join(dict.fromkeys(s.commit for _, s in ordered))
+
+
 def check(work: YearToVerify, plan: VerifyPlan, params: Mapping | None) -> CheckTaskResult:
     """List one year, compare it with the backup's manifest, export the sample and compare blobs."""
     run = RunContext.of(VerifySettings, params)
-    mirror = run.mirror()
+    ref, commit = plan.ref, plan.commit
+    if plan.shards:  # a repository per year: this year's
+        source = plan.shards.get(shard_of(work.repo_year))
+        if source is None:
+            raise SettingsError(f"year {work.year!r}: the plan names no repository for it")
+        ref, commit = source.ref, source.commit
+        mirror = run.git_hook().get_mirror(run.config.cache_dir, source.url)
+    else:
+        mirror = run.mirror()
     with mirror.lock("a verify"):
-        if mirror.resolve(plan.commit) is None:
+        if mirror.resolve(commit) is None:
             mirror.sync()
-        manifest = _manifest(mirror, plan.commit, plan.ref)
+        manifest = _manifest(mirror, commit, ref)
     entries = {p: e for p, e in manifest.items() if repo_year(e) == work.repo_year}
     with run.workspace_client() as client:
         year_check = verify_year(client, plan, work, entries)
