@@ -26,6 +26,7 @@ import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
@@ -120,6 +121,11 @@ class AzureDevOpsGitHook(BaseHook):
         url = (self.connection.host or "").strip()
         if not url:
             raise ValueError(f"connection {self.azure_devops_git_conn_id!r} has no repository URL (host)")
+        if urlsplit(url).password is not None:  # it would reach XCom and logs; the mirror refuses it too
+            raise ValueError(
+                f"connection {self.azure_devops_git_conn_id!r}: the repository URL {redact_url(url)} holds a "
+                "password: put it in the connection's password field instead"
+            )
         return url
 
     @property

@@ -18,6 +18,7 @@ from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo
 from airflow_gitsync.hooks import azure_devops_git
 from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook, EntraTokenProvider
 from airflow_gitsync.manifest import ManifestEntry
+from airflow_gitsync.shards import ShardingError
 from tests.fixtures.git_server import GIT_TOKEN
 from tests.fixtures.packs import into_mirror
 
@@ -180,3 +181,26 @@ def test_registered_as_connection_type():
     assert behaviour["relabeling"]["host"] == "Repository URL" and "port" in behaviour["hidden_fields"]
     if AIRFLOW_V_3_2_PLUS:  # from the provider info; 3.1 imports wtforms for it, which it may not have
         assert ProvidersManager().field_behaviours["azure_devops_git"] == behaviour
+
+
+def test_a_url_template_shards_by_year_and_is_checked(connection):
+    template = "https://dev.azure.com/o/p/_git/nb-{year}"
+    hook = AzureDevOpsGitHook(
+        connection(host=template, extra=json.dumps({"unsharded_url": "https://h/single"}))
+    )
+    assert hook.sharded and hook.unsharded_url == "https://h/single"
+    assert hook.repository_url("2024") == "https://dev.azure.com/o/p/_git/nb-2024"
+    assert hook.repository_url("other").endswith("/nb-other")
+    with pytest.raises(ShardingError, match="is sharded by year"):
+        hook.repository_url()
+    with pytest.raises(ShardingError, match="four digits"):
+        hook.repository_url("../x")
+    single = AzureDevOpsGitHook(
+        connection(host="https://h/r", extra=json.dumps({"unsharded_url": "https://h/s"}))
+    )
+    with pytest.raises(ShardingError, match=r"unsharded_url is set, but the repository URL \(host\) has no"):
+        assert single.unsharded_url is None
+    leaky = AzureDevOpsGitHook(connection(host="https://user:secret@h/nb-{year}"))
+    with pytest.raises(ValueError, match="holds a password") as raised:
+        assert not leaky.sharded
+    assert "secret" not in str(raised.value)
