@@ -2,9 +2,10 @@
 XCom): plan the verify, check one year.
 
 With a repository per year (:mod:`airflow_gitsync.shards`) the plan reads the repository of each
-year folder the workspace lists: at ``ref`` as a restore would (a closed year that lacks it at its
-archive tag, a tag of the single repository of before the switch there), else at its newest backup
-tag (a closed year at its archive tag: its newest state). Each year's check reads its own repository.
+year folder the workspace lists, and of each year its tags name (a deleted year folder): at ``ref``
+as a restore would (a closed year that lacks it at its archive tag, a tag of the single repository
+of before the switch there), else at its newest backup tag (a closed year at its archive tag: its
+newest state). Each year's check reads its own repository.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from airflow_gitsync.params import SettingsError, VerifySettings
 from airflow_gitsync.repositories import GitAccess, _closed_at, read_sources
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import CheckTaskResult
-from airflow_gitsync.shards import OTHER, archive_tag, shard_of
+from airflow_gitsync.shards import OTHER, archive_tag, parse_registry, shard_of
 from airflow_gitsync.tasks.context import RunContext
 from airflow_gitsync.verify import (
     FULL,
@@ -110,11 +111,13 @@ def _sample(run: RunContext[VerifySettings]) -> Sample:
 
 @dataclass(frozen=True)
 class _Backup:
-    """One repository's backup as read for a plan: where, its manifest, its tree."""
+    """One repository's backup as read for a plan: where, its manifest, its tree, and the repositories
+    its tag names (:func:`~airflow_gitsync.shards.parse_registry`)."""
 
     source: ShardSource
     manifest: dict[str, ManifestEntry]
     tree: dict[str, tuple[str, str]]
+    registry: frozenset[str]
 
 
 def _where(access: GitAccess, shard: str, settings: VerifySettings) -> tuple[str, str | None]:
@@ -153,7 +156,8 @@ def _read_shard(
             except RestoreError as exc:
                 raise SettingsError(f"{shard} ({redact_url(url)}): {exc}") from None
             manifest = _manifest(mirror, commit, found)
-            backup = _Backup(ShardSource(url, found, commit), manifest, mirror.ls_tree(commit))
+            named = frozenset(parse_registry(mirror.tag_message(found)))
+            backup = _Backup(ShardSource(url, found, commit), manifest, mirror.ls_tree(commit), named)
     except GitRemoteNotFound as exc:
         raise SettingsError(
             f"the repository of {shard} cannot be read: {exc}; create the repository and run a backup"
@@ -164,7 +168,8 @@ def _read_shard(
 
 def _prepare_sharded(run: RunContext[VerifySettings], hook: AzureDevOpsGitHook) -> VerifyPlan:
     """:func:`prepare` with a repository per year: the root is ``workspace_root`` or the one the
-    repository of :data:`~airflow_gitsync.shards.OTHER` was backed up from."""
+    repository of :data:`~airflow_gitsync.shards.OTHER` was backed up from; the repositories are those
+    of the years listed there and those their tags' registry lines name."""
     settings = run.settings
     read: dict[tuple[str, str | None], _Backup] = {}
     by_shard: dict[str, _Backup] = {}
@@ -180,9 +185,11 @@ def _prepare_sharded(run: RunContext[VerifySettings], hook: AzureDevOpsGitHook) 
                 f"{source.ref}; give the folder to compare"
             )
     listed = _list_years(run, root)
-    for shard in sorted({shard_of(y.repo_year) for y in years_to_verify(listed, [])}):
-        if shard not in by_shard:
+    pending = {shard_of(y.repo_year) for y in years_to_verify(listed, [])} - by_shard.keys()
+    while pending:  # the listed years' repositories, then those their tags name (a year folder deleted)
+        for shard in sorted(pending):
             by_shard[shard] = _read_shard(run, hook, shard, read)
+        pending = {n for b in by_shard.values() for n in b.registry} - by_shard.keys()
     backups = list({id(b): b for b in by_shard.values()}.values())
     manifest = {path: entry for b in backups for path, entry in b.manifest.items()}
     sources = {shard: b.source for shard, b in by_shard.items()}

@@ -67,3 +67,14 @@ def test_a_closed_year_is_verified_at_its_archive_tag(sharded, monkeypatch):  # 
     run, summary = verify(mode="full", ref="backup/2026-11-04")  # as a restore reads it
     assert run.state == DagRunState.SUCCESS, summary
     assert (drift(summary), summary["failures"]) == ([], [])
+
+
+def test_a_deleted_year_folder_is_verified_from_the_repositories_its_tags_name(sharded):  # noqa: F811
+    assert sharded.run("2026-11-02").state == DagRunState.SUCCESS
+    gone = sorted(p for p in sharded.expected() if p.startswith("2025/"))
+    assert gone
+    sharded.emulator.delete(f"{ROOT}/2025", recursive=True)
+    run, summary = verify(mode="full")
+    assert run.state == DagRunState.SUCCESS, summary
+    assert drift(summary) == [("deleted", path) for path in gone]
+    assert summary["per_year"]["2025"]["deleted"] == len(gone)
