@@ -63,12 +63,23 @@ class Emulator:
             self.control("delete", {"path": path, "recursive": False})
         return len(too_large)
 
-    def mutate(self, modified: int, added: int, deleted: int) -> None:
-        """A day of change: modify, add and delete notebooks spread evenly over the workspace."""
+    def mutate(
+        self,
+        modified: int,
+        added: int,
+        deleted: int,
+        prefixes: tuple[str, ...] | None = None,
+        label: str = "bench_new",
+    ) -> None:
+        """A day of change: modify, add and delete notebooks spread evenly over the workspace (with
+        ``prefixes``, over the notebooks whose path starts with one of them, e.g. ``/Clients/2025/``). The
+        added notebooks are named ``<label>_<i>``: give each day its own ``label`` to add new ones again."""
         notebooks = sorted(
             o["path"]
             for o in self.control("objects")["objects"]
-            if o["object_type"] == "NOTEBOOK" and o.get("size", 0) < 1_000_000
+            if o["object_type"] == "NOTEBOOK"
+            and o.get("size", 0) < 1_000_000
+            and (prefixes is None or o["path"].startswith(prefixes))
         )
         step = max(1, len(notebooks) // (modified + deleted))
         picked = notebooks[::step][: modified + deleted]
@@ -78,20 +89,31 @@ class Emulator:
             self.control("delete", {"path": path, "recursive": False})
         folders = sorted({p.rsplit("/", 1)[0] for p in notebooks})
         for i in range(added):
-            source = f"# Databricks notebook source\nprint('added by the benchmark, {i}')\n".encode()
+            name = "" if label == "bench_new" else f" ({label})"
+            source = f"# Databricks notebook source\nprint('added by the benchmark, {i}{name}')\n".encode()
             folder = folders[i * len(folders) // added]
             self.control(
                 "notebooks",
                 {
-                    "path": f"{folder}/bench_new_{i}",
+                    "path": f"{folder}/{label}_{i}",
                     "content": base64.b64encode(source).decode(),
                     "language": "PYTHON",
                 },
             )
 
 
-def emulator_args(scale: int, rates: dict[str, float], latency_ms: float, host: str, port: int) -> list[str]:
+def emulator_args(
+    scale: int,
+    rates: dict[str, float],
+    latency_ms: float,
+    host: str,
+    port: int,
+    years: tuple[int, ...] | None = None,
+) -> list[str]:
+    """The emulator's arguments: ``scale`` generated notebooks (with ``years``, over those year folders
+    instead of the generator's default three), the rate limits and the latency."""
     return [
+        *(["--years", ",".join(map(str, years))] if years else []),
         "--host",
         host,
         "--port",
@@ -122,11 +144,31 @@ def git_auth_env(remote: str) -> dict[str, str]:
     }
 
 
-def check_backup(emulator: Emulator, remote: str, ref: str, mirror: Path) -> dict:
+def expected_files(emulator: Emulator) -> dict[str, str]:
+    """What a complete backup of the workspace under :data:`ROOT` holds: every notebook and file within
+    the export limit, by repository path, with its git blob id."""
+    content = emulator.snapshot(ROOT)
+    return {
+        to_repo_path(ROOT, o["path"], o["object_type"], o.get("language")): git_blob_id(content[o["path"]])
+        for o in emulator.control("objects")["objects"]
+        if o["path"] in content and len(content[o["path"]]) <= EXPORT_LIMIT
+    }
+
+
+def check_backup(
+    emulator: Emulator,
+    remote: str,
+    ref: str,
+    mirror: Path,
+    expected: dict[str, str] | None = None,
+    shard: str | None = None,
+) -> dict:
     """Compare ``ref`` on ``remote`` with the workspace under :data:`ROOT` byte for byte (by git blob id):
     every notebook and file within the export limit must be there with its content, and nothing else
     but the backup's own files (a missing ``ref`` is an ``error``). ``mirror``: a bare repository to fetch
-    into (made when missing)."""
+    into (made when missing). ``expected``: :func:`expected_files`, read once for several checks of the
+    same workspace (default: read now). ``shard``: ``remote`` is that repository of a repository per year
+    (``2024``, ``other``), which must hold the workspace's part that goes to it."""
     if not mirror.exists():
         subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
     git = ["git", "-C", str(mirror)]
@@ -143,12 +185,12 @@ def check_backup(emulator: Emulator, remote: str, ref: str, mirror: Path) -> dic
         meta, path = line.split("\t", 1)
         if not path.startswith(".gitsync/") and path not in OWNED_ROOT_FILES:
             backed_up[path] = meta.split()[2]
-    content = emulator.snapshot(ROOT)
-    expected = {
-        to_repo_path(ROOT, o["path"], o["object_type"], o.get("language")): git_blob_id(content[o["path"]])
-        for o in emulator.control("objects")["objects"]
-        if o["path"] in content and len(content[o["path"]]) <= EXPORT_LIMIT
-    }
+    if expected is None:
+        expected = expected_files(emulator)
+    if shard is not None:
+        from airflow_gitsync.shards import shard_of_path  # not at the top: only sharded runs need it
+
+        expected = {p: blob for p, blob in expected.items() if shard_of_path(p) == shard}
     differ = sorted(p for p in expected.keys() & backed_up.keys() if expected[p] != backed_up[p])
     return {
         "files": len(backed_up),

@@ -48,6 +48,13 @@ def _count_arg(text: str) -> int:
     return int(text)
 
 
+def _years(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(len(p) == 4 and p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of years (2019,2020): {text!r}")
+    return tuple(int(p) for p in parts)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog="python -m gitsync_devkit.emulator", description=package.__doc__.split("\n")[0]
@@ -58,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     source.add_argument(
         "--generate", type=_count_arg, metavar="N", help="generate a synthetic workspace of N notebooks"
+    )
+    parser.add_argument(
+        "--years",
+        type=_years,
+        metavar="Y,Y,...",
+        help="with --generate: the year folders to spread the engagements over (default 2023,2024,2025)",
     )
     parser.add_argument("--port", type=_port, required=True, help="TCP port (0 = any free port)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -84,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workspace is not None and not args.workspace.is_dir():
         parser.error(f"workspace directory not found: {args.workspace}")
+    if args.years is not None and args.generate is None:
+        parser.error("--years needs --generate")
     if not args.root.startswith("/"):
         parser.error(f"--root must be an absolute workspace path: {args.root!r}")
     config = EmulatorConfig(
@@ -102,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.workspace is not None:
         count = emu.load_directory(args.workspace, root=args.root)
     else:
-        count = emu.load_generated(args.generate, seed=args.seed, root=args.root)
+        years = {} if args.years is None else {"years": args.years}
+        count = emu.load_generated(args.generate, seed=args.seed, root=args.root, **years)
     try:
         emu.start(args.host, args.port)
     except OSError as exc:
