@@ -270,7 +270,8 @@ def render_markdown(summary: Summary, title: str) -> str:
             f"- repository size: {human_size(size)} ({size / RECOMMENDED_MAX_BYTES:.1%} of Azure DevOps' "
             "10 GB recommendation)"
             if size is not None
-            else "- repository size: not measured (this worker's mirror is blobless, ADR 0006)",
+            else "- repository size: not measured (a blobless mirror, ADR 0006, and no Azure DevOps REST "
+            "API at this URL or an SSH connection)",
         ]
         if commit.get("size_warning"):
             lines.append(f"- WARNING: {md_escape(commit['size_warning'])}")

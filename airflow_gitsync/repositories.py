@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
@@ -32,6 +32,7 @@ from airflow_gitsync.git.build import git_time
 from airflow_gitsync.git.commit_plan import ChangeSet, CommitInfo
 from airflow_gitsync.git.fast_import import FastImport
 from airflow_gitsync.git.runner import GitError, GitRemoteNotFound, redact_url
+from airflow_gitsync.git.sizes import size_warning
 from airflow_gitsync.git.snapshot import SnapshotEngine, SnapshotResult
 from airflow_gitsync.manifest import join_lines, load_manifest, manifest_lines
 from airflow_gitsync.results import (
@@ -75,6 +76,7 @@ class GitAccess(Protocol):
     def unsharded_url(self) -> str | None: ...
     def repository_url(self, shard: str = "") -> str: ...
     def remote_refs(self, url: str, *patterns: str) -> dict[str, str]: ...
+    def repository_size(self, url: str) -> int | None: ...
     def get_engine(
         self, cache_dir: Path | str, branch: str = ..., working_branch: str = ..., url: str | None = None
     ) -> SnapshotEngine: ...
@@ -399,6 +401,8 @@ def commit_repositories(
                 errors.append(f"{shard or 'repository'} ({redact_url(url)}): {exc}")
                 results[shard] = RepositoryResult(shard, url, item.repository.state, error=str(exc))
                 continue
+            if result.repo_size_bytes is None and not dry_run:  # a blobless mirror: ask the server
+                result = _sized(result, access.repository_size(url), log)
             done.append(result)
             closed = None
             if (
@@ -420,6 +424,16 @@ def commit_repositories(
         raise GitError(f"{len(errors)} repositor(ies) not pushed; the others are:\n" + "\n".join(errors))
     ordered = [results[r.shard] for r in repositories if r.shard in results]
     return Committed(_total(done, tag), complete, missing, ordered, failures)
+
+
+def _sized(result: SnapshotResult, size: int | None, log: logging.Logger) -> SnapshotResult:
+    """``result`` with the repository's size as the server reports it, and its warning."""
+    if size is None:
+        return result
+    warning = size_warning(size)
+    if warning:
+        log.warning("%s", warning)
+    return replace(result, repo_size_bytes=size, size_warning=warning)
 
 
 def _idle_days(engine: SnapshotEngine) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hmac
+import json
 import logging
 import shutil
 import signal
@@ -109,7 +110,30 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("git server: %s", format % args)
 
     def do_GET(self) -> None:
-        self._serve()
+        if "/_apis/git/repositories/" in urlsplit(self.path).path:
+            self._repository_info()
+        else:
+            self._serve()
+
+    def _repository_info(self) -> None:
+        """Azure DevOps' ``GET {project}/_apis/git/repositories/{name}``: the repository's compressed
+        size (its object files' bytes), for the backup's size watch."""
+        if self._authenticated_user() is None:
+            self._reply(401, "authentication required", {"WWW-Authenticate": 'Basic realm="git"'})
+            return
+        base, _, name = urlsplit(self.path).path.partition("/_apis/git/repositories/")
+        root = self.server.git_server.root.resolve()
+        repo = (root / base.lstrip("/") / "_git" / name).resolve()
+        if "/" in name or not repo.is_relative_to(root) or not (repo / "objects").is_dir():
+            self._reply(404, f"TF401019: the repository {name} does not exist")
+            return
+        size = sum(f.stat().st_size for f in (repo / "objects").rglob("*") if f.is_file())
+        body = json.dumps({"name": name, "size": size}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:
         self._serve()

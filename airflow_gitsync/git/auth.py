@@ -67,6 +67,12 @@ class GitAuth:
     def _basic_credentials(self) -> str:
         return base64.b64encode(f"{self._username}:{self._secret}".encode()).decode()
 
+    def http_header(self) -> tuple[str, str] | None:
+        """The ``Authorization`` header for an HTTPS request to the same host (a REST call), or None
+        (SSH, anonymous)."""
+        header = self._header()
+        return None if header is None else ("Authorization", header.partition(": ")[2])
+
     def _header(self) -> str | None:
         if self.method == "pat":
             return f"Authorization: Basic {self._basic_credentials()}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+SIZE_API_VERSION = "7.1"
+
 RECOMMENDED_MAX_BYTES = 10 * 1024**3  # "below 10 GB for optimal performance"
 HARD_LIMIT_BYTES = 250 * 1024**3
 WARN_FRACTION = 0.8
@@ -43,3 +47,17 @@ def push_points(sizes: list[int], budget: int) -> list[int]:
             pending = 0
         pending += size
     return [*points, len(sizes) - 1] if sizes else []
+
+
+def size_api_url(git_url: str) -> str | None:
+    """The Azure DevOps REST URL that reports the size of the repository at ``git_url``
+    (``https://dev.azure.com/org/proj/_git/repo`` gives ``.../org/proj/_apis/git/repositories/repo``,
+    whose ``size`` is the repository's compressed size in bytes); None for a URL of another shape."""
+    parts = urlsplit(git_url)
+    base, marker, repo = parts.path.rpartition("/_git/")
+    repo = repo.strip("/").removesuffix(".git")
+    if parts.scheme not in ("http", "https") or not marker or not repo or "/" in repo:
+        return None
+    path = f"{base}/_apis/git/repositories/{quote(unquote(repo), safe='')}"
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
+    return urlunsplit((parts.scheme, netloc, path, f"api-version={SIZE_API_VERSION}", ""))

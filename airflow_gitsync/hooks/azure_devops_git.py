@@ -19,10 +19,12 @@ in the Airflow database. Every secret is registered with Airflow's secrets maske
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+import urllib.request
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,13 @@ from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir, remote_refs
 from airflow_gitsync.git.runner import GitError, redact_url
+from airflow_gitsync.git.sizes import size_api_url
 from airflow_gitsync.git.snapshot import SnapshotEngine
 from airflow_gitsync.shards import OTHER, ShardingError, is_template, shard_url
 
 AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default"
 REFRESH_MARGIN_SECONDS = 300
+SIZE_TIMEOUT_SECONDS = 30
 _ARMORED_KEY = re.compile(r"(-----BEGIN ([A-Z0-9 ]+)-----)\s*([A-Za-z0-9+/=\s]+?)\s*(-----END \2-----)")
 
 
@@ -197,6 +201,22 @@ class AzureDevOpsGitHook(BaseHook):
             "git remote %s authenticates as %s", redact_url(url or self.remote_url), auth.describe()
         )
         return auth
+
+    def repository_size(self, url: str) -> int | None:
+        """The size Azure DevOps reports for the repository at ``url`` (its REST API's compressed
+        size, one request), or None when the URL is not an Azure DevOps one, the connection
+        authenticates by SSH, or the request fails (logged): a blobless mirror cannot measure it."""
+        api, header = size_api_url(url), self.get_auth(url).http_header()
+        if api is None or header is None:
+            return None
+        request = urllib.request.Request(api, headers=dict([header, ("Accept", "application/json")]))
+        try:
+            with urllib.request.urlopen(request, timeout=SIZE_TIMEOUT_SECONDS) as response:
+                size = json.loads(response.read(1 << 20)).get("size")
+        except (OSError, ValueError, AttributeError) as exc:
+            self.log.warning("the size of %s could not be read from %s: %s", redact_url(url), api, exc)
+            return None
+        return size if isinstance(size, int) and size >= 0 else None
 
     def remote_refs(self, url: str, *patterns: str) -> dict[str, str]:
         """The refs of the repository at ``url`` matching ``patterns`` (:func:`remote_refs`)."""

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from airflow_gitsync.git.runner import GitRemoteNotFound
+from airflow_gitsync.git.sizes import size_api_url
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
 from airflow_gitsync.repositories import Opened, belongs, manifest_by_shard, read_sources
 from airflow_gitsync.shards import (
@@ -156,3 +157,18 @@ def test_a_restore_reads_the_single_repository_before_the_switch_and_the_years_a
     lacking = Access({"https://h/single": {}, "https://h/r-2023": {"refs/heads/main": MAIN}})
     with pytest.raises(ShardingError, match="'backup/2026-11-05' is not in the repository of 2023"):
         read_sources(lacking, "backup/2026-11-05", ["2023"], "main")
+
+
+def test_the_size_api_of_an_azure_devops_repository():
+    assert size_api_url("https://dev.azure.com/org/proj/_git/notebooks-2024") == (
+        "https://dev.azure.com/org/proj/_apis/git/repositories/notebooks-2024?api-version=7.1"
+    )
+    assert size_api_url("https://user@dev.azure.com/org/My%20Proj/_git/a%20repo") == (
+        "https://dev.azure.com/org/My%20Proj/_apis/git/repositories/a%20repo?api-version=7.1"
+    )
+    assert size_api_url("https://org.visualstudio.com/proj/_git/r.git").startswith(
+        "https://org.visualstudio.com/proj/_apis/git/repositories/r?"
+    )
+    for other in ("git@ssh.dev.azure.com:v3/org/proj/repo", "https://github.com/o/r.git", "/tmp/repo.git",
+                  "https://h/proj/_git/", "https://h/proj/_git/a/b"):  # fmt: skip
+        assert size_api_url(other) is None

@@ -53,14 +53,14 @@ def sharded(backup: Backup, monkeypatch) -> Backup:
     backup.emulator.put_notebook(
         "/Clients/2025/ENG-2025-9999/NOTEBOOKS/new", b"# Databricks notebook source\n"
     )
-    for shard in SHARDS:
-        backup.server.create_repo(f"notebooks-{shard}.git")
-    shard_git(monkeypatch, backup, backup.server.url_for("notebooks-{year}.git"))
+    for shard in SHARDS:  # as Azure DevOps names them, so that its REST API reports their sizes
+        backup.server.create_repo(f"proj/_git/notebooks-{shard}")
+    shard_git(monkeypatch, backup, url(backup, "{year}"))
     return backup
 
 
 def url(backup: Backup, shard: str) -> str:
-    return backup.server.url_for(f"notebooks-{shard}.git")
+    return backup.server.url_for(f"proj/_git/notebooks-{shard}")
 
 
 def by_shard(expected: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
@@ -84,6 +84,10 @@ def test_a_sharded_backup_puts_each_year_byte_for_byte_in_its_own_repository(sha
     assert summary["complete"] and summary["commit"]["tag"] == "backup/2026-11-02"
     assert [r["shard"] for r in summary["repositories"]] == list(SHARDS)
     assert all(r["state"] == "active" and r["tag"] == "backup/2026-11-02" for r in summary["repositories"])
+    sizes = {r["shard"]: r["repo_size_bytes"] for r in summary["repositories"]}  # the server's word
+    objects = sharded.server.root / "proj" / "_git" / "notebooks-2024" / "objects"
+    assert sizes["2024"] == sum(f.stat().st_size for f in objects.rglob("*") if f.is_file())
+    assert all(sizes.values()) and summary["commit"]["repo_size_bytes"] == max(sizes.values())
 
     # Everything, from every year's repository (found by its refs: no list of repositories to keep).
     run, result = trigger(
@@ -105,15 +109,14 @@ def test_a_year_folder_deleted_from_the_workspace_has_its_deletion_committed(sha
 
 
 def test_a_missing_repository_fails_the_run_naming_it_and_the_others_are_backed_up(sharded, tmp_path):
-    shutil.rmtree(sharded.server.root / "notebooks-2025.git")
+    shutil.rmtree(sharded.server.root / "proj" / "_git" / "notebooks-2025")
     run = sharded.run("2026-11-02")
     assert run.state == DagRunState.FAILED
     summary = Backup.summary(run)
     assert not summary["complete"]
-    assert any(
-        "notebooks-2025.git" in reason and "create the repository" in reason
-        for _, reason in [(f["path"], f["reason"]) for f in summary["failures"]]
-    )
+    assert [f["path"] for f in summary["failures"]] == ["(repository 2025)"]
+    assert "notebooks-2025 not found" in summary["failures"][0]["reason"]
+    assert summary["failures"][0]["reason"].endswith("create the repository")
     expected = by_shard(sharded.expected())
     assert files(url(sharded, "2024"), tmp_path / "2024") == expected["2024"]
     assert "backup/2026-11-02" not in tags(url(sharded, "2024")), "an incomplete run was tagged"
@@ -163,8 +166,8 @@ def test_switching_keeps_the_single_repository_as_the_history_and_restores_from_
     assert backup.run("2026-11-02").state == DagRunState.SUCCESS
     before = backed_up(backup.emulator)
     for shard in ("2023", "2024", "2025"):
-        backup.server.create_repo(f"notebooks-{shard}.git")
-    shard_git(monkeypatch, backup, backup.server.url_for("notebooks-{year}.git"), unsharded_url=backup.remote)
+        backup.server.create_repo(f"proj/_git/notebooks-{shard}")
+    shard_git(monkeypatch, backup, url(backup, "{year}"), unsharded_url=backup.remote)
 
     backup.emulator.modify_notebook(notebook)
     run = backup.run("2026-11-03")

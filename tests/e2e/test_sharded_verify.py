@@ -38,12 +38,12 @@ def test_verify_compares_each_year_with_its_own_repository(sharded):  # noqa: F8
 
 def test_a_missing_year_repository_fails_verify_naming_it(sharded):  # noqa: F811
     assert sharded.run("2026-11-02").state == DagRunState.SUCCESS
-    shutil.rmtree(sharded.server.root / "notebooks-2025.git")
+    shutil.rmtree(sharded.server.root / "proj" / "_git" / "notebooks-2025")
     run, summary = verify(mode="full")
     assert run.state == DagRunState.FAILED
     [failure] = summary["failures"]
     assert failure["path"] == "(prepare)"
-    assert "repository of 2025" in failure["reason"] and "notebooks-2025.git" in failure["reason"]
+    assert "repository of 2025" in failure["reason"] and "notebooks-2025" in failure["reason"]
 
 
 def test_a_closed_year_is_verified_at_its_archive_tag(sharded, monkeypatch):  # noqa: F811
