@@ -501,7 +501,7 @@ def read_sources(
             return None
         if refs.keys() & set(patterns[:2]) or (paths and _COMMIT_ID.fullmatch(ref)):
             return Source(url, ref, chosen)
-        if closed := _closed_at(refs, shard, branch):
+        if closed := closed_at(refs, shard, branch):
             return Source(url, closed, chosen)
         if paths:
             raise ShardingError(f"ref {ref!r} is not in the repository of {shard} ({redact_url(url)})")
@@ -517,7 +517,7 @@ def read_sources(
     return sources
 
 
-def _closed_at(refs: dict[str, str], shard: str, branch: str) -> str | None:
+def closed_at(refs: dict[str, str], shard: str, branch: str) -> str | None:
     """The archive tag of a repository that is still closed (the tag points at its main), or None."""
     main = refs.get(f"refs/heads/{branch}")
     if main is None or not is_archived(refs, shard, branch):

@@ -21,7 +21,7 @@ from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitRemoteNotFound, redact_url
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.params import SettingsError, VerifySettings
-from airflow_gitsync.repositories import GitAccess, _closed_at, read_sources
+from airflow_gitsync.repositories import GitAccess, closed_at, read_sources
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import CheckTaskResult
 from airflow_gitsync.shards import OTHER, archive_tag, parse_registry, shard_of
@@ -127,7 +127,7 @@ def _where(access: GitAccess, shard: str, settings: VerifySettings) -> tuple[str
         return source.url, source.ref
     url = access.repository_url(shard)  # a closed year: at its archive tag, as a restore reads it
     refs = access.remote_refs(url, f"refs/heads/{BRANCH}", f"refs/tags/{archive_tag(shard)}*")
-    return url, _closed_at(refs, shard, BRANCH)
+    return url, closed_at(refs, shard, BRANCH)
 
 
 def _read_shard(
