@@ -167,9 +167,11 @@ def open_repositories(
     shards: Iterable[str],
     staging: StagingStore,
     log: logging.Logger,
+    every: bool = True,
 ) -> Opened:
     """The run's repositories with their manifests (see the module docstring); ``shards`` are those of
-    the year folders the run covers (ignored unless sharded)."""
+    the year folders the run covers (ignored unless sharded). ``every``: also those the opened
+    repositories' tags name (not for a run limited to some years)."""
     if not access.sharded:
         url = access.repository_url()
         engine = where.engine(access, url)
@@ -222,7 +224,7 @@ def open_repositories(
                     opened.manifests[repository.shard] = manifest
                 opened.staged_slices.update(slices)
                 named |= known
-            pending = named - seen
+            pending = named - seen if every else set()
     opened.repositories.sort(key=lambda r: r.shard)
     return opened
 

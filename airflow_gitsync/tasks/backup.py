@@ -84,7 +84,7 @@ def prepare(params: Mapping) -> PrepareResult:
         listing = pool.submit(years_listed)
         covered = settings.years or (listing.result() if hook.sharded else [])
         shards = {shard_of(_repo_name(y)) for y in covered}
-        opened = open_repositories(hook, where, shards, run.staging, log)
+        opened = open_repositories(hook, where, shards, run.staging, log, every=not settings.years)
         slices, roots = opened.slices(log)
         check_root(roots, settings.workspace_root, settings.allow_root_change)
         listed = listing.result()

@@ -108,6 +108,15 @@ def test_a_year_folder_deleted_from_the_workspace_has_its_deletion_committed(sha
     assert Backup.summary(run)["totals"]["deleted"] > 0
 
 
+def test_a_run_limited_to_a_year_writes_only_that_years_repository(sharded):
+    assert sharded.run("2026-11-02").state == DagRunState.SUCCESS
+    run = sharded.run("2026-11-03", years=["2024"])
+    assert run.state == DagRunState.SUCCESS
+    assert [r["shard"] for r in Backup.summary(run)["repositories"]] == ["2024"]
+    assert "backup/2026-11-03" in tags(url(sharded, "2024"))
+    assert not any("backup/2026-11-03" in tags(url(sharded, s)) for s in SHARDS if s != "2024")
+
+
 def test_a_missing_repository_fails_the_run_naming_it_and_the_others_are_backed_up(sharded, tmp_path):
     shutil.rmtree(sharded.server.root / "proj" / "_git" / "notebooks-2025")
     run = sharded.run("2026-11-02")
