@@ -4,7 +4,8 @@ Pure: :class:`BackupRun` is what the data access reads (a dag run and its ``repo
 ``summary`` XCom, see :meth:`airflow_gitsync.backup_report.Summary.to_dict`). From a page of them this
 module classifies each run, finds the dates without a run (with the backfill command that fills
 them) in pages of a bounded number of dates, the duration against the rate-limit floor, the
-repository's growth toward Azure DevOps' 10 GB and the engagements that fail.
+repository's growth toward Azure DevOps' 10 GB (per repository when the backup is sharded by year,
+ADR 0007) and the engagements that fail.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from airflow_gitsync.compat import StrEnum
 PAGE_DAYS = 400  # a page: about 13 months of daily backups
 LONG_GAP = 7  # a gap of more dates without a run is one slot in the plots (and, like any gap, one row)
 ONE_DAY = timedelta(days=1)
+MAX_REPOSITORIES = 1000  # read of one run's summary: a run has a repository per year folder
+MAX_NAME = 80  # characters kept of a repository's shard name or archive tag (read from XCom)
+MAX_BYTES = 2**62  # a size above this is not a measurement (and would overflow the float arithmetic)
+REPO_STATES = frozenset({"active", "archived", "switching", "missing"})  # results.RepoState's values
 
 
 class State(StrEnum):
@@ -72,6 +77,21 @@ class Gap:
 
 
 @dataclass(frozen=True)
+class RepoSize:
+    """One repository of a sharded run (a row of the summary's ``repositories``), as read for the view.
+
+    ``state`` is one of :data:`REPO_STATES` or ``unknown``; a size is None when the run did not measure
+    it (the repository was not touched, or the summary held no valid number); ``closed`` is the archive
+    tag the run set when it closed the repository."""
+
+    shard: str
+    state: str
+    repo_size_bytes: int | None
+    pushed_bytes: int | None
+    closed: str | None = None
+
+
+@dataclass(frozen=True)
 class BackupRow:
     """One run, read for the table and the plots."""
 
@@ -85,6 +105,7 @@ class BackupRow:
     floor_seconds: float | None
     pushed_bytes: int | None
     repo_size_bytes: int | None
+    repositories: tuple[RepoSize, ...] = ()  # a sharded run's repositories; empty for a single one
 
     @property
     def day(self) -> date:
@@ -145,6 +166,43 @@ def floor_seconds(summary: Mapping[str, Any], rates: Mapping[str, float]) -> flo
     return sum(c.get("calls", 0) / rates[endpoint] for endpoint, c in api.items() if rates.get(endpoint))
 
 
+def _bytes(value: Any) -> int | None:
+    """A byte count from XCom, or None when it is not one (bool, negative, float, text, absurd)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BYTES:
+        return None
+    return value
+
+
+def _name(value: Any) -> str | None:
+    """A name from XCom, bounded to :data:`MAX_NAME` characters; None when it is no text or empty."""
+    if not isinstance(value, str) or not value:
+        return None
+    return value if len(value) <= MAX_NAME else value[: MAX_NAME - 1] + "…"
+
+
+def repositories_of(summary: Mapping[str, Any]) -> tuple[RepoSize, ...]:
+    """The repositories of a sharded run's summary, read defensively: a summary from before sharding has
+    no ``repositories``; anything that is not a list of rows with a shard name is skipped, a value of a
+    wrong type is read as not measured, a shard named twice counts once (its first row), and at most
+    :data:`MAX_REPOSITORIES` are read. Names are untrusted text (the caller escapes them)."""
+    rows = summary.get("repositories")
+    if not isinstance(rows, list | tuple):
+        return ()
+    found: dict[str, RepoSize] = {}
+    for row in rows[:MAX_REPOSITORIES]:
+        if not isinstance(row, Mapping) or (shard := _name(row.get("shard"))) is None or shard in found:
+            continue
+        state = row.get("state")
+        found[shard] = RepoSize(
+            shard=shard,
+            state=state if isinstance(state, str) and state in REPO_STATES else "unknown",
+            repo_size_bytes=_bytes(row.get("repo_size_bytes")),
+            pushed_bytes=_bytes(row.get("pushed_bytes")),
+            closed=_name(row.get("closed")),
+        )
+    return tuple(found.values())
+
+
 def row_of(run: BackupRun, rates: Mapping[str, float]) -> BackupRow:
     summary = run.summary or {}
     commit = summary.get("commit") or {}
@@ -161,6 +219,7 @@ def row_of(run: BackupRun, rates: Mapping[str, float]) -> BackupRow:
         floor_seconds=floor_seconds(summary, rates) if summary else None,
         pushed_bytes=commit.get("pushed_bytes"),
         repo_size_bytes=commit.get("repo_size_bytes"),
+        repositories=repositories_of(summary) if isinstance(summary, Mapping) else (),
     )
 
 

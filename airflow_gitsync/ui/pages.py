@@ -23,7 +23,7 @@ from airflow_gitsync.backup_report import human_size as size
 from airflow_gitsync.git.sizes import RECOMMENDED_MAX_BYTES
 from airflow_gitsync.ui import svg
 from airflow_gitsync.ui.frame import page
-from airflow_gitsync.ui.history import BackupRow, Gap, History, State, project
+from airflow_gitsync.ui.history import BackupRow, Gap, History, RepoSize, State, project
 
 PHASES = (("prepare", "#9aa5b1"), ("scan", "#5b8def"), ("export", "#38a169"), ("commit", "#805ad5"))
 CHANGES = (("added", "#38a169"), ("modified", "#3182ce"), ("deleted", "#dd6b20"), ("failed", "#d33"))
@@ -41,6 +41,7 @@ _COLUMNS = [
     "links",
 ]
 TagLink = Callable[[str], str | None]
+MAX_REPOSITORY_ROWS = 100  # rows of the Repositories table (a sharded backup has one per year)
 
 
 def seconds(value: float) -> str:
@@ -131,6 +132,76 @@ def _health(history: History, dag_id: str) -> str:
             f"<pre>{commands}</pre>"
         )
     return body
+
+
+def _forecast(closed: str | None, points: list[tuple[date, int]]) -> str:
+    """Growth per day and the date the sizes (newest first) reach 10 GB, as two cells."""
+    projection = project(points[::-1], RECOMMENDED_MAX_BYTES)
+    if projection is None:
+        return '<td class="muted">-</td><td class="l muted">fewer than two measured dates</td>'
+    growth = f"+{size(projection.per_day)}/day" if projection.per_day > 0 else "not growing"
+    if closed is not None:
+        reaches = "closed"
+    elif projection.reaches_limit is None:
+        reaches = "not growing"
+    else:
+        reaches = f"around {projection.reaches_limit}"
+    return f'<td>{escape(growth)}</td><td class="l">{escape(reaches)}</td>'
+
+
+def _repositories(history: History) -> str:
+    """The repositories of a sharded backup (ADR 0007) seen on the page, the newest run's first: each
+    one's state, latest measured size against Azure DevOps' 10 GB, growth and the date it reaches 10 GB
+    fitted to its sizes on the page. Nothing for a page of single-repository runs."""
+    latest: dict[str, tuple[date, RepoSize]] = {}  # a shard's newest row on the page
+    for row in history.rows:  # newest first
+        for repo in row.repositories:
+            latest.setdefault(repo.shard, (row.day, repo))
+    if not latest:
+        return ""
+    shown = dict(list(latest.items())[:MAX_REPOSITORY_ROWS])
+    points: defaultdict[str, list[tuple[date, int]]] = defaultdict(list)  # newest first
+    tags: dict[str, str] = {}  # the archive tag a run on the page set
+    for row in history.rows:
+        for repo in row.repositories:
+            if repo.shard not in shown:
+                continue
+            if repo.repo_size_bytes is not None:
+                points[repo.shard].append((row.day, repo.repo_size_bytes))
+            if repo.closed:
+                tags.setdefault(repo.shard, repo.closed)
+    body = ""
+    for shard, (day, repo) in shown.items():
+        closed = tags.get(shard, "") if repo.state == "archived" or repo.closed else None
+        state = escape(repo.state) + (
+            f' <span class="muted">closed{f" ({escape(closed)})" if closed else ""}</span>'
+            if closed is not None
+            else ""
+        )
+        measured = points[shard]
+        if measured:
+            when, bytes_ = measured[0]
+            note = f' <span class="muted">on {when}</span>' if when != day else ""
+            sized = f"<td>{size(bytes_)}{note}</td><td>{bytes_ / RECOMMENDED_MAX_BYTES:.1%}</td>"
+        else:
+            sized = '<td class="muted">not measured</td><td></td>'
+        pushed = size(repo.pushed_bytes) if repo.pushed_bytes is not None else ""
+        body += (
+            f'<tr data-shard="{escape(shard)}"><td class="l">{escape(shard)}</td><td class="l">{state}</td>'
+            f"{sized}{_forecast(closed, measured)}<td>{pushed}</td></tr>"
+        )
+    head = "".join(
+        f'<th class="{"l" if h in ("repository", "state", "reaches 10 GB") else ""}">{h}</th>'
+        for h in ("repository", "state", "size", "of 10 GB", "growth", "reaches 10 GB", "pushed")
+    )
+    rest = len(latest) - len(shown)
+    more = f"<p class='muted'>{rest:,} more repositories are not shown.</p>" if rest else ""
+    return (
+        f"<h2>Repositories ({len(latest):,})</h2><p class='muted'>A repository per year: the latest size "
+        "each run measured, and growth and the date it reaches Azure DevOps' 10 GB fitted to its sizes "
+        f'on this page. Pushed: by its newest run.</p><table id="repositories" class="wide"><thead><tr>'
+        f"{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    )
 
 
 def _charts(history: History) -> str:
@@ -249,7 +320,7 @@ def backups_page(
     return page(
         title,
         _heading(title, history, f'{pager} · <a href="find">find a notebook</a>')
-        + f"{_health(history, dag_id)}<h2>History</h2>{_charts(history)}"
+        + f"{_health(history, dag_id)}{_repositories(history)}<h2>History</h2>{_charts(history)}"
         f"<h2>Backup dates</h2>{_table(shown, dag_id, ui_root, tag_link)}<p>{pager}{more}</p>",
     )
 

@@ -7,6 +7,8 @@ from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.ui.history import (
     LONG_GAP,
+    MAX_NAME,
+    MAX_REPOSITORIES,
     BackupRun,
     Gap,
     State,
@@ -196,3 +198,54 @@ def test_projection_of_the_repository_size():
 )
 def test_tag_url_on_azure_devops(remote, url):
     assert tag_url(remote, "backup/2026-11-02") == url
+
+
+def test_a_sharded_run_has_its_repositories_and_a_summary_from_before_sharding_none():
+    rows = [
+        {"shard": "2026", "state": "active", "pushed_bytes": 5, "repo_size_bytes": 9, "closed": None},
+        {"shard": "2025", "state": "archived", "pushed_bytes": 0, "repo_size_bytes": None, "closed": None},
+        {"shard": "2024", "state": "active", "pushed_bytes": 1, "repo_size_bytes": 3, "closed": "archive/24"},
+    ]
+    row = row_of(BackupRun("r", D, "success", summary=_summary(repositories=rows)), RATES)
+    assert [(r.shard, r.state, r.repo_size_bytes, r.pushed_bytes, r.closed) for r in row.repositories] == [
+        ("2026", "active", 9, 5, None),
+        ("2025", "archived", None, 0, None),
+        ("2024", "active", 3, 1, "archive/24"),
+    ]
+    old = _summary(commit={"tag": "t", "repo_size_bytes": 9})
+    del old["repositories"]
+    assert row_of(BackupRun("r", D, "success", summary=old), RATES).repositories == ()
+    assert row_of(BackupRun("r", D, "success", summary=_summary()), RATES).repositories == ()
+
+
+@pytest.mark.parametrize(
+    "repositories",
+    [None, "2026", 7, {"shard": "2026"}, [None, 1, "x", [], {"shard": 5}, {"shard": ""}, {"state": "on"}]],
+)
+def test_malformed_repositories_are_none(repositories):
+    summary = {**_summary(), "repositories": repositories}
+    assert row_of(BackupRun("r", D, "success", summary=summary), RATES).repositories == ()
+
+
+def test_repository_values_of_a_wrong_type_are_not_measured_and_names_are_bounded():
+    rows = [
+        {"shard": "<script>" + "x" * 5000, "state": "<b>", "repo_size_bytes": "9", "pushed_bytes": True},
+        {"shard": "2026", "state": ["active"], "repo_size_bytes": -1, "pushed_bytes": 1.5, "closed": 7},
+        {"shard": "2026", "state": "active", "repo_size_bytes": 4},  # named twice: the first row counts
+        {"shard": "2025", "repo_size_bytes": 10**400, "closed": True},
+        *({"shard": f"s{i}"} for i in range(2000)),
+    ]
+    summary = {**_summary(), "repositories": rows}
+    repos = row_of(BackupRun("r", D, "success", summary=summary), RATES).repositories
+    hostile, twice, huge = repos[:3]
+    assert len(hostile.shard) == MAX_NAME and hostile.shard.startswith("<script>xx")
+    assert (hostile.state, hostile.repo_size_bytes, hostile.pushed_bytes) == ("unknown", None, None)
+    assert (twice.shard, twice.state, twice.repo_size_bytes, twice.pushed_bytes, twice.closed) == (
+        "2026",
+        "unknown",
+        None,
+        None,
+        None,
+    )
+    assert (huge.repo_size_bytes, huge.closed) == (None, None)
+    assert len(repos) == MAX_REPOSITORIES - 1  # the row named twice is one

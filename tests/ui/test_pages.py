@@ -4,6 +4,8 @@ import re
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 
+import pytest
+
 from airflow_gitsync.backup_report import Summary
 from airflow_gitsync.compat import UTC
 from airflow_gitsync.ui import frame, pages, svg
@@ -260,3 +262,126 @@ def test_external_views_are_relative_and_point_at_the_app():
     for view in views.values():
         assert view["href"].startswith("gitsync/") and view["url_route"]
     assert views["dag_run"]["href"] == "gitsync/dags/{DAG_ID}/runs/{RUN_ID}"
+
+
+GIB, MIB = 1024**3, 1024**2
+
+
+def _sharded(day: date, repositories, tag: str | None = "t") -> BackupRun:
+    summary = Summary(commit={"tag": tag} if tag else {}, repositories=list(repositories)).to_dict()
+    return BackupRun(f"r{day}", day, "success", summary=summary)
+
+
+def _repo(shard, state="active", size=None, pushed=0, closed=None) -> dict:
+    return {
+        "shard": shard,
+        "url": f"https://dev.azure.com/o/p/_git/n-{shard}",
+        "state": state,
+        "tag": None,
+        "pushed_bytes": pushed,
+        "repo_size_bytes": size,
+        "size_warning": None,
+        "closed": closed,
+        "error": "",
+    }
+
+
+def _repository_rows(html: str) -> dict[str, list[str]]:
+    (table,) = re.findall(r'<table id="repositories".*?</table>', html, re.S)
+    return {
+        shard: [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", cells)]
+        for shard, cells in re.findall(r'<tr data-shard="([^"]*)">(.*?)</tr>', table)
+    }
+
+
+def test_a_sharded_page_has_a_row_per_repository_with_its_size_and_forecast():
+    first = date(2026, 11, 1)
+    runs = []
+    for i in range(10):
+        day = first + timedelta(days=i)
+        year_2025 = (
+            _repo("2025", size=2 * GIB, closed="archive/2025" if i == 4 else None)
+            if i <= 4
+            else _repo("2025", state="archived")
+        )
+        grown = _repo("2026", size=5 * GIB + i * 512 * MIB, pushed=3 * MIB)
+        runs.append(_sharded(day, [grown, year_2025, _repo("other")]))
+    html = _page(runs, until=first + timedelta(days=10))
+    _well_formed(html)
+    assert "<h2>Repositories (3)</h2>" in html
+    assert _repository_rows(html) == {
+        "2026": ["2026", "active", "9.5 GiB", "95.0%", "+512.0 MiB/day", "around 2026-11-11", "3.0 MiB"],
+        "2025": [
+            "2025",
+            "archived closed (archive/2025)",
+            "2.0 GiB on 2026-11-05",
+            "20.0%",
+            "not growing",
+            "closed",
+            "0 B",
+        ],
+        "other": ["other", "active", "not measured", "", "-", "fewer than two measured dates", "0 B"],
+    }
+    assert list(_repository_rows(html)) == ["2026", "2025", "other"]  # the newest run's order
+
+
+def test_a_repository_seen_only_in_older_runs_keeps_its_row_and_the_rows_are_capped():
+    first = date(2026, 11, 1)
+    older = _sharded(first, [_repo("2024", size=GIB), _repo("2025", size=GIB)])
+    newer = _sharded(first + timedelta(days=1), [_repo(f"{y}", size=GIB) for y in range(1900, 2025)])
+    rows = _repository_rows(_page([older, newer]))
+    assert len(rows) == pages.MAX_REPOSITORY_ROWS and "2025" not in rows and "1900" in rows
+    html = _page([older, newer])
+    assert "<h2>Repositories (126)</h2>" in html and "26 more repositories are not shown." in html
+    newest = _sharded(first + timedelta(days=1), [_repo("2026")])
+    assert list(_repository_rows(_page([newest, _sharded(first, [_repo("2025")])]))) == ["2026", "2025"]
+
+
+def test_a_hostile_repository_name_is_escaped_and_bounded():
+    name = "<script>alert(1)</script>" + "x" * 100_000
+    runs = [
+        _sharded(date(2026, 11, d), [_repo(name, state='"><b>', size=GIB * d, closed="<i>" * 100)])
+        for d in (1, 2)
+    ]
+    html = _page(runs)
+    _well_formed(html)
+    (table,) = re.findall(r'<table id="repositories".*?</table>', html, re.S)
+    assert "<script>" not in html and "<b>" not in table and "<i>" not in table
+    assert len(html) < 60_000
+    (shard,) = _repository_rows(html)
+    assert shard.startswith("&lt;script&gt;alert(1)&lt;/script&gt;xxx") and len(shard) < 200
+    assert _repository_rows(html)[shard][1].startswith("unknown closed (&lt;i&gt;")
+
+
+@pytest.mark.parametrize(
+    "repositories",
+    [
+        "missing",
+        [],
+        None,
+        "<script>",
+        {"shard": "2026"},
+        [None, 5, "2026", {"shard": 2026, "repo_size_bytes": GIB}, {"state": "active"}],
+    ],
+)
+def test_a_page_without_valid_repositories_renders_as_before(repositories):
+    days = generate(date(2026, 11, 30), 30)
+    runs = records(days)
+    plain = [BackupRun(r.run_id, r.day, r.state, r.start, r.end, r.conf, _without(r.summary)) for r in runs]
+    changed = [
+        BackupRun(r.run_id, r.day, r.state, r.start, r.end, r.conf, _with(r.summary, repositories))
+        for r in runs
+    ]
+    expected = _page(plain, until=date(2026, 12, 1))
+    assert _page(changed, until=date(2026, 12, 1)) == expected
+    assert "Repositories" not in expected and 'id="repositories"' not in expected
+
+
+def _without(summary):
+    return None if summary is None else {k: v for k, v in summary.items() if k != "repositories"}
+
+
+def _with(summary, repositories):
+    if summary is None or repositories == "missing":
+        return _without(summary)
+    return {**summary, "repositories": repositories}
