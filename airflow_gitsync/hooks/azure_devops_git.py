@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,11 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_gitsync.airflow_compat import AIRFLOW_V_3_2_PLUS
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.config import GitsyncConfig
 from airflow_gitsync.git.auth import GitAuth
 from airflow_gitsync.git.mirror import Mirror, ls_remote, mirror_dir, remote_refs
-from airflow_gitsync.git.runner import GitError, redact_url
+from airflow_gitsync.git.runner import GitError, GitRemoteNotFound, redact_url
 from airflow_gitsync.git.sizes import size_api_url
 from airflow_gitsync.git.snapshot import SnapshotEngine
 from airflow_gitsync.shards import OTHER, ShardingError, is_template, shard_url
@@ -253,10 +255,22 @@ class AzureDevOpsGitHook(BaseHook):
         )
 
     def test_connection(self) -> tuple[bool, str]:
-        """List the remote's branches (``git ls-remote``) with the connection's credentials."""
+        """List the remote's branches (``git ls-remote``) with the connection's credentials; with a
+        repository per year, those of this year's repository, else last year's, else ``other``."""
         try:
-            url = self.repository_url(OTHER if self.sharded else "")
-            heads = ls_remote(url, self.get_auth(url), self.log).splitlines()
+            if self.sharded:
+                year = datetime.now(UTC).year
+                shards = [str(year), str(year - 1), OTHER]
+            else:
+                shards = [""]
+            for shard in shards:
+                url = self.repository_url(shard)
+                try:
+                    heads = ls_remote(url, self.get_auth(url), self.log).splitlines()
+                    break
+                except GitRemoteNotFound:
+                    if shard == shards[-1]:
+                        raise
         except (GitError, ValueError) as exc:
             return False, str(exc)
         return True, f"Connected to {redact_url(url)}: {len(heads)} branch(es)"

@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import time
+from datetime import datetime
 
 import azure.identity
 import pytest
@@ -13,6 +14,7 @@ from azure.core.credentials import AccessToken
 
 from airflow_gitsync.airflow_compat import AIRFLOW_V_3_2_PLUS
 from airflow_gitsync.blob import git_blob_id
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.get_provider_info import get_provider_info
 from airflow_gitsync.git.snapshot import ChangeSet, CommitInfo
 from airflow_gitsync.hooks import azure_devops_git
@@ -204,3 +206,15 @@ def test_a_url_template_shards_by_year_and_is_checked(connection):
     with pytest.raises(ValueError, match="holds a password") as raised:
         assert not leaky.sharded
     assert "secret" not in str(raised.value)
+
+
+def test_a_sharded_connection_is_tested_on_this_or_last_years_repository(connection, git_server):
+    year = datetime.now(UTC).year
+    template = git_server.url_for("proj/_git/nb-{year}")
+    hook = AzureDevOpsGitHook(connection(host=template, login="backup", password=GIT_TOKEN))
+    ok, message = hook.test_connection()
+    assert not ok and "nb-other not found" in message
+    git_server.create_repo(f"proj/_git/nb-{year - 1}")
+    again = AzureDevOpsGitHook(connection(host=template, login="backup", password=GIT_TOKEN))
+    ok, message = again.test_connection()
+    assert ok and message.startswith(f"Connected to {git_server.url_for(f'proj/_git/nb-{year - 1}')}")
