@@ -69,6 +69,12 @@ def get_provider_info() -> dict:
                         "schema": {"type": ["string", "null"], "format": "password"},
                         "description": "For an ssh:// or git@ repository URL",
                     },
+                    "unsharded_url": {
+                        "label": "Single repository before sharding",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "With a repository URL holding {year}: the one repository backed "
+                        "up to before the switch, whose tags keep the earlier backups",
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],

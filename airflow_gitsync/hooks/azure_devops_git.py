@@ -106,7 +106,8 @@ class AzureDevOpsGitHook(BaseHook):
         if not AIRFLOW_V_3_2_PLUS:
             logging.getLogger(__name__).warning(
                 "Airflow 3.1: the %s connection form has no fields for its extras (tenant_id, client_id, "
-                "client_secret, use_managed_identity, use_default_azure_credential, ssh_private_key): "
+                "client_secret, use_managed_identity, use_default_azure_credential, ssh_private_key, "
+                "unsharded_url): "
                 "set them in Extra as JSON. Airflow 3.2 and later show them as fields.",
                 cls.conn_type,
             )
