@@ -1,5 +1,6 @@
 import string
 from collections import Counter
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -21,6 +22,9 @@ from airflow_gitsync.results import (
     PlannedEngagement,
     PlanResult,
     PrepareResult,
+    Repository,
+    RepositoryResult,
+    RepoState,
     TaskMetrics,
     YearSlice,
 )
@@ -218,8 +222,28 @@ def test_names_reasons_and_the_run_id_are_text_in_the_summary():
 def test_a_blobless_mirror_reports_no_repository_size_rather_than_a_wrong_one():
     blobless = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed(size=None))
     text = render_markdown(blobless, "Backup")
-    assert "repository size: not measured (this worker's mirror is blobless" in text
+    assert "repository size: not measured (a blobless mirror, ADR 0006, and no Azure DevOps REST API" in text
     assert "git.repo_size_bytes" not in metrics(blobless)
     whole = build_summary(PREPARED, SCANS, PLANNED, [_task(EXPORT_A)], _committed())
     assert "repository size: 976.6 KiB" in render_markdown(whole, "Backup")
     assert metrics(whole)["git.repo_size_bytes"] == 10**6
+
+
+def test_a_sharded_run_has_a_row_per_repository_and_a_missing_one_fails_it():
+    """Issue 28: the size watch per repository; an error text from a server is hostile too."""
+    repositories = [
+        Repository("2024", "https://dev.azure.com/o/p/_git/nb-2024", RepoState.ACTIVE),
+        Repository("2025", "https://dev.azure.com/o/p/_git/nb-2025", RepoState.MISSING, HOSTILE),
+        Repository("other", "https://dev.azure.com/o/p/_git/nb-other", RepoState.ARCHIVED),
+    ]
+    prepared = replace(PREPARED, repositories=repositories)
+    committed = _committed("backup/2026-11-02", size=3 * 2**30)
+    done = RepositoryResult("2024", repositories[0].url, RepoState.ACTIVE, committed.git)
+    committed = replace(committed, repositories=[done])
+    summary = build_summary(prepared, SCANS, PLANNED, [_task(EXPORT_A), _task(EXPORT_B)], committed)
+    assert not summary.complete and summary.failures[0] == ("(repository 2025)", HOSTILE)
+    rows = {r["shard"]: r for r in summary.to_dict()["repositories"]}
+    assert rows["2024"]["repo_size_bytes"] == 3 * 2**30 and rows["2024"]["tag"] == "backup/2026-11-02"
+    assert rows["2025"]["state"] == "missing" and rows["other"]["state"] == "archived"
+    html = _Html(RENDER.render(render_markdown(summary, "Backup")))
+    assert "3.0 GiB (30.0%)" in html.text and not {"a", "img", "script"} & set(html.tags)
