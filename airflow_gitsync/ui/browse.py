@@ -31,6 +31,7 @@ from airflow_gitsync.compat import UTC
 from airflow_gitsync.git.mirror import REMOTE, ZERO_ID, Mirror
 from airflow_gitsync.git.runner import GitError
 from airflow_gitsync.manifest import MANIFEST_PATH
+from airflow_gitsync.shards import parse_registry
 from airflow_gitsync.ui.catalog import Backup, NotebookIndex, Timeline, deleted_paths, tag_day
 
 MAX_FRAGMENT = 200  # characters of a search fragment
@@ -111,6 +112,7 @@ class BackupRepository:
         self._index: tuple[str, NotebookIndex] | None = None
         self._deleted: tuple[str, dict[str, str]] | None = None
         self._gone: tuple[tuple[str, str], list[tuple[str, str, str]]] | None = None
+        self._registry: tuple[float | None, frozenset[str]] | None = None
 
     def refresh(self) -> str:
         """Fetch when the last fetch is older than ``fetch_every`` seconds; the branch's tip. A failed
@@ -131,6 +133,17 @@ class BackupRepository:
         if tip is None:
             raise NotBackedUp(f"the backup repository has no branch {self.branch} yet")
         return tip
+
+    def registry(self) -> frozenset[str]:
+        """The shards the ``Repositories:`` line of the newest tag names (a repository per year, ADR
+        0007; empty for one repository), read once per fetch."""
+        self.refresh()
+        with self._lock:
+            if self._registry is None or self._registry[0] != self.fetched_at:
+                newest = self.mirror.newest_tag("")
+                named = parse_registry(self.mirror.tag_message(newest)) if newest else set()
+                self._registry = (self.fetched_at, frozenset(named))
+            return self._registry[1]
 
     def timeline(self, tip: str) -> Timeline:
         where = f"refs/tags/{self.tag_prefix}" if self.tag_prefix.endswith("/") else "refs/tags/"

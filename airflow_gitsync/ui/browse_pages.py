@@ -3,7 +3,8 @@
 Every name from the repository is escaped where it is inserted (text with :func:`html.escape`, URLs
 built with ``urlencode``); links are relative to ``/gitsync/dags/<dag_id>/``. The find page's one
 script (:data:`~airflow_gitsync.ui.frame.SCRIPT`, allowed by its hash) fetches the results while
-the user types; without it the form's GET does the same.
+the user types; without it the form's GET does the same. With a repository per year a version's
+links and forms name the repository it is from as ``repo`` (``shard`` or ``before``), never a URL.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from airflow_gitsync.ui import compare
 from airflow_gitsync.ui.browse import FindResult, Found, HistoryPage, Version
 from airflow_gitsync.ui.catalog import Backup
 from airflow_gitsync.ui.frame import SCRIPT, page
+
+BEFORE = "before"  # a version of the single repository of before the switch to one per year
 
 
 def _href(route: str, **query: object) -> str:
@@ -74,21 +77,29 @@ def find_page(dag_id: str, query: str, result: FindResult, limit: int, note: str
     )
 
 
-def _version_row(path: str, version: Version, older: Version | None, restore_dag: str) -> str:
-    ref = version.backup.tag if version.backup and version.backup.commit == version.commit else version.commit
+def _version_row(
+    path: str, version: Version, older: Version | None, restore_dag: str, repo: str | None = None
+) -> str:
+    """A version's row; ``repo`` (``shard`` or ``before``, None: one repository) goes with its links.
+    Before the switch to a repository per year only a backup tag is offered to restore: that is what
+    the restore DAG looks for in the single repository."""
+    tagged = bool(version.backup and version.backup.commit == version.commit)
+    ref = version.backup.tag if version.backup and tagged else version.commit
     diff = (
-        f'<a href="{_href("diff", path=path, a=older.commit, b=version.commit)}">diff with the previous</a>'
+        f'<a href="{_href("diff", path=path, a=older.commit, b=version.commit, repo=repo)}">diff with the '
+        "previous</a>"
         if older and older.blob and version.blob
         else ""
     )
     restore = ""
-    if version.blob:
+    if version.blob and (tagged or repo != BEFORE):
         day = version.backup.day if version.backup else version.when.date().isoformat()
+        which = f'<input type="hidden" name="repo" value="{escape(repo)}">' if repo else ""
         restore = (
             f'<form class="inline" method="post" action="restore">'
             f'<input type="hidden" name="path" value="{escape(path)}">'
             f'<input type="hidden" name="ref" value="{escape(ref)}">'
-            f'<input type="hidden" name="restore_dag_id" value="{escape(restore_dag)}">'
+            f'<input type="hidden" name="restore_dag_id" value="{escape(restore_dag)}">{which}'
             f'<input name="target_root" value="/Restored/{escape(day)}" size="22" aria-label="restore into"> '
             "<button>Restore this version</button></form>"
         )
@@ -102,45 +113,94 @@ def _version_row(path: str, version: Version, older: Version | None, restore_dag
     )
 
 
-def notebook_page(dag_id: str, path: str, history: HistoryPage, limit: int, restore_dag: str) -> str:
-    """A path's versions, newest first: the backup that brought each, its size, its commit, a diff
-    with the one before and a form restoring it."""
-    title = path.rpartition("/")[2] or path
-    head = (
-        f"<h1>{escape(title)}</h1><p><code>{escape(path)}</code> · "
-        f'<a href="find">find another</a> · <a href="backups">all backups</a></p>'
-    )
-    if not history.versions:
-        return page(title, f"{head}<p>No backup holds this path.</p>")
+def _versions(
+    path: str, history: HistoryPage, limit: int, restore_dag: str, repo: str | None, table: str
+) -> str:
+    """A page of versions as a table (its id ``table``) and its pager."""
     versions = history.versions
     rows = "".join(
-        _version_row(path, v, versions[n + 1] if n + 1 < len(versions) else None, restore_dag)
+        _version_row(path, v, versions[n + 1] if n + 1 < len(versions) else None, restore_dag, repo)
         for n, v in enumerate(versions)
     )
     pager = " · ".join(
-        f'<a href="{_href("notebook", path=path, offset=max(0, offset), limit=limit)}">{label}</a>'
+        f'<a href="{_href("notebook", path=path, offset=max(0, offset), limit=limit, repo=repo)}">{label}</a>'
         for label, offset, shown in (
             ("newer", history.offset - limit, history.offset > 0),
             ("older", history.offset + limit, history.more),
         )
         if shown
     )
-    return page(
-        title,
-        f"{head}<h2>Versions</h2><p class='muted'>The backups in which its content changed, newest "
-        "first. Restoring writes this version below the folder given (its repo path under it) with the "
-        f'restore DAG {escape(restore_dag)}.</p><table id="versions" class="wide"><thead><tr>'
+    return (
+        f'<table id="{table}" class="wide"><thead><tr>'
         '<th class="l">backup</th><th class="l">change</th><th>size</th><th class="l">commit</th><th></th>'
-        f"<th></th></tr></thead><tbody>{rows}</tbody></table><p>{pager}</p>",
+        f"<th></th></tr></thead><tbody>{rows}</tbody></table><p>{pager}</p>"
     )
 
 
-def diff_page(dag_id: str, path: str, old: str, new: str, result: compare.Comparison, split: bool) -> str:
-    title = f"{path.rpartition('/')[2]}: {old[:10]} → {new[:10]}"
-    other = _href("diff", path=path, a=old, b=new, view="unified" if split else "split")
+BEFORE_HEAD = "<h2>Before the switch to a repository per year</h2>"
+
+
+def notebook_page(
+    dag_id: str,
+    path: str,
+    history: HistoryPage,
+    limit: int,
+    restore_dag: str,
+    before: HistoryPage | str | None = None,
+    repo: str | None = None,
+) -> str:
+    """A path's versions, newest first: the backup that brought each, its size, its commit, a diff
+    with the one before and a form restoring it. With a repository per year, ``repo`` says which
+    repository ``history`` is from (``shard``: the path's year's; ``before``: the single repository
+    of before the switch), and ``before`` is the first page of the latter's versions shown below (or
+    why it cannot be read)."""
+    title = path.rpartition("/")[2] or path
     head = (
         f"<h1>{escape(title)}</h1><p><code>{escape(path)}</code> · "
-        f'<a href="{_href("notebook", path=path)}">versions</a> · '
+        f'<a href="find">find another</a> · <a href="backups">all backups</a></p>'
+    )
+    if isinstance(before, HistoryPage) and not before.versions:
+        before = None
+    if not history.versions and before is None:
+        return page(title, f"{head}<p>No backup holds this path.</p>")
+    about = (
+        "<p class='muted'>The backups in which its content changed, newest "
+        "first. Restoring writes this version below the folder given (its repo path under it) with the "
+        f"restore DAG {escape(restore_dag)}.</p>"
+    )
+    if repo == BEFORE:
+        newer = f'<p><a href="{_href("notebook", path=path)}">the versions since the switch</a></p>'
+        body = f"{BEFORE_HEAD}{about}{_versions(path, history, limit, restore_dag, repo, 'versions')}{newer}"
+        return page(title, f"{head}{body}")
+    main = (
+        _versions(path, history, limit, restore_dag, repo, "versions")
+        if history.versions
+        else "<p>No backup since the switch to a repository per year holds this path.</p>"
+    )
+    body = f"{head}<h2>Versions</h2>{about}{main}"
+    if isinstance(before, str):
+        body += f"{BEFORE_HEAD}<p>{escape(before)}</p>"
+    elif before is not None:
+        body += BEFORE_HEAD + _versions(path, before, limit, restore_dag, BEFORE, "before")
+    return page(title, body)
+
+
+def diff_page(
+    dag_id: str,
+    path: str,
+    old: str,
+    new: str,
+    result: compare.Comparison,
+    split: bool,
+    repo: str | None = None,
+) -> str:
+    """``old`` against ``new``; ``repo`` (``shard`` or ``before``) names the repository of both."""
+    title = f"{path.rpartition('/')[2]}: {old[:10]} → {new[:10]}"
+    other = _href("diff", path=path, a=old, b=new, view="unified" if split else "split", repo=repo)
+    versions = _href("notebook", path=path, repo=repo if repo == BEFORE else None)
+    head = (
+        f"<h1>{escape(title)}</h1><p><code>{escape(path)}</code> · "
+        f'<a href="{versions}">versions</a> · '
         f'<a href="{other}">{"unified" if split else "side by side"}</a></p>'
     )
     if result.too_large:
