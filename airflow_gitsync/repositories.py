@@ -63,6 +63,7 @@ from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.export import ExportResult
 
 _DAY = 86400
+MAX_REPOSITORIES = 200  # repositories one run opens: a hostile tag message cannot make it open more
 _COMMIT_ID = re.compile(r"[0-9a-f]{7,40}")
 
 
@@ -219,12 +220,16 @@ def open_repositories(
             seen |= pending
             named: set[str] = set()
             for repository, manifest, slices, known in pool.map(one, sorted(pending)):
+                if repository.state is RepoState.MISSING and repository.shard not in wanted:
+                    # Only named by a tag (which anyone who can push may write): no repository, no year.
+                    log.warning("a tag names %s, which has no repository: ignored", repository.shard)
+                    continue
                 opened.repositories.append(repository)
                 if manifest is not None:
                     opened.manifests[repository.shard] = manifest
                 opened.staged_slices.update(slices)
                 named |= known
-            pending = named - seen if every else set()
+            pending = set(sorted(named - seen)[: max(0, MAX_REPOSITORIES - len(seen))]) if every else set()
     opened.repositories.sort(key=lambda r: r.shard)
     return opened
 

@@ -10,18 +10,21 @@ newest state). Each year's check reads its own repository.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from airflow_gitsync.compat import UTC
 from airflow_gitsync.diff import ItemFailure
 from airflow_gitsync.errors import NotFoundError
 from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitRemoteNotFound, redact_url
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.params import SettingsError, VerifySettings
-from airflow_gitsync.repositories import GitAccess, closed_at, read_sources
+from airflow_gitsync.repositories import MAX_REPOSITORIES, GitAccess, closed_at, read_sources
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import CheckTaskResult
 from airflow_gitsync.shards import OTHER, archive_tag, parse_registry, shard_of
@@ -43,6 +46,7 @@ from airflow_gitsync.workspace.scan import list_years
 if TYPE_CHECKING:
     from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 
+log = logging.getLogger(__name__)
 BRANCH = "main"  # the branch every backup merges into, as the restore DAG reads it
 
 
@@ -173,23 +177,35 @@ def _prepare_sharded(run: RunContext[VerifySettings], hook: AzureDevOpsGitHook) 
     settings = run.settings
     read: dict[tuple[str, str | None], _Backup] = {}
     by_shard: dict[str, _Backup] = {}
+    ignored: set[str] = set()
     root = settings.workspace_root
-    if root is None:
-        by_shard[OTHER] = _read_shard(run, hook, OTHER, read)
-        root = backup_root(by_shard[OTHER].manifest.values())
-        if root is None:
-            source = by_shard[OTHER].source
-            raise SettingsError(
-                f"workspace_root: with a repository per year the folder the backup was made from is read "
-                f"from the repository of {OTHER} ({redact_url(source.url)}), which holds no objects at "
-                f"{source.ref}; give the folder to compare"
-            )
-    listed = _list_years(run, root)
-    pending = {shard_of(y.repo_year) for y in years_to_verify(listed, [])} - by_shard.keys()
-    while pending:  # the listed years' repositories, then those their tags name (a year folder deleted)
-        for shard in sorted(pending):
+    year = datetime.now(UTC).year
+    for shard in (OTHER, str(year), str(year - 1)) if root is None else ():
+        try:  # the folder the backup was made from, read from the first of these that has a backup
             by_shard[shard] = _read_shard(run, hook, shard, read)
-        pending = {n for b in by_shard.values() for n in b.registry} - by_shard.keys()
+        except SettingsError:
+            continue
+        if (root := backup_root(by_shard[shard].manifest.values())) is not None:
+            break
+    if root is None:
+        raise SettingsError(
+            f"workspace_root: with a repository per year the folder the backup was made from is read from "
+            f"the repository of {OTHER}, {year} or {year - 1}, and none holds a backup; give the folder"
+        )
+    listed = _list_years(run, root)
+    for shard in sorted({shard_of(y.repo_year) for y in years_to_verify(listed, [])} - by_shard.keys()):
+        by_shard[shard] = _read_shard(run, hook, shard, read)  # a listed year's: it must be readable
+    while named := {n for b in by_shard.values() for n in b.registry} - by_shard.keys() - ignored:
+        # Those the tags name (a year folder deleted). Whoever can push writes a tag: a year it names
+        # without a readable repository is skipped, and the repositories read stay bounded.
+        for shard in sorted(named)[: max(0, MAX_REPOSITORIES - len(by_shard))]:
+            try:
+                by_shard[shard] = _read_shard(run, hook, shard, read)
+            except SettingsError as exc:
+                log.warning("a tag names %s, which cannot be read: ignored (%s)", shard, exc)
+                ignored.add(shard)
+        if len(by_shard) >= MAX_REPOSITORIES:
+            break
     backups = list({id(b): b for b in by_shard.values()}.values())
     manifest = {path: entry for b in backups for path, entry in b.manifest.items()}
     sources = {shard: b.source for shard, b in by_shard.items()}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 
@@ -11,7 +12,15 @@ import pytest
 from airflow_gitsync.git.runner import GitRemoteNotFound
 from airflow_gitsync.git.sizes import size_api_url
 from airflow_gitsync.manifest import ManifestEntry, dump_manifest
-from airflow_gitsync.repositories import Opened, belongs, manifest_by_shard, read_sources
+from airflow_gitsync.repositories import (
+    Branches,
+    Opened,
+    belongs,
+    manifest_by_shard,
+    open_repositories,
+    read_sources,
+)
+from airflow_gitsync.results import RepoState
 from airflow_gitsync.shards import (
     OTHER,
     ShardingError,
@@ -21,6 +30,7 @@ from airflow_gitsync.shards import (
     shard_of_path,
     shard_url,
 )
+from airflow_gitsync.staging import StagingStore
 
 TEMPLATE = "https://dev.azure.com/org/proj/_git/notebooks-{year}"
 MAIN, OLD = "a" * 40, "b" * 40
@@ -172,3 +182,21 @@ def test_the_size_api_of_an_azure_devops_repository():
     for other in ("git@ssh.dev.azure.com:v3/org/proj/repo", "https://github.com/o/r.git", "/tmp/repo.git",
                   "https://h/proj/_git/", "https://h/proj/_git/a/b"):  # fmt: skip
         assert size_api_url(other) is None
+
+
+def test_a_tag_naming_repositories_that_do_not_exist_is_ignored_not_fatal(tmp_path, caplog):
+    """Whoever can push writes the registry line: a year it names without a repository must not
+    make every later run incomplete."""
+    staging = StagingStore(tmp_path / "staging")
+    slices = {"2024": staging.put(b"")}
+    registry = {"slices": slices, "repositories": ["1999", "2024", "other"]}
+    staging.put_archive(MAIN, json.dumps(registry).encode())
+    closed = {"refs/heads/main": MAIN, "refs/tags/archive/2024": "c" * 40, "refs/tags/archive/2024^{}": MAIN}
+    access = Access({"https://h/r-2024": closed})
+    access.unsharded_url = None
+    opened = open_repositories(
+        access, Branches(tmp_path, "main", "backup/daily"), ["2024"], staging, logging.getLogger("t")
+    )
+    assert [(r.shard, r.state) for r in opened.repositories] == [("2024", RepoState.ARCHIVED)]
+    assert opened.staged_slices == slices
+    assert "a tag names 1999, which has no repository: ignored" in caplog.text
