@@ -114,20 +114,3 @@ class SwitchRecord:
 
     def dump(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
-
-    @classmethod
-    def load(cls, data: bytes, where: str) -> SwitchRecord:
-        """The record in ``data`` (read from ``where``, named in errors)."""
-        try:
-            raw = json.loads(data)
-            record = cls(
-                str(raw["day"]), str(raw["tag"]), {str(k): str(v) for k, v in raw["repositories"].items()}
-            )
-            date.fromisoformat(record.day)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ShardingError(f"{where}: not a switch record ({type(exc).__name__}: {exc})") from None
-        return record
-
-    def before(self, day: date) -> bool:
-        """Whether a backup dated ``day`` is in the single repository."""
-        return day < date.fromisoformat(self.day)
