@@ -63,6 +63,7 @@ from airflow_gitsync.staging import StagingStore
 from airflow_gitsync.workspace.export import ExportResult
 
 _DAY = 86400
+MAIN_BRANCH = "main"  # what restore and verify read a closed year's main as (they have no branch param)
 MAX_REPOSITORIES = 200  # repositories one run opens: a hostile tag message cannot make it open more
 _COMMIT_ID = re.compile(r"[0-9a-f]{7,40}")
 

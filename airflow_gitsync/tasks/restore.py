@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from airflow_gitsync.params import RestoreSettings
-from airflow_gitsync.repositories import read_sources
+from airflow_gitsync.repositories import MAIN_BRANCH, read_sources
 from airflow_gitsync.restore import RestoreResult, plan_restore
 from airflow_gitsync.restore import restore as restore_plan
 from airflow_gitsync.tasks.context import RunContext
@@ -20,7 +20,7 @@ def restore(params: Mapping | None) -> RestoreResult:
     settings = run.settings
     hook = run.git_hook()
     results = []
-    for source in read_sources(hook, settings.ref, settings.paths, branch="main"):
+    for source in read_sources(hook, settings.ref, settings.paths, branch=MAIN_BRANCH):
         mirror = hook.get_mirror(run.config.cache_dir, source.url)
         with mirror.lock("a restore"):
             mirror.sync()

@@ -24,6 +24,7 @@ from airflow_gitsync.git.mirror import Mirror
 from airflow_gitsync.git.runner import GitRemoteNotFound, redact_url
 from airflow_gitsync.manifest import MANIFEST_PATH, ManifestEntry, load_manifest
 from airflow_gitsync.params import SettingsError, VerifySettings
+from airflow_gitsync.repositories import MAIN_BRANCH as BRANCH
 from airflow_gitsync.repositories import MAX_REPOSITORIES, GitAccess, closed_at, read_sources
 from airflow_gitsync.restore import RestoreError, backup_root, resolve_ref
 from airflow_gitsync.results import CheckTaskResult
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from airflow_gitsync.hooks.azure_devops_git import AzureDevOpsGitHook
 
 log = logging.getLogger(__name__)
-BRANCH = "main"  # the branch every backup merges into, as the restore DAG reads it
 
 
 def _manifest(mirror: Mirror, commit: str, ref: str) -> dict[str, ManifestEntry]:
@@ -80,22 +80,10 @@ def prepare(params: Mapping | None) -> VerifyPlan:
         manifest = _manifest(mirror, commit, ref)
         tree = mirror.ls_tree(commit)
     problems, problem_count = backup_problems(manifest, tree)
-    made_from = backup_root(manifest.values())
-    root = settings.workspace_root or made_from
+    root = settings.workspace_root or backup_root(manifest.values())
     if root is None:
         raise SettingsError(f"workspace_root: {ref} holds no objects; give the folder to compare")
-    listed = _list_years(run, root)
-    return VerifyPlan(
-        ref=ref,
-        commit=commit,
-        backup_root=made_from or root,
-        root=root,
-        mode=settings.mode,
-        sample=_sample(run),
-        years=years_to_verify(listed, manifest.values()),
-        backup_problems=problems,
-        backup_problem_count=problem_count,
-    )
+    return _plan(run, ref, commit, root, manifest, (problems, problem_count), _list_years(run, root))
 
 
 def _list_years(run: RunContext[VerifySettings], root: str) -> list[str]:
@@ -111,6 +99,32 @@ def _sample(run: RunContext[VerifySettings]) -> Sample:
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     share = 1.0 if settings.mode == FULL else run.config.verify_sample_percent / 100
     return Sample(share, seed)
+
+
+def _plan(
+    run: RunContext[VerifySettings],
+    ref: str,
+    commit: str,
+    root: str,
+    manifest: Mapping[str, ManifestEntry],
+    problems: tuple[list[ItemFailure], int],
+    listed: list[str],
+    shards: dict[str, ShardSource] | None = None,
+) -> VerifyPlan:
+    """The plan of a verify of ``root`` against the backup ``manifest`` (one repository's, or the
+    repositories' merged with each year's source in ``shards``)."""
+    return VerifyPlan(
+        ref=ref,
+        commit=commit,
+        backup_root=backup_root(manifest.values()) or root,
+        root=root,
+        mode=run.settings.mode,
+        sample=_sample(run),
+        years=years_to_verify(listed, manifest.values()),
+        backup_problems=problems[0],
+        backup_problem_count=problems[1],
+        shards=shards or {},
+    )
 
 
 @dataclass(frozen=True)
@@ -218,20 +232,9 @@ def _prepare_sharded(run: RunContext[VerifySettings], hook: AzureDevOpsGitHook) 
         some, count = backup_problems(b.manifest, b.tree)
         listed_problems += some
         problem_count += count
-    made_from = backup_root(manifest.values())
     ref, commit = _named(sources)
-    return VerifyPlan(
-        ref=ref,
-        commit=commit,
-        backup_root=made_from or root,
-        root=root,
-        mode=settings.mode,
-        sample=_sample(run),
-        years=years_to_verify(listed, manifest.values()),
-        backup_problems=sorted(listed_problems, key=lambda p: p.path)[:PROBLEMS_LISTED],
-        backup_problem_count=problem_count,
-        shards=sources,
-    )
+    problems = sorted(listed_problems, key=lambda p: p.path)[:PROBLEMS_LISTED]
+    return _plan(run, ref, commit, root, manifest, (problems, problem_count), listed, sources)
 
 
 def _named(sources: Mapping[str, ShardSource]) -> tuple[str, str]:
